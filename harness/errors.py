@@ -1,0 +1,52 @@
+"""Every error hftchaos raises on purpose, and what the CLI does with it.
+
+    HarnessError                 base: a message meant for a person, never a traceback
+    ├── InputError               bad input from the user (exit 2)
+    │   ├── TopologyError        a topology file is wrong (names file, line, field)
+    │   └── ScenarioError        a scenario file is wrong (names file, line, field)
+    └── EnvironmentProblem       the machine or a service is not as needed (exit 3)
+        ├── ToolchainError       a prerequisite is missing or a provisioning step failed
+        ├── BackendError         a service could not be started, stopped or reached
+        └── HealthTimeout        a service did not become healthy before its deadline
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 3
+
+
+class HarnessError(Exception):
+    """An error with a message written for the person running the harness."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class InputError(HarnessError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class TopologyError(InputError):
+    pass
+
+
+class ScenarioError(InputError):
+    pass
+
+
+class EnvironmentProblem(HarnessError):
+    exit_code = EXIT_ENVIRONMENT
+
+
+class ToolchainError(EnvironmentProblem):
+    pass
+
+
+class BackendError(EnvironmentProblem):
+    pass
+
+
+class HealthTimeout(BackendError):
+    pass
