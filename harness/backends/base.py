@@ -1,0 +1,101 @@
+"""What every backend (local processes, Docker) must do, and the optional abilities beside it.
+
+A backend runs the services of one planned topology. Optional abilities (clock control,
+leader lookup, network control) are separate protocols: a scenario that needs one checks for
+it up front instead of failing halfway through a run.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from harness.topology.plan import Plan
+
+
+class ServiceState(enum.Enum):
+    NOT_STARTED = "not started"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    EXITED = "exited"  # ended on its own (a crash for a process, success or failure for a job)
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """Run-time facts about one service, as the backend sees them now."""
+
+    name: str
+    role: str
+    state: ServiceState
+    host: str
+    ports: dict[str, int]
+    log_file: Path
+    pid: int | None = None
+    container_id: str | None = None
+    exit_code: int | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    plan: Plan
+
+    def up(self) -> None:
+        """Start every service in dependency order and wait until each is healthy."""
+
+    def start(self, name: str) -> None: ...
+
+    def stop(self, name: str) -> None:
+        """Graceful stop: SIGTERM, then SIGKILL after the service's stop timeout."""
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, no chance to clean up."""
+
+    def pause(self, name: str) -> None:
+        """Freeze every process of the service (SIGSTOP), like a long GC pause."""
+
+    def resume(self, name: str) -> None: ...
+
+    def restart(self, name: str) -> None:
+        """Graceful stop, start, and wait until healthy."""
+
+    def wait_healthy(self, name: str, timeout_s: float | None = None) -> None: ...
+
+    def facts(self, name: str) -> ServiceFacts: ...
+
+    def teardown(self) -> None:
+        """Stop everything this backend started; safe to call more than once."""
+
+
+@runtime_checkable
+class ClockControl(Protocol):
+    def set_clock_offset(self, name: str, offset_ms: float) -> None:
+        """Step the service's wall clock by `offset_ms` from true time (0 heals)."""
+
+
+class RaftRole(enum.Enum):
+    LEADER = "leader"
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class RaftView:
+    """One member's own report of its Raft state."""
+
+    node: str
+    role: RaftRole
+    term: int | None = None
+    leader: str | None = None
+    commit_index: int | None = None
+
+
+@runtime_checkable
+class LeaderLookup(Protocol):
+    def raft_views(self) -> dict[str, RaftView]: ...
+
+    def leader(self) -> str | None:
+        """The node that claims leadership with the highest term, or None."""

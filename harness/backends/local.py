@@ -1,0 +1,336 @@
+"""The embedded local backend: every service is a process group on a loopback address.
+
+Why process groups: a service may fork (a launcher, a JVM with helpers); signalling the group
+reaches all of it. Why a parent-death signal: if the harness itself is SIGKILLed, nothing runs
+its `finally`, and the kernel is the only one left who can end the services.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.backends.base import ServiceFacts, ServiceState
+from harness.backends.health import check_health, wait_for_raft_leader
+from harness.errors import BackendError, HealthTimeout
+from harness.toxiproxy import ToxiproxyClient
+from harness.topology.plan import Plan, PlannedService
+
+PR_SET_PDEATHSIG = 1
+STATE_FILE = "state.json"
+
+Report = Callable[[str], None]
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: ask the kernel to SIGKILL it if we die."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def log_tail(log_file: Path, lines: int = 15) -> str:
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+class LocalBackend:
+    """Runs a `Plan` as local processes. Use as a context manager so teardown always runs."""
+
+    def __init__(self, plan: Plan, report: Report | None = None) -> None:
+        self.plan = plan
+        self._report = report or (lambda _message: None)
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._paused: set[str] = set()
+        self._stopped: set[str] = set()
+        # The parent-death signal fires when the *thread* that forked exits, so every spawn
+        # happens on one thread that lives exactly as long as this backend.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spawner")
+        self._torn_down = False
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.teardown()
+
+    # -- lifecycle of the whole topology ---------------------------------------------------
+
+    def up(self) -> None:
+        for directory in ("logs", "services"):
+            (self.plan.run_dir / directory).mkdir(parents=True, exist_ok=True)
+        for name in self.plan.order:
+            service = self.plan.services[name]
+            started = time.monotonic()
+            self.start(name)
+            if service.kind == "job":
+                self._wait_job(service)
+            else:
+                self.wait_healthy(name)
+            if name == self.plan.toxiproxy:
+                self._create_proxies()
+            self._report(f"{name} ready in {time.monotonic() - started:.1f}s")
+        members = self.plan.raft_members()
+        if members:
+            urls = {m.name: m.raft_status_url for m in members if m.raft_status_url}
+            leader = wait_for_raft_leader(urls, timeout_s=30)
+            self._report(f"raft leader elected: {leader}")
+        self._write_state(ready=True)
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        running = [name for name in reversed(self.plan.order) if self._is_alive(name)]
+        for name in running:
+            self._signal(name, signal.SIGTERM)
+            if name in self._paused:
+                self._signal(name, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        deadline = time.monotonic() + max(
+            (self.plan.services[name].stop_timeout_s for name in running), default=0
+        )
+        for name in running:
+            self._reap(name, deadline)
+        self._spawner.shutdown(wait=True)
+        self._write_state(ready=False)
+
+    # -- one service -------------------------------------------------------------------------
+
+    def start(self, name: str) -> None:
+        if self._is_alive(name):
+            raise BackendError(f"{name} is already running (pid {self._processes[name].pid})")
+        service = self.plan.services[name]
+        self._processes[name] = self._spawner.submit(self._spawn, service).result()
+        self._paused.discard(name)
+        self._stopped.discard(name)
+        self._write_state(ready=False)
+
+    def stop(self, name: str) -> None:
+        if not self._is_alive(name):
+            return
+        self._signal(name, signal.SIGTERM)
+        if name in self._paused:
+            self._signal(name, signal.SIGCONT)
+        self._reap(name, time.monotonic() + self.plan.services[name].stop_timeout_s)
+        self._stopped.add(name)
+
+    def kill(self, name: str) -> None:
+        if not self._is_alive(name):
+            raise BackendError(f"cannot kill {name}: it is not running")
+        self._signal(name, signal.SIGKILL)
+        self._processes[name].wait()
+        self._paused.discard(name)
+        self._stopped.add(name)
+
+    def pause(self, name: str) -> None:
+        if not self._is_alive(name):
+            raise BackendError(f"cannot pause {name}: it is not running")
+        self._signal(name, signal.SIGSTOP)
+        self._paused.add(name)
+
+    def resume(self, name: str) -> None:
+        if name in self._paused and self._is_alive(name):
+            self._signal(name, signal.SIGCONT)
+        self._paused.discard(name)
+
+    def restart(self, name: str) -> None:
+        self.stop(name)
+        self.start(name)
+        self.wait_healthy(name)
+
+    def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
+        service = self.plan.services[name]
+        if service.health is None:
+            return
+        deadline = time.monotonic() + (timeout_s or service.health.timeout_s)
+        while True:
+            process = self._processes.get(name)
+            if process is None or process.poll() is not None:
+                code = process.returncode if process else None
+                raise BackendError(
+                    f"{name} exited (code {code}) before it became healthy; "
+                    f"last lines of {service.log_file}:\n{log_tail(service.log_file)}"
+                )
+            if check_health(service.health):
+                return
+            if time.monotonic() > deadline:
+                raise HealthTimeout(
+                    f"{name} not healthy after {timeout_s or service.health.timeout_s:.0f}s; "
+                    f"last lines of {service.log_file}:\n{log_tail(service.log_file)}"
+                )
+            time.sleep(service.health.interval_s)
+
+    def facts(self, name: str) -> ServiceFacts:
+        service = self.plan.services[name]
+        process = self._processes.get(name)
+        return ServiceFacts(
+            name=name,
+            role=service.role,
+            state=self._state(name),
+            host=service.host,
+            ports=dict(service.ports),
+            log_file=service.log_file,
+            pid=process.pid if process else None,
+            exit_code=process.returncode if process else None,
+        )
+
+    def set_clock_offset(self, name: str, offset_ms: float) -> None:
+        """Step the wall clock of a service started with `clock_control: true`."""
+        service = self.plan.services[name]
+        if not service.clock_control:
+            raise BackendError(
+                f"{name} was not started with clock_control: true, so its clock cannot move"
+            )
+        _write_atomically(_faketime_file(service), _faketime_offset(offset_ms))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _spawn(self, service: PlannedService) -> subprocess.Popen[bytes]:
+        service.directory.mkdir(parents=True, exist_ok=True)
+        service.log_file.parent.mkdir(parents=True, exist_ok=True)
+        environment = {**os.environ, **self._harness_env(service), **service.env}
+        with service.log_file.open("ab") as log:
+            try:
+                return subprocess.Popen(
+                    service.command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=environment,
+                    cwd=service.directory,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - spawns happen on one thread
+                )
+            except OSError as error:
+                raise BackendError(
+                    f"cannot start {service.name}: {service.command[0]}: {error.strerror}"
+                ) from None
+
+    def _harness_env(self, service: PlannedService) -> dict[str, str]:
+        environment = {
+            "PYTHONUNBUFFERED": "1",
+            "HFTCHAOS_SERVICE": service.name,
+            "HFTCHAOS_KAFKA_LIBS": str(self.plan.toolchain.kafka_libs),
+        }
+        if service.clock_control:
+            clock_file = _faketime_file(service)
+            if not clock_file.exists():
+                _write_atomically(clock_file, _faketime_offset(0))
+            environment.update(
+                LD_PRELOAD=str(self.plan.toolchain.libfaketime),
+                FAKETIME_TIMESTAMP_FILE=str(clock_file),
+                FAKETIME_NO_CACHE="1",
+                FAKETIME_DONT_FAKE_MONOTONIC="1",
+            )
+        return environment
+
+    def _create_proxies(self) -> None:
+        assert self.plan.toxiproxy is not None
+        proxy = self.plan.services[self.plan.toxiproxy]
+        client = ToxiproxyClient(f"http://{proxy.address('api')}")
+        for link in self.plan.links.values():
+            client.create_proxy(link.name, link.listen_address, link.upstream_address)
+
+    def _wait_job(self, service: PlannedService) -> None:
+        process = self._processes[service.name]
+        try:
+            code = process.wait(timeout=service.job_timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill(service.name)
+            raise BackendError(
+                f"job {service.name} did not finish within {service.job_timeout_s:.0f}s"
+            ) from None
+        if code != 0:
+            raise BackendError(
+                f"job {service.name} failed with exit code {code}; last lines of "
+                f"{service.log_file}:\n{log_tail(service.log_file)}"
+            )
+
+    def _is_alive(self, name: str) -> bool:
+        process = self._processes.get(name)
+        return process is not None and process.poll() is None
+
+    def _state(self, name: str) -> ServiceState:
+        process = self._processes.get(name)
+        if process is None:
+            return ServiceState.NOT_STARTED
+        if process.poll() is None:
+            return ServiceState.PAUSED if name in self._paused else ServiceState.RUNNING
+        return ServiceState.STOPPED if name in self._stopped else ServiceState.EXITED
+
+    def _signal(self, name: str, signal_number: int) -> None:
+        process = self._processes[name]
+        try:
+            # start_new_session made the service's pid its process-group id.
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:
+            pass
+
+    def _reap(self, name: str, deadline: float) -> None:
+        process = self._processes[name]
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self._report(f"{name} ignored SIGTERM; sending SIGKILL")
+            self._signal(name, signal.SIGKILL)
+            process.wait()
+        # Children that left the group's leader behind are ended too.
+        self._signal(name, signal.SIGKILL)
+        self._paused.discard(name)
+
+    def _write_state(self, ready: bool) -> None:
+        """Record pids so `hftchaos status` and `hftchaos down` work from another terminal."""
+        state = {
+            "topology": self.plan.topology_name,
+            "supervisor_pid": os.getpid(),
+            "ready": ready and not self._torn_down,
+            "services": {
+                name: {
+                    "pid": process.pid,
+                    "alive": process.poll() is None,
+                    "role": self.plan.services[name].role,
+                    "host": self.plan.services[name].host,
+                    "ports": self.plan.services[name].ports,
+                    "health_url": _health_url(self.plan.services[name]),
+                    "raft_status_url": self.plan.services[name].raft_status_url,
+                    "log_file": str(self.plan.services[name].log_file),
+                }
+                for name, process in self._processes.items()
+            },
+        }
+        _write_atomically(self.plan.run_dir / STATE_FILE, json.dumps(state, indent=2))
+
+
+def _health_url(service: PlannedService) -> str | None:
+    if service.health is None:
+        return None
+    if service.health.http:
+        return service.health.http
+    assert service.health.tcp is not None
+    return f"tcp://{service.health.tcp[0]}:{service.health.tcp[1]}"
+
+
+def _faketime_file(service: PlannedService) -> Path:
+    return service.directory / "faketime.offset"
+
+
+def _faketime_offset(offset_ms: float) -> str:
+    # libfaketime reads "+1.5s"-style offsets; whole milliseconds are plenty.
+    return f"{offset_ms / 1000:+.3f}s\n"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers (libfaketime, `hftchaos status`) never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)

@@ -1,0 +1,113 @@
+"""Read a topology file into a validated `Topology`, with errors that point at file:line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import InputError, TopologyError
+from harness.topology.model import Topology
+from harness.validation import parse_document
+from harness.yamlsource import SourceMap, load_yaml
+
+
+@dataclass(frozen=True)
+class LoadedTopology:
+    topology: Topology
+    source: SourceMap
+
+    @property
+    def file(self) -> Path:
+        return self.source.file
+
+
+def load_topology(file: Path) -> LoadedTopology:
+    try:
+        data, source = load_yaml(file)
+    except InputError as error:
+        raise TopologyError(str(error)) from None
+    topology = parse_document(Topology, data, source, TopologyError)
+    _check_references(topology, source)
+    return LoadedTopology(topology=topology, source=source)
+
+
+def _check_references(topology: Topology, source: SourceMap) -> None:
+    known = ", ".join(sorted(topology.services))
+    problems: list[str] = []
+    for name, service in topology.services.items():
+        for index, dependency in enumerate(service.depends_on):
+            if dependency not in topology.services:
+                where = source.where(("services", name, "depends_on", index))
+                problems.append(
+                    f"{where}: services.{name}.depends_on: unknown service {dependency!r}; "
+                    f"known: {known}"
+                )
+    for name, link in topology.links.items():
+        for field, end in (("from", link.source), ("to", link.target)):
+            if end not in topology.services:
+                where = source.where(("links", name, field))
+                problems.append(
+                    f"{where}: links.{name}.{field}: unknown service {end!r}; known: {known}"
+                )
+        target = topology.services.get(link.target)
+        if target is not None and link.port not in target.ports:
+            where = source.where(("links", name, "port"))
+            problems.append(
+                f"{where}: links.{name}.port: service {link.target!r} has no port "
+                f"{link.port!r}; its ports: {', '.join(target.ports) or 'none'}"
+            )
+    if topology.links and topology.toxiproxy_service() is None:
+        problems.append(
+            f"{source.where(('links',))}: links: links need a service with role 'toxiproxy' "
+            "and a port named 'api'"
+        )
+    cycle = _dependency_cycle(topology)
+    if cycle:
+        where = source.where(("services", cycle[0], "depends_on"))
+        problems.append(f"{where}: depends_on: dependency cycle {' -> '.join(cycle)}")
+    if problems:
+        raise TopologyError("\n".join(problems))
+
+
+def _dependency_cycle(topology: Topology) -> list[str]:
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> list[str]:
+        if name in visiting:
+            return [*visiting[visiting.index(name) :], name]
+        if name in done or name not in topology.services:
+            return []
+        visiting.append(name)
+        for dependency in topology.services[name].depends_on:
+            cycle = visit(dependency)
+            if cycle:
+                return cycle
+        visiting.pop()
+        done.add(name)
+        return []
+
+    for name in topology.services:
+        cycle = visit(name)
+        if cycle:
+            return cycle
+    return []
+
+
+def start_order(topology: Topology) -> list[str]:
+    """Services in an order that starts every dependency first (toxiproxy before all)."""
+    order: list[str] = []
+    proxy = topology.toxiproxy_service()
+    if proxy:
+        order.append(proxy)
+
+    def add(name: str) -> None:
+        if name in order:
+            return
+        for dependency in topology.services[name].depends_on:
+            add(dependency)
+        order.append(name)
+
+    for name in topology.services:
+        add(name)
+    return order

@@ -1,0 +1,249 @@
+"""Turn a topology into a concrete plan: free ports chosen, every `${...}` placeholder resolved.
+
+Placeholders (see targets/README.md):
+    ${python}  ${run_dir}  ${toolchain.toxiproxy_server|kafka_libs|libfaketime|java}
+    ${self.host}  ${self.dir}  ${self.port.NAME}  ${self.address.NAME}
+    ${services.SVC.host}  ${services.SVC.port.NAME}  ${services.SVC.address.NAME}
+    ${links.LINK.host}  ${links.LINK.port}  ${links.LINK.address}
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import TopologyError
+from harness.toolchain import Toolchain
+from harness.topology.loader import LoadedTopology, start_order
+from harness.topology.model import Service
+
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class PlannedHealth:
+    http: str | None
+    tcp: tuple[str, int] | None
+    timeout_s: float
+    interval_s: float
+
+
+@dataclass(frozen=True)
+class PlannedService:
+    name: str
+    role: str
+    kind: str
+    host: str
+    ports: dict[str, int]
+    command: list[str]
+    env: dict[str, str]
+    directory: Path
+    log_file: Path
+    health: PlannedHealth | None
+    raft_status_url: str | None
+    raft_cluster: str | None
+    stop_timeout_s: float
+    job_timeout_s: float
+    clock_control: bool
+
+    def address(self, port: str) -> str:
+        return f"{self.host}:{self.ports[port]}"
+
+
+@dataclass(frozen=True)
+class PlannedLink:
+    name: str
+    source: str
+    target: str
+    listen: tuple[str, int]
+    upstream: tuple[str, int]
+
+    @property
+    def listen_address(self) -> str:
+        return f"{self.listen[0]}:{self.listen[1]}"
+
+    @property
+    def upstream_address(self) -> str:
+        return f"{self.upstream[0]}:{self.upstream[1]}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    topology_name: str
+    run_dir: Path
+    services: dict[str, PlannedService]
+    links: dict[str, PlannedLink]
+    order: list[str]
+    toxiproxy: str | None
+    toolchain: Toolchain
+    all_ports: list[tuple[str, int]] = field(default_factory=list)
+
+    def with_role(self, role: str) -> list[PlannedService]:
+        return [service for service in self.services.values() if service.role == role]
+
+    def raft_members(self, cluster: str = "engine") -> list[PlannedService]:
+        return [s for s in self.services.values() if s.raft_cluster == cluster]
+
+
+def allocate_ports(requests: list[str]) -> list[int]:
+    """Free TCP ports, one per requested host, held open together so none is handed out twice."""
+    with ExitStack() as stack:
+        ports = []
+        for host in requests:
+            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind((host, 0))
+            ports.append(int(probe.getsockname()[1]))
+        return ports
+
+
+def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Plan:
+    topology = loaded.topology
+    proxy_name = topology.toxiproxy_service()
+    proxy_host = topology.services[proxy_name].host if proxy_name else "127.0.0.1"
+
+    wanted: list[tuple[str, str, str]] = []  # (owner kind, owner, port name) in allocation order
+    hosts: list[str] = []
+    for name, service in topology.services.items():
+        for port in service.ports:
+            wanted.append(("service", name, port))
+            hosts.append(service.host)
+    for name in topology.links:
+        wanted.append(("link", name, ""))
+        hosts.append(proxy_host)
+    allocated = allocate_ports(hosts)
+
+    service_ports: dict[str, dict[str, int]] = {name: {} for name in topology.services}
+    link_ports: dict[str, int] = {}
+    for (kind, owner, port_name), port in zip(wanted, allocated, strict=True):
+        if kind == "service":
+            service_ports[owner][port_name] = port
+        else:
+            link_ports[owner] = port
+
+    links = {
+        name: PlannedLink(
+            name=name,
+            source=link.source,
+            target=link.target,
+            listen=(proxy_host, link_ports[name]),
+            upstream=(topology.services[link.target].host, service_ports[link.target][link.port]),
+        )
+        for name, link in topology.links.items()
+    }
+    resolver = _Resolver(loaded, run_dir, toolchain, service_ports, links)
+    services = {
+        name: resolver.service(name, service) for name, service in topology.services.items()
+    }
+    return Plan(
+        topology_name=topology.name,
+        run_dir=run_dir,
+        services=services,
+        links=links,
+        order=start_order(topology),
+        toxiproxy=proxy_name,
+        toolchain=toolchain,
+        all_ports=list(zip(hosts, allocated, strict=True)),
+    )
+
+
+@dataclass
+class _Resolver:
+    loaded: LoadedTopology
+    run_dir: Path
+    toolchain: Toolchain
+    ports: dict[str, dict[str, int]]
+    links: dict[str, PlannedLink]
+
+    def service(self, name: str, service: Service) -> PlannedService:
+        directory = self.run_dir / "services" / name
+
+        def resolve(text: str, *path: str | int) -> str:
+            return self.resolve(text, name, directory, ("services", name, *path))
+
+        health = None
+        if service.health:
+            tcp = None
+            if service.health.tcp:
+                host, _, port = resolve(service.health.tcp, "health", "tcp").rpartition(":")
+                tcp = (host, int(port))
+            health = PlannedHealth(
+                http=resolve(service.health.http, "health", "http") if service.health.http else None,
+                tcp=tcp,
+                timeout_s=service.health.timeout_s,
+                interval_s=service.health.interval_ms / 1000,
+            )
+        return PlannedService(
+            name=name,
+            role=service.role,
+            kind=service.kind,
+            host=service.host,
+            ports=dict(self.ports[name]),
+            command=[resolve(part, "command", i) for i, part in enumerate(service.command)],
+            env={key: resolve(value, "env", key) for key, value in service.env.items()},
+            directory=directory,
+            log_file=self.run_dir / "logs" / f"{name}.log",
+            health=health,
+            raft_status_url=resolve(service.raft.url, "raft", "url") if service.raft else None,
+            raft_cluster=service.raft.cluster if service.raft else None,
+            stop_timeout_s=service.stop_timeout_s,
+            job_timeout_s=service.job_timeout_s,
+            clock_control=service.clock_control,
+        )
+
+    def resolve(self, text: str, owner: str, directory: Path, path: tuple[str | int, ...]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            value = self.lookup(match.group(1).strip(), owner, directory)
+            if value is None:
+                raise TopologyError(
+                    f"{self.loaded.source.where(path)}: {'.'.join(map(str, path))}: "
+                    f"unknown placeholder ${{{match.group(1)}}}; see targets/README.md"
+                )
+            return value
+
+        return PLACEHOLDER.sub(replace, text)
+
+    def lookup(self, expression: str, owner: str, directory: Path) -> str | None:
+        parts = expression.split(".")
+        simple = {
+            "python": sys.executable,
+            "run_dir": str(self.run_dir),
+            "toolchain.toxiproxy_server": str(self.toolchain.toxiproxy_server),
+            "toolchain.kafka_libs": str(self.toolchain.kafka_libs),
+            "toolchain.libfaketime": str(self.toolchain.libfaketime),
+            "toolchain.java": str(self.toolchain.java),
+            "self.dir": str(directory),
+        }
+        if expression in simple:
+            return simple[expression]
+        if parts[0] == "self":
+            parts = ["services", owner, *parts[1:]]
+        if parts[0] == "services" and len(parts) >= 3:
+            return self._service_value(parts[1], parts[2:])
+        if parts[0] == "links" and len(parts) == 3 and parts[1] in self.links:
+            link = self.links[parts[1]]
+            return {
+                "host": link.listen[0],
+                "port": str(link.listen[1]),
+                "address": link.listen_address,
+            }.get(parts[2])
+        return None
+
+    def _service_value(self, name: str, rest: list[str]) -> str | None:
+        service = self.loaded.topology.services.get(name)
+        if service is None:
+            return None
+        if rest == ["host"]:
+            return service.host
+        if rest == ["dir"]:
+            return str(self.run_dir / "services" / name)
+        if len(rest) == 2 and rest[1] in self.ports[name]:
+            port = self.ports[name][rest[1]]
+            if rest[0] == "port":
+                return str(port)
+            if rest[0] == "address":
+                return f"{service.host}:{port}"
+        return None
