@@ -1,0 +1,145 @@
+"""`hftchaos` command line. Exit codes: 0 pass, 1 an SLO or check failed, 2 bad input,
+3 harness or environment error, 130 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.errors import EXIT_ENVIRONMENT, EXIT_OK, HarnessError
+from harness.lifecycle import Interrupted, stop_signals_raise
+from harness.paths import REFERENCE_TOPOLOGY
+
+console = Console(stderr=False, highlight=False)
+error_console = Console(stderr=True, highlight=False)
+
+EXIT_INTERRUPTED = 130
+
+
+def _report(message: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
+
+
+def command_setup(_arguments: argparse.Namespace) -> int:
+    from harness.toolchain import ensure_toolchain
+
+    started = time.monotonic()
+    toolchain = ensure_toolchain(lambda item, message: _report(f"[bold]{item}[/]: {message}"))
+    _report(f"toolchain ready in {time.monotonic() - started:.1f}s")
+    for item, path in (
+        ("toxiproxy", toolchain.toxiproxy_server),
+        ("kafka", toolchain.kafka_libs),
+        ("libfaketime", toolchain.libfaketime),
+        ("java", toolchain.java),
+    ):
+        console.print(f"  {item:12} {path}")
+    return EXIT_OK
+
+
+def command_up(arguments: argparse.Namespace) -> int:
+    from harness.session import open_local_backend, prepare_up_dir, start_detached
+    from harness.status_view import status_table
+    from harness.topology.loader import load_topology
+
+    topology_file = Path(arguments.topology)
+    name = load_topology(topology_file).topology.name
+    if arguments.detach:
+        run_dir = start_detached(topology_file, name)
+        _report(f"topology {name} is up; logs in {run_dir / 'logs'}; stop with `hftchaos down`")
+        return EXIT_OK
+    run_dir = prepare_up_dir(name)
+    with open_local_backend(topology_file, run_dir, _report) as backend:
+        backend.up()
+        from harness.session import read_running
+
+        running = read_running(name)
+        if running:
+            console.print(status_table(running.state))
+        _report("up; Ctrl-C or `hftchaos down` stops and tears everything down")
+        while True:
+            time.sleep(1)
+
+
+def command_status(arguments: argparse.Namespace) -> int:
+    from harness.session import read_running
+    from harness.status_view import status_table
+
+    running = read_running(arguments.name)
+    if running is None or not running.supervisor_alive():
+        console.print(f"topology {arguments.name!r} is not up")
+        return EXIT_OK
+    console.print(status_table(running.state))
+    return EXIT_OK
+
+
+def command_down(arguments: argparse.Namespace) -> int:
+    from harness.session import bring_down
+
+    swept = bring_down(arguments.name)
+    if swept:
+        _report(f"killed leftover services: {', '.join(swept)}")
+    _report(f"topology {arguments.name!r} is down")
+    return EXIT_OK
+
+
+def command_demo(arguments: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    return run_demo(console, Path(arguments.topology), arguments.orders)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hftchaos", description="Chaos and resilience harness for low-latency trading systems"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add(command_setup.__name__.removeprefix("command_"), command_setup,
+        "provision Toxiproxy, Kafka and libfaketime into the cache (idempotent)")
+    up = add("up", command_up, "bring a topology up and keep it running until Ctrl-C or `down`")
+    up.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
+    up.add_argument("--detach", action="store_true", help="run the supervisor in the background")
+    for name, handler, text in (
+        ("status", command_status, "show the services of a running topology"),
+        ("down", command_down, "stop a topology started with `up`"),
+    ):
+        sub = add(name, handler, text)
+        sub.add_argument("--name", default="reference", help="topology name (default: reference)")
+    demo = add("demo", command_demo,
+               "provision, bring the reference topology up, trade, kill the leader, tear down")
+    demo.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
+    demo.add_argument("--orders", type=int, default=200, help="orders per burst (default 200)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        with stop_signals_raise():
+            code: int = arguments.handler(arguments)
+            return code
+    except HarnessError as error:
+        error_console.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+        return error.exit_code
+    except (KeyboardInterrupt, Interrupted) as stop:
+        error_console.print(f"[yellow]interrupted[/] ({stop or 'Ctrl-C'}); everything was torn down")
+        return EXIT_INTERRUPTED
+    except Exception:  # a bug in the harness: say so, keep the evidence
+        error_console.print("[bold red]internal error[/] (a bug in hftchaos):")
+        error_console.print(traceback.format_exc(), markup=False)
+        return EXIT_ENVIRONMENT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Developer and CI entry points. `nox -s tests` is what CI runs; `nox -s demo` is the main job."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+
+
+def install_with_toolchain(session: nox.Session, extras: str) -> None:
+    session.install("-e", f".[{extras}]")
+    # Toxiproxy (go install), Kafka jars (Maven) and libfaketime, cached under .cache/hftchaos.
+    session.run("hftchaos", "setup")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The full suite: unit tests and integration tests on the real reference topology."""
+    install_with_toolchain(session, "test")
+    session.run("pytest", "-ra", "--durations=15", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def unit(session: nox.Session) -> None:
+    """Unit tests only (no processes, seconds)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-ra", "-m", "not integration", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: reference topology on the local backend, trading through a leader kill."""
+    install_with_toolchain(session, "test")
+    session.run("hftchaos", "demo", *session.posargs)
