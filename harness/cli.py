@@ -100,13 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         sub.set_defaults(handler=handler)
         return sub
 
-    add(command_setup.__name__.removeprefix("command_"), command_setup,
-        "provision Toxiproxy, Kafka and libfaketime into the cache (idempotent)")
+    add(
+        command_setup.__name__.removeprefix("command_"),
+        command_setup,
+        "provision Toxiproxy, Kafka and libfaketime into the cache (idempotent)",
+    )
     up = add("up", command_up, "bring a topology up and keep it running until Ctrl-C or `down`")
     up.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
     up.add_argument("--detach", action="store_true", help="run the supervisor in the background")
@@ -116,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = add(name, handler, text)
         sub.add_argument("--name", default="reference", help="topology name (default: reference)")
-    demo = add("demo", command_demo,
-               "provision, bring the reference topology up, trade, kill the leader, tear down")
+    demo = add(
+        "demo",
+        command_demo,
+        "provision, bring the reference topology up, trade, kill the leader, tear down",
+    )
     demo.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
     demo.add_argument("--orders", type=int, default=200, help="orders per burst (default 200)")
     return parser
@@ -133,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         error_console.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
         return error.exit_code
     except (KeyboardInterrupt, Interrupted) as stop:
-        error_console.print(f"[yellow]interrupted[/] ({stop or 'Ctrl-C'}); everything was torn down")
+        error_console.print(
+            f"[yellow]interrupted[/] ({stop or 'Ctrl-C'}); everything was torn down"
+        )
         return EXIT_INTERRUPTED
     except Exception:  # a bug in the harness: say so, keep the evidence
         error_console.print("[bold red]internal error[/] (a bug in hftchaos):")

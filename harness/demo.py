@@ -62,7 +62,9 @@ def leader_lookup(backend: LocalBackend) -> HttpLeaderLookup:
     return HttpLeaderLookup({m.name: m.raft_status_url for m in members if m.raft_status_url})
 
 
-def wait_consumer_caught_up(backend: LocalBackend, last_seq: int, timeout_s: float) -> dict[str, object]:
+def wait_consumer_caught_up(
+    backend: LocalBackend, last_seq: int, timeout_s: float
+) -> dict[str, object]:
     consumer = backend.plan.with_role("consumer")[0]
     deadline = time.monotonic() + timeout_s
     status: dict[str, object] = {}
@@ -117,8 +119,14 @@ def outcome_table(title: str, replies: list[OrderReply]) -> Table:
     p50 = latencies[len(latencies) // 2] if latencies else 0.0
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
     table.add_row(
-        str(len(replies)), str(counts["acked"]), str(counts["rejected"]), str(counts["unknown"]),
-        str(counts["error"]), str(fills), f"{p50:.1f}", f"{p99:.1f}",
+        str(len(replies)),
+        str(counts["acked"]),
+        str(counts["rejected"]),
+        str(counts["unknown"]),
+        str(counts["error"]),
+        str(fills),
+        f"{p50:.1f}",
+        f"{p99:.1f}",
     )
     return table
 
@@ -147,12 +155,17 @@ def run_demo(console: Console, topology_file: Path, orders: int) -> int:
         leader = leader_lookup(backend).leader()
         last_seq = int(str(engine_states(backend)[leader or "n1"]["last_exec_seq"]))
         consumer = wait_consumer_caught_up(backend, last_seq, timeout_s=20)
-        report(f"engine executions: {last_seq}; consumer saw up to seq {consumer.get('last_seq')} "
-               f"(duplicates {consumer.get('duplicates')}, gaps {consumer.get('gaps')})")
+        report(
+            f"engine executions: {last_seq}; consumer saw up to seq {consumer.get('last_seq')} "
+            f"(duplicates {consumer.get('duplicates')}, gaps {consumer.get('gaps')})"
+        )
 
         old, new, failover_ms, first_commit_ms = measure_leader_kill(backend, gateway)
-        report(f"[bold]killed leader {old}[/] (SIGKILL): new leader {new} after "
-               f"[bold]{failover_ms:.0f} ms[/], first order acked {first_commit_ms:.0f} ms after the kill")
+        report(
+            f"[bold]killed leader {old}[/] (SIGKILL): new leader {new} after "
+            f"[bold]{failover_ms:.0f} ms[/], first order acked "
+            f"{first_commit_ms:.0f} ms after the kill"
+        )
         backend.start(old)
         backend.wait_healthy(old)
         report(f"{old} restarted and rejoined")
@@ -162,8 +175,10 @@ def run_demo(console: Console, topology_file: Path, orders: int) -> int:
         states = engine_states(backend)
         final_seq = max(int(str(s["last_exec_seq"])) for s in states.values())
         consumer = wait_consumer_caught_up(backend, final_seq, timeout_s=30)
-        report(f"engine executions: {final_seq}; consumer saw up to seq {consumer.get('last_seq')} "
-               f"(duplicates {consumer.get('duplicates')}, gaps {consumer.get('gaps')})")
+        report(
+            f"engine executions: {final_seq}; consumer saw up to seq {consumer.get('last_seq')} "
+            f"(duplicates {consumer.get('duplicates')}, gaps {consumer.get('gaps')})"
+        )
         replicas_agree = _wait_replicas_agree(backend, timeout_s=10)
         report(f"replicas agree on the state hash: {replicas_agree}")
 

@@ -1,13 +1,13 @@
 """Every error hftchaos raises on purpose, and what the CLI does with it.
 
-    HarnessError                 base: a message meant for a person, never a traceback
-    ├── InputError               bad input from the user (exit 2)
-    │   ├── TopologyError        a topology file is wrong (names file, line, field)
-    │   └── ScenarioError        a scenario file is wrong (names file, line, field)
-    └── EnvironmentProblem       the machine or a service is not as needed (exit 3)
-        ├── ToolchainError       a prerequisite is missing or a provisioning step failed
-        ├── BackendError         a service could not be started, stopped or reached
-        └── HealthTimeout        a service did not become healthy before its deadline
+HarnessError                 base: a message meant for a person, never a traceback
+├── InputError               bad input from the user (exit 2)
+│   ├── TopologyError        a topology file is wrong (names file, line, field)
+│   └── ScenarioError        a scenario file is wrong (names file, line, field)
+└── RuntimeEnvironmentError       the machine or a service is not as needed (exit 3)
+    ├── ToolchainError       a prerequisite is missing or a provisioning step failed
+    ├── BackendError         a service could not be started, stopped or reached
+    └── HealthTimeoutError        a service did not become healthy before its deadline
 """
 
 from __future__ import annotations
@@ -36,17 +36,17 @@ class ScenarioError(InputError):
     pass
 
 
-class EnvironmentProblem(HarnessError):
+class RuntimeEnvironmentError(HarnessError):
     exit_code = EXIT_ENVIRONMENT
 
 
-class ToolchainError(EnvironmentProblem):
+class ToolchainError(RuntimeEnvironmentError):
     pass
 
 
-class BackendError(EnvironmentProblem):
+class BackendError(RuntimeEnvironmentError):
     pass
 
 
-class HealthTimeout(BackendError):
+class HealthTimeoutError(BackendError):
     pass

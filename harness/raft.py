@@ -18,7 +18,7 @@ STATUS_TIMEOUT_S = 0.5
 
 
 def fetch_json(url: str, timeout_s: float = STATUS_TIMEOUT_S) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 

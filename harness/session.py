@@ -80,7 +80,10 @@ def start_detached(topology_file: Path, topology_name: str, timeout_s: float = 3
     log = (run_dir / "supervisor.log").open("ab")
     command = [sys.executable, "-m", "harness.cli", "up", "--topology", str(topology_file)]
     supervisor = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout_s

@@ -70,9 +70,7 @@ def describe_errors(error: ValidationError, source: SourceMap, root: type[BaseMo
 M = typing.TypeVar("M", bound=BaseModel)
 
 
-def parse_document(
-    model: type[M], data: Any, source: SourceMap, error_type: type[InputError]
-) -> M:
+def parse_document(model: type[M], data: Any, source: SourceMap, error_type: type[InputError]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:

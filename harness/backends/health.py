@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from harness.errors import HealthTimeout
+from harness.errors import HealthTimeoutError
 from harness.raft import HttpLeaderLookup, leader_of
 from harness.topology.plan import PlannedHealth
 
@@ -18,7 +18,7 @@ CHECK_TIMEOUT_S = 1.0
 def check_health(health: PlannedHealth) -> bool:
     if health.http:
         try:
-            with urllib.request.urlopen(health.http, timeout=CHECK_TIMEOUT_S) as response:  # noqa: S310
+            with urllib.request.urlopen(health.http, timeout=CHECK_TIMEOUT_S) as response:
                 return 200 <= int(response.status) < 300
         except (OSError, urllib.error.URLError, ValueError):
             return False
@@ -42,5 +42,7 @@ def wait_for_raft_leader(status_urls: Mapping[str, str], timeout_s: float) -> st
             return leader
         if time.monotonic() > deadline:
             summary = ", ".join(f"{v.node}={v.role.value}" for v in views.values())
-            raise HealthTimeout(f"no Raft leader with a majority after {timeout_s:.0f}s ({summary})")
+            raise HealthTimeoutError(
+                f"no Raft leader with a majority after {timeout_s:.0f}s ({summary})"
+            )
         time.sleep(0.05)

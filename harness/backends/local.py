@@ -8,6 +8,7 @@ its `finally`, and the kernel is the only one left who can end the services.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import json
 import os
@@ -17,10 +18,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.toxiproxy import ToxiproxyClient
+
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.health import check_health, wait_for_raft_leader
-from harness.errors import BackendError, HealthTimeout
-from harness.toxiproxy import ToxiproxyClient
+from harness.errors import BackendError, HealthTimeoutError
 from harness.topology.plan import Plan, PlannedService
 
 PR_SET_PDEATHSIG = 1
@@ -163,7 +165,7 @@ class LocalBackend:
             if check_health(service.health):
                 return
             if time.monotonic() > deadline:
-                raise HealthTimeout(
+                raise HealthTimeoutError(
                     f"{name} not healthy after {timeout_s or service.health.timeout_s:.0f}s; "
                     f"last lines of {service.log_file}:\n{log_tail(service.log_file)}"
                 )
@@ -208,7 +210,7 @@ class LocalBackend:
                     env=environment,
                     cwd=service.directory,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - spawns happen on one thread
+                    preexec_fn=_die_with_parent,
                 )
             except OSError as error:
                 raise BackendError(
@@ -269,11 +271,9 @@ class LocalBackend:
 
     def _signal(self, name: str, signal_number: int) -> None:
         process = self._processes[name]
-        try:
-            # start_new_session made the service's pid its process-group id.
+        # start_new_session made the service's pid its process-group id.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal_number)
-        except ProcessLookupError:
-            pass
 
     def _reap(self, name: str, deadline: float) -> None:
         process = self._processes[name]

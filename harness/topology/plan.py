@@ -171,7 +171,9 @@ class _Resolver:
                 host, _, port = resolve(service.health.tcp, "health", "tcp").rpartition(":")
                 tcp = (host, int(port))
             health = PlannedHealth(
-                http=resolve(service.health.http, "health", "http") if service.health.http else None,
+                http=resolve(service.health.http, "health", "http")
+                if service.health.http
+                else None,
                 tcp=tcp,
                 timeout_s=service.health.timeout_s,
                 interval_s=service.health.interval_ms / 1000,

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.errors import TopologyError
+from harness.paths import REFERENCE_TOPOLOGY
+from harness.toolchain import Toolchain
+from harness.topology.loader import load_topology, start_order
+from harness.topology.plan import allocate_ports, make_plan
+
+WriteYaml = Callable[..., Path]
+
+MINIMAL = """\
+name: mini
+services:
+  proxy:
+    role: toxiproxy
+    ports: [api]
+    command: ["${toolchain.toxiproxy_server}", -port, "${self.port.api}"]
+  server:
+    host: 127.0.0.21
+    ports: [http]
+    command: ["${python}", -m, http.server, "${self.port.http}"]
+    health: {http: "http://${self.address.http}/"}
+  client:
+    depends_on: [server]
+    command: [echo, "${links.client-server.address}", "${services.server.address.http}"]
+links:
+  client-server: {from: client, to: server, port: http}
+"""
+
+
+def test_reference_topology_loads_and_orders_dependencies_first() -> None:
+    loaded = load_topology(REFERENCE_TOPOLOGY)
+    order = start_order(loaded.topology)
+    assert order[0] == "toxiproxy"
+    assert order.index("kafka") < order.index("kafka-topics") < order.index("n1")
+    assert order.index("n3") < order.index("gateway")
+    assert sorted(loaded.topology.services_with_role("engine")) == ["n1", "n2", "n3"]
+
+
+def test_plan_resolves_placeholders_and_gives_distinct_free_ports(
+    write_yaml: WriteYaml, fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    plan = make_plan(load_topology(write_yaml(MINIMAL)), tmp_path / "run", fake_toolchain)
+    server, client = plan.services["server"], plan.services["client"]
+    link = plan.links["client-server"]
+    assert server.command == [sys.executable, "-m", "http.server", str(server.ports["http"])]
+    assert client.command == ["echo", link.listen_address, f"127.0.0.21:{server.ports['http']}"]
+    assert link.upstream == ("127.0.0.21", server.ports["http"])
+    assert server.health is not None
+    assert server.health.http == f"http://127.0.0.21:{server.ports['http']}/"
+    ports = [port for _host, port in plan.all_ports]
+    assert len(set(ports)) == len(ports)
+    assert plan.services["proxy"].command[0] == str(fake_toolchain.toxiproxy_server)
+
+
+def test_allocated_ports_are_bindable() -> None:
+    for port in allocate_ports(["127.0.0.1", "127.0.0.22"]):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+def _error(write_yaml: WriteYaml, text: str) -> str:
+    with pytest.raises(TopologyError) as caught:
+        load_topology(write_yaml(text))
+    return str(caught.value)
+
+
+def test_unknown_key_names_file_line_field_and_valid_keys(write_yaml: WriteYaml) -> None:
+    message = _error(write_yaml, MINIMAL.replace("    role: toxiproxy\n", "    rol: toxiproxy\n"))
+    assert "file.yaml:4: services.proxy.rol: unknown key 'rol'" in message
+    assert "valid keys here:" in message and "role" in message
+
+
+def test_wrong_type_and_non_loopback_host(write_yaml: WriteYaml) -> None:
+    message = _error(write_yaml, MINIMAL.replace("127.0.0.21", "10.0.0.5"))
+    assert "file.yaml:9: services.server.host:" in message
+    assert "not a loopback address" in message
+    message = _error(write_yaml, MINIMAL.replace("ports: [http]", "ports: http"))
+    assert "services.server.ports" in message and "valid list" in message
+
+
+def test_unknown_dependency_and_link_port(write_yaml: WriteYaml) -> None:
+    message = _error(write_yaml, MINIMAL.replace("depends_on: [server]", "depends_on: [sever]"))
+    assert "file.yaml:15: services.client.depends_on: unknown service 'sever'" in message
+    message = _error(write_yaml, MINIMAL.replace("port: http}", "port: grpc}"))
+    assert "links.client-server.port: service 'server' has no port 'grpc'" in message
+
+
+def test_dependency_cycle_is_reported(write_yaml: WriteYaml) -> None:
+    text = MINIMAL.replace("    ports: [http]\n", "    ports: [http]\n    depends_on: [client]\n")
+    assert "dependency cycle" in _error(write_yaml, text)
+
+
+def test_unknown_placeholder_points_at_the_line(
+    write_yaml: WriteYaml, fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    loaded = load_topology(write_yaml(MINIMAL.replace('${self.port.http}"]', '${self.port.htp}"]')))
+    with pytest.raises(TopologyError, match=r"file.yaml:\d+: services.server.command.3: unknown"):
+        make_plan(loaded, tmp_path, fake_toolchain)
+
+
+def test_yaml_syntax_error_and_duplicate_key(write_yaml: WriteYaml) -> None:
+    assert "not valid YAML" in _error(write_yaml, "name: [unclosed\n")
+    assert "file.yaml:3: duplicate key 'name'" in _error(
+        write_yaml, "name: a\nservices: {}\nname: b\n"
+    )
