@@ -88,6 +88,31 @@ def command_down(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_validate(arguments: argparse.Namespace) -> int:
+    from harness.errors import EXIT_BAD_INPUT, ScenarioError
+    from harness.scenario.loader import load_scenario
+
+    failed = 0
+    for file in arguments.files:
+        try:
+            loaded = load_scenario(Path(file))
+        except ScenarioError as error:
+            error_console.print(f"[bold red]invalid:[/] {error}", soft_wrap=True)
+            failed += 1
+            continue
+        faults = len(loaded.scenario.faults)
+        console.print(f"[green]ok[/] {file}: {loaded.scenario.name} ({faults} faults)")
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def command_schema(arguments: argparse.Namespace) -> int:
+    from harness.scenario.schema import write_schema
+
+    write_schema(Path(arguments.output))
+    console.print(f"wrote {arguments.output}")
+    return EXIT_OK
+
+
 def command_demo(arguments: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
@@ -108,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     add(
-        command_setup.__name__.removeprefix("command_"),
+        "setup",
         command_setup,
         "provision Toxiproxy, Kafka and libfaketime into the cache (idempotent)",
     )
@@ -121,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = add(name, handler, text)
         sub.add_argument("--name", default="reference", help="topology name (default: reference)")
+    validate = add("validate", command_validate, "check scenario files without running them")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    schema = add("schema", command_schema, "write the scenario JSON Schema (for editors)")
+    schema.add_argument("--output", default="scenarios/scenario.schema.json")
     demo = add(
         "demo",
         command_demo,

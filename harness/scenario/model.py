@@ -1,0 +1,244 @@
+"""A failure scenario: the whole truth of a run, parsed once from YAML into typed models.
+
+name, topology, load profile, steady state, a timeline of faults, SLOs with a downtime budget,
+and the safety checks that apply. Documented with an example in scenarios/README.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from harness.validation import StrictModel
+
+Seconds = Annotated[float, Field(ge=0, le=3600)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class RoleSelector(StrictModel):
+    """Services chosen by role, resolved at the moment of injection and recorded."""
+
+    role: str = "engine"
+    select: Literal[
+        "leader", "follower", "random-follower", "minority", "majority", "all", "random"
+    ] = "all"
+
+
+# A service name, or services chosen by role.
+Target = str | RoleSelector
+
+
+class LinkSelector(StrictModel):
+    """Links chosen by their ends, e.g. from: gateway, to: {role: engine, select: leader}."""
+
+    source: str = Field(alias="from")
+    target: Target = Field(alias="to")
+
+
+LinkTarget = str | LinkSelector
+
+
+class Repeat(StrictModel):
+    """Flapping: apply the fault `times` times, one start every `every_s` seconds."""
+
+    times: int = Field(ge=1, le=1000)
+    every_s: PositiveSeconds
+
+
+class FaultBase(StrictModel):
+    at_s: Seconds = Field(description="start offset from the beginning of the load")
+    duration_s: PositiveSeconds | None = Field(
+        default=None, description="healed after this long; None = healed at the end of the run"
+    )
+    repeat: Repeat | None = None
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _repeat_needs_a_duration_shorter_than_the_period(self) -> FaultBase:
+        if self.repeat and self.repeat.times > 1:
+            if self.duration_s is None:
+                raise ValueError("a repeated fault needs duration_s (it must heal between repeats)")
+            if self.duration_s >= self.repeat.every_s:
+                raise ValueError(
+                    f"duration_s ({self.duration_s}) must be shorter than repeat.every_s "
+                    f"({self.repeat.every_s}) so each repeat heals before the next"
+                )
+        return self
+
+
+class KillFault(FaultBase):
+    type: Literal["kill"]
+    target: Target
+    restart_after_s: Seconds | None = Field(
+        default=None, description="start the service again this long after the kill"
+    )
+
+
+class RestartFault(FaultBase):
+    type: Literal["restart"]
+    target: Target
+
+
+class PauseFault(FaultBase):
+    type: Literal["pause"]
+    target: Target
+    duration_s: PositiveSeconds  # a pause always ends: SIGCONT
+
+
+class ClockSkewFault(FaultBase):
+    type: Literal["clock_skew"]
+    target: Target
+    offset_ms: float = Field(description="wall clock step; negative moves it back")
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> ClockSkewFault:
+        if self.offset_ms == 0:
+            raise ValueError("offset_ms must not be 0")
+        return self
+
+
+class PacketLossFault(FaultBase):
+    type: Literal["packet_loss"]
+    target: Target
+    percent: float = Field(gt=0, le=100)
+
+
+class PartitionFault(FaultBase):
+    type: Literal["partition"]
+    isolate: Target | None = Field(default=None, description="cut these off from all peers")
+    groups: list[list[Target]] | None = Field(
+        default=None, description="split into groups that can only talk within themselves"
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> PartitionFault:
+        if (self.isolate is None) == (self.groups is None):
+            raise ValueError("give exactly one of 'isolate' or 'groups'")
+        if self.groups is not None and len(self.groups) < 2:
+            raise ValueError("groups needs at least two groups")
+        return self
+
+
+class LinkFaultBase(FaultBase):
+    link: LinkTarget
+    stream: Literal["downstream", "upstream", "both"] = "downstream"
+
+
+class LatencyFault(LinkFaultBase):
+    type: Literal["latency"]
+    latency_ms: int = Field(gt=0, le=60_000)
+    jitter_ms: int = Field(default=0, ge=0, le=60_000)
+
+
+class BandwidthFault(LinkFaultBase):
+    type: Literal["bandwidth"]
+    rate_kb_per_s: int = Field(gt=0)
+
+
+class TimeoutFault(LinkFaultBase):
+    type: Literal["timeout"]
+    timeout_ms: int = Field(ge=0, description="0: data is held until the fault is healed")
+
+
+class ResetPeerFault(LinkFaultBase):
+    type: Literal["reset_peer"]
+    timeout_ms: int = Field(default=0, ge=0)
+
+
+class SlicerFault(LinkFaultBase):
+    type: Literal["slicer"]
+    average_size: int = Field(gt=0)
+    size_variation: int = Field(default=0, ge=0)
+    delay_us: int = Field(default=0, ge=0)
+
+
+class LinkDownFault(LinkFaultBase):
+    type: Literal["link_down"]
+
+
+Fault = Annotated[
+    KillFault
+    | RestartFault
+    | PauseFault
+    | ClockSkewFault
+    | PacketLossFault
+    | PartitionFault
+    | LatencyFault
+    | BandwidthFault
+    | TimeoutFault
+    | ResetPeerFault
+    | SlicerFault
+    | LinkDownFault,
+    Field(discriminator="type"),
+]
+FAULT_TYPES = (
+    "kill restart pause clock_skew packet_loss partition "
+    "latency bandwidth timeout reset_peer slicer link_down"
+).split()
+
+
+class LoadProfile(StrictModel):
+    """Open-loop order flow: orders are due at a fixed rate whether or not replies came back."""
+
+    rate_per_s: float = Field(gt=0, le=5000)
+    duration_s: PositiveSeconds
+    users: int = Field(default=16, ge=1, le=256, description="concurrent senders")
+    symbols: list[str] = Field(default_factory=lambda: ["ACME", "GLOBEX"], min_length=1)
+    accounts: int = Field(default=4, ge=2, le=1000)
+    mid_price: float = Field(default=100.0, gt=0)
+    cancel_ratio: float = Field(default=0.1, ge=0, le=1)
+    request_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class ProbeSpec(StrictModel):
+    """A steady-state probe with its tolerance."""
+
+    probe: Literal["kafka_consumer_lag", "http"]
+    url: str | None = Field(default=None, description="for http: may use topology placeholders")
+    max: float | None = None
+    expect_status: int = 200
+
+
+class SteadyState(StrictModel):
+    """What healthy looks like; checked before the faults and after recovery."""
+
+    window_s: PositiveSeconds = Field(default=2.0, description="window the rates are taken over")
+    success_rate_min: float = Field(default=0.99, ge=0, le=1)
+    latency_p99_ms_max: float = Field(default=100.0, gt=0)
+    probes: list[ProbeSpec] = Field(default_factory=list)
+
+
+class Limit(StrictModel):
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Limit:
+        if self.max is None and self.min is None:
+            raise ValueError("give 'max' or 'min'")
+        return self
+
+
+METRICS = (
+    "failover_ms first_commit_ms recovery_ms recovery_from_heal_ms downtime_ms error_rate "
+    "unknown_outcomes latency_p50_ms latency_p99_ms latency_p999_ms latency_max_ms "
+    "kafka_lag_max"
+).split()
+CHECKS = (
+    "no_lost_acks no_double_fills replicas_identical kafka_gap_free deterministic_replay "
+    "monotonic_timestamps"
+).split()
+
+
+class Scenario(StrictModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    topology: str = Field(default="reference", description="'reference' or a path to a file")
+    load: LoadProfile
+    steady_state: SteadyState = Field(default_factory=SteadyState)
+    faults: list[Fault] = Field(default_factory=list)
+    settle_s: Seconds = Field(default=2.0, description="load keeps running after the last heal")
+    slo: dict[str, Limit] = Field(default_factory=dict)
+    downtime_budget_ms: float | None = Field(default=None, gt=0)
+    checks: list[str] = Field(default_factory=lambda: list(CHECKS))
