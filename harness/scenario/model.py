@@ -172,7 +172,20 @@ Fault = Annotated[
     | LinkDownFault,
     Field(discriminator="type"),
 ]
-FAULT_TYPES = ["kill", "restart", "pause", "clock_skew", "packet_loss", "partition", "latency", "bandwidth", "timeout", "reset_peer", "slicer", "link_down"]
+FAULT_TYPES = (
+    "kill",
+    "restart",
+    "pause",
+    "clock_skew",
+    "packet_loss",
+    "partition",
+    "latency",
+    "bandwidth",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "link_down",
+)
 
 
 class LoadProfile(StrictModel):
@@ -217,8 +230,28 @@ class Limit(StrictModel):
         return self
 
 
-METRICS = ["failover_ms", "first_commit_ms", "recovery_ms", "recovery_from_heal_ms", "downtime_ms", "error_rate", "unknown_outcomes", "latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms", "kafka_lag_max"]
-CHECKS = ["no_lost_acks", "no_double_fills", "replicas_identical", "kafka_gap_free", "deterministic_replay", "monotonic_timestamps"]
+METRICS = (
+    "failover_ms",
+    "first_commit_ms",
+    "recovery_ms",
+    "recovery_from_heal_ms",
+    "downtime_ms",
+    "error_rate",
+    "unknown_outcomes",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "latency_max_ms",
+    "kafka_lag_max",
+)
+CHECKS = (
+    "no_lost_acks",
+    "no_double_fills",
+    "replicas_identical",
+    "kafka_gap_free",
+    "deterministic_replay",
+    "monotonic_timestamps",
+)
 
 
 class Scenario(StrictModel):
