@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import harness
-
 HOME_VARIABLE = "HFTCHAOS_HOME"
 
 
 def repo_root() -> Path | None:
     """The checkout holding this harness package, or None when it is installed elsewhere."""
-    root = Path(harness.__file__).resolve().parent.parent
+    # harness/ is a namespace package (no __file__): count up from this module instead.
+    root = Path(__file__).resolve().parents[2]
     pyproject = root / "pyproject.toml"
     try:
         # A site-packages directory may hold someone else's pyproject.toml; ours names us.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -61,10 +63,14 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> str:
-    """Run a command to completion; its combined output, or ToolchainError with its tail."""
+    """Run a command to completion; its combined output, or ToolchainError with its tail.
+
+    The command gets its own process group, and the whole group is killed if we stop waiting
+    (timeout, Ctrl-C), so no compiler or JVM it started keeps writing into a staging directory.
+    """
     printable = shlex.join(str(part) for part in command)
     try:
-        completed = subprocess.run(
+        process = subprocess.Popen(
             [str(part) for part in command],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -73,21 +79,33 @@ def run(
             errors="replace",
             env=None if env is None else dict(env),
             cwd=cwd,
-            timeout=timeout_s,
-            check=False,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as expired:
-        output = expired.output if isinstance(expired.output, str) else ""
+    except OSError as error:
+        raise ToolchainError(f"cannot run `{printable}`: {error.strerror}") from None
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        output = _kill_group(process)
         raise ToolchainError(
             f"`{printable}` did not finish within {timeout_s:.0f}s{_tail(output)}"
         ) from None
-    except OSError as error:
-        raise ToolchainError(f"cannot run `{printable}`: {error.strerror}") from None
-    if completed.returncode != 0:
+    except BaseException:
+        _kill_group(process)
+        raise
+    if process.returncode != 0:
         raise ToolchainError(
-            f"`{printable}` failed with exit code {completed.returncode}{_tail(completed.stdout)}"
+            f"`{printable}` failed with exit code {process.returncode}{_tail(output)}"
         )
-    return completed.stdout
+    return output
+
+
+def _kill_group(process: subprocess.Popen[str]) -> str:
+    """SIGKILL the command's process group; whatever it printed until then."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    output, _ = process.communicate()
+    return output
 
 
 def _tail(output: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness.errors import ToolchainError
@@ -28,7 +29,7 @@ def cached_path(home: Path) -> Path:
     return home / "bin" / "toxiproxy-server"
 
 
-def override(environ: os._Environ[str] | dict[str, str]) -> Path | None:
+def override(environ: Mapping[str, str]) -> Path | None:
     """The server named by $TOXIPROXY_BIN, checked to be an executable file."""
     configured = environ.get(OVERRIDE_VARIABLE, "").strip()
     if not configured:
