@@ -118,11 +118,11 @@ def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Pl
 
     service_ports: dict[str, dict[str, int]] = {name: {} for name in topology.services}
     link_ports: dict[str, int] = {}
-    for (kind, owner, port_name), port in zip(wanted, allocated, strict=True):
+    for (kind, owner, port_name), number in zip(wanted, allocated, strict=True):
         if kind == "service":
-            service_ports[owner][port_name] = port
+            service_ports[owner][port_name] = number
         else:
-            link_ports[owner] = port
+            link_ports[owner] = number
 
     links = {
         name: PlannedLink(

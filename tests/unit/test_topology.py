@@ -80,7 +80,7 @@ def test_unknown_key_names_file_line_field_and_valid_keys(write_yaml: WriteYaml)
 
 def test_wrong_type_and_non_loopback_host(write_yaml: WriteYaml) -> None:
     message = _error(write_yaml, MINIMAL.replace("127.0.0.21", "10.0.0.5"))
-    assert "file.yaml:9: services.server.host:" in message
+    assert "file.yaml:8: services.server.host:" in message
     assert "not a loopback address" in message
     message = _error(write_yaml, MINIMAL.replace("ports: [http]", "ports: http"))
     assert "services.server.ports" in message and "valid list" in message
@@ -88,7 +88,7 @@ def test_wrong_type_and_non_loopback_host(write_yaml: WriteYaml) -> None:
 
 def test_unknown_dependency_and_link_port(write_yaml: WriteYaml) -> None:
     message = _error(write_yaml, MINIMAL.replace("depends_on: [server]", "depends_on: [sever]"))
-    assert "file.yaml:15: services.client.depends_on: unknown service 'sever'" in message
+    assert "file.yaml:13: services.client.depends_on: unknown service 'sever'" in message
     message = _error(write_yaml, MINIMAL.replace("port: http}", "port: grpc}"))
     assert "links.client-server.port: service 'server' has no port 'grpc'" in message
 
