@@ -1,0 +1,80 @@
+"""The records a run is made of. Every timestamp is `time.monotonic_ns()` of this machine
+(one clock for the harness, the load process and the probes); wall time is display only.
+
+Record first, judge after: metrics and checks are pure functions over lists of these.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Outcome(enum.Enum):
+    ACKED = "acked"  # the gateway confirmed the order or cancel was committed
+    REJECTED = "rejected"  # refused on purpose (risk check, unknown order): the system works
+    ERROR = "error"  # refused without being sent (no leader): unavailable
+    UNKNOWN = "unknown"  # sent, outcome not known (timeout, connection lost): unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    kind: str  # "new" | "cancel"
+    client_order_id: str
+    intended_ns: int  # when the open-loop schedule wanted it sent (coordinated omission)
+    start_ns: int
+    end_ns: int
+    outcome: Outcome
+    http_status: int | None = None
+    reason: str = ""
+    user: int = 0
+    fills: int = 0
+
+    @property
+    def latency_ns(self) -> int:
+        """Service latency measured from the intended send time, not from the actual one."""
+        return self.end_ns - self.intended_ns
+
+    @property
+    def available(self) -> bool:
+        return self.outcome in (Outcome.ACKED, Outcome.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSample:
+    """One answer (or non-answer) of a Raft member's status endpoint, stamped on arrival."""
+
+    node: str
+    arrival_ns: int
+    reachable: bool
+    role: str = "unreachable"
+    term: int | None = None
+    leader: str | None = None
+    commit_index: int | None = None
+    last_applied: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEvent:
+    fault_index: int  # position in the scenario's fault list
+    repeat: int  # 0 for the first application of a repeated fault
+    fault_type: str
+    phase: str  # "applied" | "healed" | "failed"
+    at_ns: int
+    targets: tuple[str, ...] = ()
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseMark:
+    name: str  # "steady-before" | "load" | "faults-done" | "settled" | ...
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """A periodic probe value other than Raft status, e.g. Kafka consumer lag."""
+
+    probe: str
+    at_ns: int
+    value: float | None
