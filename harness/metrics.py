@@ -1,0 +1,267 @@
+"""Recovery figures computed from a run's recorded history. Pure functions, no I/O.
+
+Definitions (also in scenarios/README.md):
+- failover_ms: from the injection of a fault whose targets included the leader, to the first
+  probe sample in which another member reports itself leader in a newer term (it won a
+  majority vote for that term). None when no fault removed the leader.
+- first_commit_ms: from that injection to the end of the first acknowledged order that was
+  answered after the new leader appeared.
+- downtime_ms: total time the order path was unavailable. A run of consecutive failed requests
+  (error or unknown outcome, in intended-send order) makes one outage, lasting from the first
+  failure's intended send time to the next successful request's intended send time.
+- recovery_ms: from injection to the start of the first window of `window_s` whose requests
+  meet the steady-state tolerance (success rate and p99 latency from intended send time).
+  recovery_from_heal_ms: the same, measured from the fault's heal.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from harness.records import FaultEvent, Outcome, ProbeSample, RequestRecord
+
+NS_PER_MS = 1_000_000
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of unsorted values (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    count: int
+    p50_ms: float | None
+    p99_ms: float | None
+    p999_ms: float | None
+    max_ms: float | None
+
+    @staticmethod
+    def of(requests: Iterable[RequestRecord]) -> LatencySummary:
+        latencies = [r.latency_ns / NS_PER_MS for r in requests if r.outcome is Outcome.ACKED]
+        return LatencySummary(
+            count=len(latencies),
+            p50_ms=percentile(latencies, 0.50),
+            p99_ms=percentile(latencies, 0.99),
+            p999_ms=percentile(latencies, 0.999),
+            max_ms=max(latencies) if latencies else None,
+        )
+
+
+@dataclass(frozen=True)
+class Failover:
+    fault_index: int
+    repeat: int
+    old_leader: str
+    old_term: int | None
+    injected_ns: int
+    new_leader: str | None = None
+    elected_ns: int | None = None
+    first_commit_ns: int | None = None
+
+    @property
+    def failover_ms(self) -> float | None:
+        if self.elected_ns is None:
+            return None
+        return (self.elected_ns - self.injected_ns) / NS_PER_MS
+
+    @property
+    def first_commit_ms(self) -> float | None:
+        if self.first_commit_ns is None:
+            return None
+        return (self.first_commit_ns - self.injected_ns) / NS_PER_MS
+
+
+def find_failover(
+    injection: FaultEvent,
+    old_leader: str,
+    old_term: int | None,
+    samples: Sequence[ProbeSample],
+    requests: Sequence[RequestRecord],
+) -> Failover:
+    """The first sample after the injection in which another member leads in a newer term."""
+    elected: ProbeSample | None = None
+    for sample in samples:
+        if sample.arrival_ns < injection.at_ns or sample.role != "leader":
+            continue
+        newer = old_term is None or (sample.term is not None and sample.term > old_term)
+        if sample.node != old_leader and newer:
+            elected = sample
+            break
+    if elected is None:
+        return Failover(
+            injection.fault_index, injection.repeat, old_leader, old_term, injection.at_ns
+        )
+    first_commit = min(
+        (
+            r.end_ns
+            for r in requests
+            if r.outcome is Outcome.ACKED and r.end_ns >= elected.arrival_ns
+        ),
+        default=None,
+    )
+    return Failover(
+        injection.fault_index,
+        injection.repeat,
+        old_leader,
+        old_term,
+        injection.at_ns,
+        elected.node,
+        elected.arrival_ns,
+        first_commit,
+    )
+
+
+def outages(requests: Sequence[RequestRecord]) -> list[tuple[int, int]]:
+    """Intervals [start_ns, end_ns) when the order path was unavailable (see module doc).
+
+    An outage still open at the end of the run ends at the last failure's answer."""
+    ordered = sorted(requests, key=lambda r: r.intended_ns)
+    intervals: list[tuple[int, int]] = []
+    outage_start: int | None = None
+    last_failure_end = 0
+    for request in ordered:
+        if not request.available:
+            if outage_start is None:
+                outage_start = request.intended_ns
+            last_failure_end = max(last_failure_end, request.end_ns)
+        elif outage_start is not None:
+            intervals.append((outage_start, request.intended_ns))
+            outage_start = None
+    if outage_start is not None:
+        intervals.append((outage_start, max(last_failure_end, outage_start)))
+    return intervals
+
+
+def downtime_ms(requests: Sequence[RequestRecord]) -> float:
+    return sum(end - start for start, end in outages(requests)) / NS_PER_MS
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    window_ns: int
+    success_rate_min: float
+    latency_p99_ms_max: float
+    min_requests: int = 1
+
+
+def _window_healthy(window: Sequence[RequestRecord], tolerance: Tolerance) -> bool:
+    if len(window) < tolerance.min_requests:
+        return False
+    available = sum(1 for r in window if r.available)
+    if available / len(window) < tolerance.success_rate_min:
+        return False
+    p99 = percentile([r.latency_ns / NS_PER_MS for r in window if r.available], 0.99)
+    return p99 is not None and p99 <= tolerance.latency_p99_ms_max
+
+
+def recovered_at(
+    requests: Sequence[RequestRecord], since_ns: int, tolerance: Tolerance
+) -> int | None:
+    """Start of the first healthy window that begins at or after `since_ns` (None: never).
+
+    Windows start at request intended times, so the answer has the load's resolution."""
+    ordered = sorted(requests, key=lambda r: r.intended_ns)
+    starts = [r.intended_ns for r in ordered]
+    first = bisect.bisect_left(starts, since_ns)
+    last_intended = starts[-1] if starts else 0
+    for index in range(first, len(ordered)):
+        window_start = starts[index]
+        window_end = window_start + tolerance.window_ns
+        if window_end > last_intended:
+            return None  # not enough run left to see a whole window
+        stop = bisect.bisect_left(starts, window_end, lo=index)
+        if _window_healthy(ordered[index:stop], tolerance):
+            return window_start
+    return None
+
+
+def error_counts(requests: Iterable[RequestRecord]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for request in requests:
+        if request.outcome is Outcome.ACKED:
+            continue
+        reason = request.reason.split(":")[0][:60] if request.reason else ""
+        counts[f"{request.outcome.value}:{reason}" if reason else request.outcome.value] += 1
+    return dict(counts)
+
+
+@dataclass
+class PhaseLatency:
+    before: LatencySummary
+    during: LatencySummary
+    after: LatencySummary
+
+
+def latency_by_phase(
+    requests: Sequence[RequestRecord], first_fault_ns: int | None, recovered_ns: int | None
+) -> PhaseLatency:
+    """Before the first fault, from it until recovery (or the end), and after recovery."""
+    if first_fault_ns is None:
+        return PhaseLatency(
+            LatencySummary.of(requests), LatencySummary.of([]), LatencySummary.of([])
+        )
+    end_of_trouble = recovered_ns if recovered_ns is not None else math.inf
+    return PhaseLatency(
+        before=LatencySummary.of(r for r in requests if r.intended_ns < first_fault_ns),
+        during=LatencySummary.of(
+            r for r in requests if first_fault_ns <= r.intended_ns < end_of_trouble
+        ),
+        after=LatencySummary.of(r for r in requests if r.intended_ns >= end_of_trouble),
+    )
+
+
+@dataclass
+class RunMetrics:
+    """Every figure of one run; `values()` is what SLOs are judged against."""
+
+    requests: int
+    error_rate: float
+    unknown_outcomes: int
+    downtime_ms: float
+    failovers: list[Failover] = field(default_factory=list)
+    recovery_ms: float | None = None
+    recovery_from_heal_ms: float | None = None
+    latency: PhaseLatency | None = None
+    overall: LatencySummary | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    kafka_lag_max: float | None = None
+
+    @property
+    def failover_ms(self) -> float | None:
+        values = [f.failover_ms for f in self.failovers]
+        if not values or any(v is None for v in values):
+            return None
+        return max(v for v in values if v is not None)
+
+    @property
+    def first_commit_ms(self) -> float | None:
+        values = [f.first_commit_ms for f in self.failovers]
+        if not values or any(v is None for v in values):
+            return None
+        return max(v for v in values if v is not None)
+
+    def values(self) -> dict[str, float | None]:
+        overall = self.overall or LatencySummary.of([])
+        return {
+            "failover_ms": self.failover_ms,
+            "first_commit_ms": self.first_commit_ms,
+            "recovery_ms": self.recovery_ms,
+            "recovery_from_heal_ms": self.recovery_from_heal_ms,
+            "downtime_ms": self.downtime_ms,
+            "error_rate": self.error_rate,
+            "unknown_outcomes": float(self.unknown_outcomes),
+            "latency_p50_ms": overall.p50_ms,
+            "latency_p99_ms": overall.p99_ms,
+            "latency_p999_ms": overall.p999_ms,
+            "latency_max_ms": overall.max_ms,
+            "kafka_lag_max": self.kafka_lag_max,
+        }
