@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.toxiproxy import ToxiproxyClient
-
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.health import check_health, wait_for_raft_leader
 from harness.errors import BackendError, HealthTimeoutError
 from harness.topology.plan import Plan, PlannedService
+from harness.toxiproxy import ToxiproxyClient
 
 PR_SET_PDEATHSIG = 1
 STATE_FILE = "state.json"
