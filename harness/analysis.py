@@ -1,0 +1,123 @@
+"""From a recorded History to the run's figures: pure, so it can be re-run on stored runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.history import History
+from harness.metrics import (
+    NS_PER_MS,
+    Failover,
+    LatencySummary,
+    RunMetrics,
+    Tolerance,
+    downtime_ms,
+    error_counts,
+    find_failover,
+    latency_by_phase,
+    outages,
+    recovered_at,
+)
+from harness.records import FaultEvent, Outcome, RequestRecord
+from harness.scenario.model import Scenario, SteadyState
+
+
+# A leader change this soon after a heal is still attributed to the fault.
+LEADER_CHANGE_AFTER_HEAL_NS = 5_000_000_000
+
+
+def tolerance_of(steady: SteadyState, rate_per_s: float) -> Tolerance:
+    return Tolerance(
+        window_ns=int(steady.window_s * 1e9),
+        success_rate_min=steady.success_rate_min,
+        latency_p99_ms_max=steady.latency_p99_ms_max,
+        # An almost empty window proves nothing: ask for half the scheduled requests.
+        min_requests=max(1, int(rate_per_s * steady.window_s / 2)),
+    )
+
+
+def _heal_of(event: FaultEvent, faults: Sequence[FaultEvent]) -> FaultEvent | None:
+    return next(
+        (
+            f
+            for f in faults
+            if f.phase == "healed"
+            and f.fault_index == event.fault_index
+            and f.repeat == event.repeat
+        ),
+        None,
+    )
+
+
+def _failovers(history: History) -> list[Failover]:
+    probes = sorted(history.probes, key=lambda s: s.arrival_ns)
+    result = []
+    applied = [f for f in history.faults if f.phase == "applied"]
+    for event in applied:
+        old_leader = event.detail.get("leader_before")
+        if not isinstance(old_leader, str):
+            continue
+        old_term = event.detail.get("term_before")
+        failover = find_failover(
+            event,
+            old_leader,
+            old_term if isinstance(old_term, int) else None,
+            probes,
+            history.requests,
+        )
+        heal = _heal_of(event, history.faults)
+        observed_while_active = failover.elected_ns is not None and (
+            heal is None or failover.elected_ns <= heal.at_ns + LEADER_CHANGE_AFTER_HEAL_NS
+        )
+        if event.detail.get("removes_leader") or observed_while_active:
+            result.append(failover)
+    return result
+
+
+def _recovery(
+    requests: Sequence[RequestRecord], since_ns: int, until_ns: int | None, tolerance: Tolerance
+) -> int | None:
+    """Recovered at the first healthy window after the last outage that began while the
+    fault could still be acting (from `since_ns` to `until_ns`)."""
+    horizon = until_ns if until_ns is not None else max((r.end_ns for r in requests), default=0)
+    related = [end for start, end in outages(requests) if since_ns <= start <= horizon]
+    not_before = max([since_ns, *related])
+    return recovered_at(requests, not_before, tolerance)
+
+
+def analyse(history: History, scenario: Scenario) -> RunMetrics:
+    requests = sorted(history.requests, key=lambda r: r.intended_ns)
+    total = len(requests)
+    unavailable = sum(1 for r in requests if not r.available)
+    tolerance = tolerance_of(scenario.steady_state, scenario.load.rate_per_s)
+    applied = [f for f in history.faults if f.phase == "applied"]
+    recovery, recovery_from_heal, last_recovered = [], [], None
+    for event in applied:
+        heal = _heal_of(event, history.faults)
+        recovered = _recovery(requests, event.at_ns, heal.at_ns if heal else None, tolerance)
+        if recovered is None:
+            recovery.append(None)
+            continue
+        recovery.append((recovered - event.at_ns) / NS_PER_MS)
+        if heal is not None:
+            recovery_from_heal.append(max(0.0, (recovered - heal.at_ns) / NS_PER_MS))
+        last_recovered = max(last_recovered or recovered, recovered)
+    first_fault = min((f.at_ns for f in applied), default=None)
+    lags = [
+        m.value for m in history.metrics if m.probe == "kafka_consumer_lag" and m.value is not None
+    ]
+    return RunMetrics(
+        requests=total,
+        error_rate=unavailable / total if total else 0.0,
+        unknown_outcomes=sum(1 for r in requests if r.outcome is Outcome.UNKNOWN),
+        downtime_ms=downtime_ms(requests),
+        failovers=_failovers(history),
+        recovery_ms=None
+        if (not recovery or None in recovery)
+        else max(r for r in recovery if r is not None),
+        recovery_from_heal_ms=max(recovery_from_heal) if recovery_from_heal else None,
+        latency=latency_by_phase(requests, first_fault, last_recovered),
+        overall=LatencySummary.of(requests),
+        errors=error_counts(requests),
+        kafka_lag_max=max(lags) if lags else None,
+    )

@@ -1,0 +1,168 @@
+"""The fault timeline: when each fault (and each repeat of it) is applied and healed.
+
+`schedule` is pure; `Timeline` runs it on a thread against the live system, recording a
+FaultEvent for every application and heal, and always leaves healing to a HealRegistry so
+that whatever is still active when the run ends is healed then.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.inject import inject
+from harness.records import FaultEvent
+from harness.scenario.model import (
+    Fault,
+    KillFault,
+    PartitionFault,
+    PauseFault,
+    RestartFault,
+)
+
+# Faults that take the leader out when aimed at it; others may cause a failover, too.
+LEADER_REMOVING = (KillFault, PauseFault, RestartFault, PartitionFault)
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, order=True)
+class Step:
+    offset_s: float
+    order: int  # heals before applications at the same instant
+    action: str  # "apply" | "heal"
+    fault_index: int
+    repeat: int
+
+    @property
+    def key(self) -> int:
+        return self.fault_index * 1000 + self.repeat
+
+
+def active_duration_s(fault: Fault) -> float | None:
+    if isinstance(fault, KillFault) and fault.restart_after_s is not None:
+        return fault.restart_after_s
+    return fault.duration_s
+
+
+def schedule(faults: Sequence[Fault]) -> list[Step]:
+    steps: list[Step] = []
+    for index, fault in enumerate(faults):
+        times = fault.repeat.times if fault.repeat else 1
+        every = fault.repeat.every_s if fault.repeat else 0.0
+        duration = active_duration_s(fault)
+        for repeat in range(times):
+            start = fault.at_s + repeat * every
+            steps.append(Step(start, 1, "apply", index, repeat))
+            if duration is not None:
+                steps.append(Step(start + duration, 0, "heal", index, repeat))
+    return sorted(steps)
+
+
+def last_heal_s(faults: Sequence[Fault]) -> float:
+    """When the last fault with a duration heals (or the last one starts)."""
+    return max((step.offset_s for step in schedule(faults)), default=0.0)
+
+
+class Timeline:
+    def __init__(
+        self,
+        faults: Sequence[Fault],
+        context: FaultContext,
+        registry: HealRegistry,
+        publish: Callable[[FaultEvent], None],
+    ) -> None:
+        self._faults = list(faults)
+        self._context = context
+        self._registry = registry
+        self._publish = publish
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def start(self, origin_ns: int) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(origin_ns,), name="timeline", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def heal_remaining(self) -> None:
+        """Heal every fault still active (the end of the run), recording each heal."""
+        for key in sorted(self._registry.active, reverse=True):
+            self._heal(Step(0.0, 0, "heal", key // 1000, key % 1000))
+
+    def _run(self, origin_ns: int) -> None:
+        for step in schedule(self._faults):
+            delay = (origin_ns + int(step.offset_s * NS) - time.monotonic_ns()) / NS
+            if delay > 0 and self._stop.wait(delay):
+                return
+            if step.action == "apply":
+                self._apply(step)
+            else:
+                self._heal(step)
+
+    def _apply(self, step: Step) -> None:
+        fault = self._faults[step.fault_index]
+        lookup = self._context.leader_lookup
+        views = lookup.raft_views() if lookup else {}
+        leader = lookup.leader() if lookup else None
+        before = {
+            "leader_before": leader,
+            "term_before": views[leader].term if leader and leader in views else None,
+        }
+        applied_ns = time.monotonic_ns()
+        try:
+            active = inject(fault, step.key, self._context)
+        except Exception as error:  # recorded; the run's verdict becomes unknown
+            self.errors.append(f"fault {step.fault_index} ({fault.type}): {error}")
+            self._publish(
+                FaultEvent(
+                    step.fault_index,
+                    step.repeat,
+                    fault.type,
+                    "failed",
+                    applied_ns,
+                    detail={**before, "error": str(error)},
+                )
+            )
+            return
+        self._registry.add(step.key, active)
+        removes_leader = isinstance(fault, LEADER_REMOVING) and leader in active.targets
+        self._publish(
+            FaultEvent(
+                step.fault_index,
+                step.repeat,
+                fault.type,
+                "applied",
+                applied_ns,
+                targets=tuple(active.targets),
+                detail={**before, **active.detail, "removes_leader": removes_leader},
+            )
+        )
+
+    def _heal(self, step: Step) -> None:
+        fault = self._faults[step.fault_index]
+        healed_ns = time.monotonic_ns()
+        try:
+            active = self._registry.heal(step.key)
+        except Exception as error:
+            self.errors.append(f"heal of fault {step.fault_index} ({fault.type}): {error}")
+            return
+        if active is not None:
+            self._publish(
+                FaultEvent(
+                    step.fault_index,
+                    step.repeat,
+                    fault.type,
+                    "healed",
+                    healed_ns,
+                    targets=tuple(active.targets),
+                )
+            )
