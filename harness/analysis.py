@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from harness.history import History
 from harness.metrics import (
@@ -16,11 +17,12 @@ from harness.metrics import (
     find_failover,
     latency_by_phase,
     outages,
+    percentile,
     recovered_at,
 )
 from harness.records import FaultEvent, Outcome, RequestRecord
 from harness.scenario.model import Scenario, SteadyState
-
+from harness.verdicts import Verdict
 
 # A leader change this soon after a heal is still attributed to the fault.
 LEADER_CHANGE_AFTER_HEAL_NS = 5_000_000_000
@@ -91,7 +93,9 @@ def analyse(history: History, scenario: Scenario) -> RunMetrics:
     unavailable = sum(1 for r in requests if not r.available)
     tolerance = tolerance_of(scenario.steady_state, scenario.load.rate_per_s)
     applied = [f for f in history.faults if f.phase == "applied"]
-    recovery, recovery_from_heal, last_recovered = [], [], None
+    recovery: list[float | None] = []
+    recovery_from_heal: list[float] = []
+    last_recovered: int | None = None
     for event in applied:
         heal = _heal_of(event, history.faults)
         recovered = _recovery(requests, event.at_ns, heal.at_ns if heal else None, tolerance)
@@ -121,3 +125,55 @@ def analyse(history: History, scenario: Scenario) -> RunMetrics:
         errors=error_counts(requests),
         kafka_lag_max=max(lags) if lags else None,
     )
+
+
+@dataclass(frozen=True)
+class SteadyStateResult:
+    """The steady-state hypothesis checked over one window of the run."""
+
+    name: str  # "before faults" | "after recovery"
+    verdict: Verdict
+    requests: int
+    success_rate: float | None
+    latency_p99_ms: float | None
+    problems: tuple[str, ...] = ()
+
+
+def check_steady_state(
+    name: str,
+    history: History,
+    steady: SteadyState,
+    start_ns: int,
+    end_ns: int,
+    rate_per_s: float,
+) -> SteadyStateResult:
+    window = [r for r in history.requests if start_ns <= r.intended_ns < end_ns]
+    tolerance = tolerance_of(steady, rate_per_s)
+    problems: list[str] = []
+    success_rate = sum(1 for r in window if r.available) / len(window) if window else None
+    p99 = percentile([r.latency_ns / NS_PER_MS for r in window if r.available], 0.99)
+    if len(window) < tolerance.min_requests:
+        problems.append(
+            f"only {len(window)} requests in the window (need {tolerance.min_requests})"
+        )
+    if success_rate is not None and success_rate < steady.success_rate_min:
+        problems.append(f"success rate {success_rate:.4f} < {steady.success_rate_min}")
+    if p99 is not None and p99 > steady.latency_p99_ms_max:
+        problems.append(f"p99 latency {p99:.1f} ms > {steady.latency_p99_ms_max} ms")
+    for probe in steady.probes:
+        answers = [
+            m.value
+            for m in history.metrics
+            if m.probe == probe.probe and start_ns <= m.at_ns < end_ns
+        ]
+        values = [value for value in answers if value is not None]
+        if not answers or len(values) < len(answers):
+            problems.append(f"probe {probe.probe} had no answer in the window")
+        elif probe.probe == "http" and any(v != probe.expect_status for v in values):
+            problems.append(f"probe http answered {sorted(set(values))}, not {probe.expect_status}")
+        elif probe.max is not None and max(values) > probe.max:
+            problems.append(f"probe {probe.probe} reached {max(values):g} > {probe.max:g}")
+    verdict = Verdict.INVALID if problems else Verdict.VALID
+    if not window:
+        verdict = Verdict.UNKNOWN
+    return SteadyStateResult(name, verdict, len(window), success_rate, p99, tuple(problems))

@@ -1,0 +1,114 @@
+"""Writing a run to disk: results/<scenario>/<UTC stamp>/ with the scenario as run, the raw
+history as Parquet, the services' logs and summary.json.
+
+A run directory without summary.json is not a finished run: the summary is written last and
+atomically, and `latest` links move only after it exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from harness.history import History
+from harness.records import Outcome
+
+SUMMARY_FILE = "summary.json"
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def _record_rows(records: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for record in records:
+        row = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        for key, value in row.items():
+            if isinstance(value, Outcome):
+                row[key] = value.value
+            elif isinstance(value, dict | tuple | list):
+                row[key] = json.dumps(value, default=str)
+        rows.append(row)
+    return rows
+
+
+def write_history(run_dir: Path, history: History) -> dict[str, int]:
+    """One Parquet file per kind of record; returns the row counts."""
+    counts = {}
+    for name, records in (
+        ("requests", history.requests),
+        ("probes", history.probes),
+        ("faults", history.faults),
+        ("phases", history.phases),
+        ("metrics", history.metrics),
+    ):
+        frame = pd.DataFrame(_record_rows(list(records)))
+        write_atomically(run_dir / f"{name}.parquet", lambda path, f=frame: f.to_parquet(path))
+        counts[name] = len(frame)
+    return counts
+
+
+def write_atomically(path: Path, write: Any) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    write(temporary)
+    temporary.replace(path)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    write_atomically(path, lambda temporary: temporary.write_text(text))
+
+
+def write_scenario(run_dir: Path, source_file: Path, resolved: dict[str, Any]) -> None:
+    write_text_atomically(run_dir / "scenario.source.yaml", source_file.read_text())
+    write_text_atomically(run_dir / "scenario.yaml", yaml.safe_dump(resolved, sort_keys=False))
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    path = run_dir / SUMMARY_FILE
+    write_text_atomically(path, json.dumps(summary, indent=2, default=str) + "\n")
+    return path
+
+
+def point_latest(results_root: Path, run_dir: Path) -> None:
+    """`results/latest` and `results/<scenario>/latest` -> this run (relative links)."""
+    for link in (results_root / "latest", run_dir.parent / "latest"):
+        temporary = link.with_name(f".{link.name}.new")
+        if temporary.is_symlink() or temporary.exists():
+            temporary.unlink()
+        temporary.symlink_to(os.path.relpath(run_dir, link.parent))
+        temporary.replace(link)
+
+
+def git_facts(directory: Path = REPOSITORY) -> dict[str, Any]:
+    def git(*arguments: str) -> str | None:
+        try:
+            result = subprocess.run(
+                ["git", "-C", str(directory), *arguments],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return result.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def host_facts() -> dict[str, Any]:
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
