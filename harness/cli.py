@@ -113,6 +113,25 @@ def command_schema(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_run(arguments: argparse.Namespace) -> int:
+    from harness.history import EventBus
+    from harness.live import LiveView
+    from harness.probes import LeaderProbe
+    from harness.run_report import print_result
+    from harness.runner import run_scenario
+
+    file = Path(arguments.scenario)
+
+    def live(bus: EventBus, probe: LeaderProbe) -> LiveView:
+        view = LiveView(console, f"scenario {file.stem}", probe.leader)
+        bus.subscribe(view.listen)
+        return view
+
+    result = run_scenario(file, arguments.release, _report, live)
+    print_result(console, result)
+    return result.exit_code
+
+
 def command_demo(arguments: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
@@ -146,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = add(name, handler, text)
         sub.add_argument("--name", default="reference", help="topology name (default: reference)")
+    run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
+    run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
+    run.add_argument("--release", default=None, help="label the run with a release name")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
     schema = add("schema", command_schema, "write the scenario JSON Schema (for editors)")

@@ -1,0 +1,67 @@
+"""The console's closing tables of a run: figures against SLOs, steady state, failovers."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.runner import RunResult
+from harness.verdicts import Verdict
+
+STYLE = {Verdict.VALID: "green", Verdict.UNKNOWN: "yellow", Verdict.INVALID: "bold red"}
+
+
+def _figure(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.1f}{unit}" if abs(value) >= 1 or value == 0 else f"{value:.4f}{unit}"
+
+
+def print_result(console: Console, result: RunResult) -> None:
+    metrics = result.metrics
+    if metrics is not None:
+        figures = Table(title="recovery figures")
+        for column in ("metric", "value", "SLO", "verdict"):
+            figures.add_column(column)
+        judged = {slo.metric: slo for slo in result.slos}
+        for metric, value in metrics.values().items():
+            slo = judged.pop(metric, None)
+            verdict = f"[{STYLE[slo.verdict]}]{slo.verdict.value}[/]" if slo else "[dim]no SLO[/]"
+            figures.add_row(metric, _figure(value), slo.bound_text if slo else "", verdict)
+        for slo in judged.values():  # the downtime budget
+            figures.add_row(
+                slo.metric,
+                _figure(slo.value),
+                slo.bound_text,
+                f"[{STYLE[slo.verdict]}]{slo.verdict.value}[/]",
+            )
+        console.print(figures)
+        if metrics.failovers:
+            failovers = Table(title="leader failovers")
+            for column in ("fault", "old leader", "new leader", "failover ms", "first commit ms"):
+                failovers.add_column(column)
+            for f in metrics.failovers:
+                failovers.add_row(
+                    f"{f.fault_index}.{f.repeat}",
+                    f.old_leader,
+                    f.new_leader or "none",
+                    _figure(f.failover_ms),
+                    _figure(f.first_commit_ms),
+                )
+            console.print(failovers)
+        if metrics.errors:
+            console.print(
+                "errors by kind: "
+                + ", ".join(f"{kind}={count}" for kind, count in sorted(metrics.errors.items()))
+            )
+    for steady in result.steady:
+        problems = "; ".join(steady.problems) or "within tolerance"
+        console.print(
+            f"steady state {steady.name}: [{STYLE[steady.verdict]}]{steady.verdict.value}[/] "
+            f"({steady.requests} requests, {problems})"
+        )
+    for error in result.errors:
+        console.print(f"[bold red]harness error:[/] {error}")
+    console.print(
+        f"verdict: [{STYLE[result.verdict]}]{result.verdict.value}[/]  results: {result.run_dir}"
+    )

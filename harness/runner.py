@@ -1,0 +1,339 @@
+"""One scenario run, as a pipeline: load -> check requirements -> provision -> up -> drive
+load and faults while recording -> heal -> tear down -> judge -> write results.
+
+Judging happens after the run on the recorded history only; healing happens in `finally`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.analysis import SteadyStateResult, analyse, check_steady_state
+from harness.backends.local import LocalBackend
+from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK
+from harness.faults.base import FaultContext, HealRegistry
+from harness.history import EventBus, History
+from harness.metrics import RunMetrics
+from harness.paths import new_run_dir, results_root
+from harness.probes import LeaderProbe, PeriodicProbe, http_status_measure, kafka_lag_measure
+from harness.records import PhaseMark
+from harness.results import (
+    git_facts,
+    host_facts,
+    point_latest,
+    write_history,
+    write_scenario,
+    write_summary,
+)
+from harness.scenario.loader import LoadedScenario, load_scenario
+from harness.scenario.model import (
+    ClockSkewFault,
+    PacketLossFault,
+    PartitionFault,
+    RoleSelector,
+    Scenario,
+)
+from harness.timeline import Timeline, schedule
+from harness.toolchain import ensure_toolchain
+from harness.topology.model import Topology
+from harness.topology.plan import Plan, make_plan
+from harness.toxiproxy import ToxiproxyClient
+from harness.verdicts import SloResult, Verdict, judge_slos
+
+Report = Callable[[str], None]
+# Builds the live display for a run: given the event bus and the leader probe.
+LiveFactory = Callable[[EventBus, LeaderProbe], AbstractContextManager[object]]
+NS = 1_000_000_000
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    verdict: Verdict
+    metrics: RunMetrics | None
+    slos: list[SloResult] = field(default_factory=list)
+    steady: list[SteadyStateResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return EXIT_ENVIRONMENT
+        return EXIT_OK if self.verdict is Verdict.VALID else EXIT_FAILED
+
+
+def needs_netfilter(scenario: Scenario) -> bool:
+    return any(isinstance(f, PacketLossFault | PartitionFault) for f in scenario.faults)
+
+
+def check_requirements(scenario: Scenario) -> None:
+    """Refuse up front what this machine cannot do, before anything starts."""
+    if needs_netfilter(scenario):
+        from harness.faults.netfilter import require_netfilter
+
+        require_netfilter()
+
+
+def with_clock_control(topology: Topology, scenario: Scenario) -> Topology:
+    """Preload libfaketime only into services a clock_skew fault may pick: it has a cost."""
+    chosen: set[str] = set()
+    for fault in scenario.faults:
+        if isinstance(fault, ClockSkewFault):
+            if isinstance(fault.target, RoleSelector):
+                chosen.update(topology.services_with_role(fault.target.role))
+            else:
+                chosen.add(fault.target)
+    services = {
+        name: service.model_copy(update={"clock_control": True}) if name in chosen else service
+        for name, service in topology.services.items()
+    }
+    return topology.model_copy(update={"services": services})
+
+
+def _start_side_probes(plan: Plan, scenario: Scenario, bus: EventBus) -> list[PeriodicProbe]:
+    probes = []
+    consumers = plan.with_role("consumer")
+    if consumers and "http" in consumers[0].ports:
+        url = f"http://{consumers[0].address('http')}/status"
+        probes.append(PeriodicProbe("kafka_consumer_lag", kafka_lag_measure(url), bus.publish))
+    for spec in scenario.steady_state.probes:
+        if spec.probe == "http" and spec.url:
+            probes.append(PeriodicProbe("http", http_status_measure(spec.url), bus.publish))
+    for probe in probes:
+        probe.start()
+    return probes
+
+
+class ScenarioRun:
+    """Holds everything one run touches, so every exit path can heal and stop it."""
+
+    def __init__(self, loaded: LoadedScenario, release: str | None, report: Report) -> None:
+        self.loaded = loaded
+        self.scenario = loaded.scenario
+        self.release = release
+        self.report = report
+        self.bus = EventBus()
+        self.history = History()
+        self.bus.subscribe(self.history.record)
+        self.registry = HealRegistry()
+        self.errors: list[str] = []
+        self.seed = random.SystemRandom().randrange(2**31)
+
+    def execute(self, run_dir: Path, live: LiveFactory | None = None) -> None:
+        topology = with_clock_control(self.loaded.topology.topology, self.scenario)
+        loaded_topology = type(self.loaded.topology)(topology, self.loaded.topology.source)
+        plan = make_plan(loaded_topology, run_dir, ensure_toolchain())
+        run_id = run_dir.name.replace(".", "")[-10:].lower()
+        with LocalBackend(plan, self.report) as backend:
+            backend.up()
+            self._drive(backend, plan, run_id, live)
+
+    def _drive(
+        self,
+        backend: LocalBackend,
+        plan: Plan,
+        run_id: str,
+        live: LiveFactory | None,
+    ) -> None:
+        from harness.load.driver import LoadDriver
+
+        members = {m.name: m.raft_status_url for m in plan.raft_members() if m.raft_status_url}
+        probe = LeaderProbe(members, self.bus.publish)
+        probe.start()
+        side_probes = _start_side_probes(plan, self.scenario, self.bus)
+        toxiproxy = (
+            ToxiproxyClient(f"http://{plan.services[plan.toxiproxy].address('api')}")
+            if plan.toxiproxy
+            else None
+        )
+        context = FaultContext(
+            backend=backend,
+            plan=plan,
+            run_id=run_id,
+            leader_lookup=probe,
+            clock=backend,
+            toxiproxy=toxiproxy,
+            random=random.Random(self.seed),
+        )
+        timeline = Timeline(self.scenario.faults, context, self.registry, self.bus.publish)
+        gateway = plan.with_role("gateway")[0].address("http")
+        load = LoadDriver(
+            gateway,
+            self.scenario.load,
+            id_prefix=run_id,
+            seed=self.seed,
+            on_record=self.bus.publish,
+            log_file=plan.run_dir / "logs" / "load.log",
+        )
+        view = live(self.bus, probe) if live else nullcontext()
+        try:
+            view.__enter__()
+            origin = time.monotonic_ns()
+            self.bus.publish(PhaseMark("load", origin))
+            load.start()
+            timeline.start(origin)
+            summary = load.wait(
+                self.scenario.load.duration_s + self.scenario.load.request_timeout_s + 30
+            )
+            self.bus.publish(PhaseMark("load-done", time.monotonic_ns()))
+            if summary.exit_code not in (0, None):
+                self.errors.append(f"load generator exited with code {summary.exit_code}")
+        finally:
+            timeline.stop()
+            timeline.heal_remaining()
+            self.registry.heal_all()
+            self.errors.extend(timeline.errors + self.registry.errors)
+            load.stop()
+            if needs_netfilter(self.scenario):
+                from harness.faults.netfilter import sweep
+
+                sweep(run_id)
+            if toxiproxy is not None:
+                toxiproxy.reset()
+            for side_probe in side_probes:
+                side_probe.stop()
+            probe.stop()
+            view.__exit__(None, None, None)
+
+    def judge(self) -> tuple[Verdict, RunMetrics, list[SloResult], list[SteadyStateResult]]:
+        metrics = analyse(self.history, self.scenario)
+        slos = judge_slos(self.scenario.slo, metrics.values(), self.scenario.downtime_budget_ms)
+        steady = self._steady_states()
+        verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
+        return Verdict.worst(verdicts), metrics, slos, steady
+
+    def _steady_states(self) -> list[SteadyStateResult]:
+        load_start = self.history.phase_ns("load")
+        load_end = self.history.phase_ns("load-done")
+        if load_start is None or load_end is None:
+            return []
+        window = int(self.scenario.steady_state.window_s * NS)
+        first_fault = min(
+            (f.at_ns for f in self.history.faults if f.phase == "applied"), default=load_end
+        )
+        steady = self.scenario.steady_state
+        rate = self.scenario.load.rate_per_s
+        before = check_steady_state(
+            "before faults",
+            self.history,
+            steady,
+            max(load_start, first_fault - window),
+            first_fault,
+            rate,
+        )
+        # The load's final window ends with the schedule, not with the last answer.
+        scheduled_end = load_start + int(self.scenario.load.duration_s * NS)
+        after = check_steady_state(
+            "after recovery", self.history, steady, scheduled_end - window, scheduled_end, rate
+        )
+        return [before, after]
+
+
+def run_scenario(
+    file: Path,
+    release: str | None,
+    report: Report,
+    live: LiveFactory | None = None,
+) -> RunResult:
+    loaded = load_scenario(file)
+    check_requirements(loaded.scenario)
+    run = ScenarioRun(loaded, release, report)
+    run_dir = new_run_dir(loaded.scenario.name)
+    write_scenario(run_dir, file, loaded.scenario.model_dump(mode="json", by_alias=True))
+    report(f"run directory {run_dir}")
+    started_wall = time.time()
+    status = "finished"
+    try:
+        run.execute(run_dir, live)
+    except BaseException as error:
+        status = "aborted"
+        run.errors.append(f"{type(error).__name__}: {error}")
+        _finish(run, run_dir, started_wall, status)
+        raise
+    return _finish(run, run_dir, started_wall, status)
+
+
+def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: str) -> RunResult:
+    counts = write_history(run_dir, run.history)
+    summary: dict[str, Any] = {
+        "scenario": run.scenario.name,
+        "status": status,
+        "release": run.release,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
+        "duration_s": round(time.time() - started_wall, 3),
+        "seed": run.seed,
+        "harness": git_facts(),
+        "target": {"name": run.loaded.topology.topology.name, **git_facts()},
+        "host": host_facts(),
+        "records": counts,
+        "errors": run.errors,
+        "schedule": [
+            {"offset_s": s.offset_s, "action": s.action, "fault": s.fault_index, "repeat": s.repeat}
+            for s in schedule(run.scenario.faults)
+        ],
+    }
+    result = RunResult(run_dir, Verdict.UNKNOWN, None, errors=list(run.errors), summary=summary)
+    if status == "finished":
+        verdict, metrics, slos, steady = run.judge()
+        if run.errors:
+            verdict = Verdict.worst([verdict, Verdict.UNKNOWN])
+        result = RunResult(run_dir, verdict, metrics, slos, steady, list(run.errors), summary)
+        summary.update(_judgement(result))
+    summary["verdict"] = result.verdict.value
+    write_summary(run_dir, summary)
+    if status == "finished":
+        point_latest(results_root(), run_dir)
+    return result
+
+
+def _judgement(result: RunResult) -> dict[str, Any]:
+    metrics = result.metrics
+    assert metrics is not None
+    return {
+        "metrics": {k: v for k, v in metrics.values().items()},
+        "failovers": [
+            {
+                "fault": f.fault_index,
+                "repeat": f.repeat,
+                "old_leader": f.old_leader,
+                "new_leader": f.new_leader,
+                "failover_ms": f.failover_ms,
+                "first_commit_ms": f.first_commit_ms,
+            }
+            for f in metrics.failovers
+        ],
+        "errors_by_kind": metrics.errors,
+        "latency_by_phase": {
+            phase: vars(getattr(metrics.latency, phase)) for phase in ("before", "during", "after")
+        }
+        if metrics.latency
+        else {},
+        "slos": [
+            {
+                "metric": s.metric,
+                "value": s.value,
+                "limit": s.bound_text,
+                "verdict": s.verdict.value,
+                "explanation": s.explanation,
+            }
+            for s in result.slos
+        ],
+        "steady_state": [
+            {
+                "window": s.name,
+                "verdict": s.verdict.value,
+                "requests": s.requests,
+                "success_rate": s.success_rate,
+                "latency_p99_ms": s.latency_p99_ms,
+                "problems": list(s.problems),
+            }
+            for s in result.steady
+        ],
+    }
