@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.metrics import (
+    NS_PER_MS,
+    Tolerance,
+    downtime_ms,
+    find_failover,
+    outages,
+    percentile,
+    recovered_at,
+)
+from harness.records import FaultEvent, Outcome, ProbeSample, RequestRecord
+
+MS = NS_PER_MS
+
+
+def request(
+    intended_ms: float, outcome: Outcome = Outcome.ACKED, latency_ms: float = 2
+) -> RequestRecord:
+    intended = int(intended_ms * MS)
+    return RequestRecord(
+        kind="new",
+        client_order_id=f"c{intended}",
+        intended_ns=intended,
+        start_ns=intended,
+        end_ns=intended + int(latency_ms * MS),
+        outcome=outcome,
+    )
+
+
+def flow(start_ms: int, end_ms: int, step_ms: int = 10, **kwargs: object) -> list[RequestRecord]:
+    return [request(t, **kwargs) for t in range(start_ms, end_ms, step_ms)]  # type: ignore[arg-type]
+
+
+def test_percentile_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.99) == 99
+    assert percentile(values, 1.0) == 100
+    assert percentile([], 0.5) is None
+
+
+def test_an_outage_lasts_from_first_failure_to_next_success() -> None:
+    history = flow(0, 1000) + flow(1000, 1300, outcome=Outcome.UNKNOWN) + flow(1300, 2000)
+    assert outages(history) == [(1000 * MS, 1300 * MS)]
+    assert downtime_ms(history) == pytest.approx(300)
+
+
+def test_rejections_are_not_downtime_and_separate_outages_add_up() -> None:
+    history = (
+        flow(0, 100, outcome=Outcome.REJECTED)
+        + flow(100, 200, outcome=Outcome.ERROR)
+        + flow(200, 500)
+        + flow(500, 550, outcome=Outcome.UNKNOWN)
+        + flow(550, 600)
+    )
+    assert downtime_ms(history) == pytest.approx(150)
+
+
+def test_outage_still_open_at_the_end_counts_until_the_last_answer() -> None:
+    history = flow(0, 100) + flow(100, 200, outcome=Outcome.ERROR, latency_ms=5)
+    assert downtime_ms(history) == pytest.approx(95)  # 100 ms .. last answer at 195 ms
+
+
+def sample(node: str, at_ms: float, role: str, term: int) -> ProbeSample:
+    return ProbeSample(node, int(at_ms * MS), True, role, term, node if role == "leader" else None)
+
+
+def test_failover_is_first_sample_of_another_leader_in_a_newer_term() -> None:
+    kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
+    samples = [
+        sample("n1", 990, "leader", 3),
+        sample("n2", 1100, "candidate", 4),
+        sample("n1", 1200, "leader", 3),  # a stale report from the old leader does not count
+        sample("n3", 1421, "leader", 4),
+    ]
+    requests = flow(0, 1000) + flow(1000, 1430, outcome=Outcome.ERROR) + flow(1430, 2000)
+    failover = find_failover(kill, "n1", 3, samples, requests)
+    assert failover.new_leader == "n3"
+    assert failover.failover_ms == pytest.approx(421)
+    assert failover.first_commit_ms == pytest.approx(432)  # acked at 1430 + 2 ms latency
+
+
+def test_no_failover_when_no_new_leader_appears() -> None:
+    kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
+    failover = find_failover(kill, "n1", 3, [sample("n2", 1200, "candidate", 4)], [])
+    assert failover.failover_ms is None and failover.first_commit_ms is None
+
+
+def test_recovery_waits_for_a_whole_healthy_window() -> None:
+    tolerance = Tolerance(window_ns=200 * MS, success_rate_min=0.99, latency_p99_ms_max=50)
+    history = (
+        flow(0, 1000)
+        + flow(1000, 1300, outcome=Outcome.UNKNOWN)
+        + flow(1300, 1500, latency_ms=120)  # answers again, but too slowly
+        + flow(1500, 3000)
+    )
+    assert recovered_at(history, 1000 * MS, tolerance) == 1500 * MS
+
+
+def test_recovery_is_none_when_the_run_ends_unhealthy() -> None:
+    tolerance = Tolerance(window_ns=200 * MS, success_rate_min=0.99, latency_p99_ms_max=50)
+    history = flow(0, 1000) + flow(1000, 2000, outcome=Outcome.ERROR)
+    assert recovered_at(history, 1000 * MS, tolerance) is None
+
+
+def test_latency_is_measured_from_the_intended_send_time() -> None:
+    late = RequestRecord(
+        "new", "c", intended_ns=0, start_ns=300 * MS, end_ns=302 * MS, outcome=Outcome.ACKED
+    )
+    assert late.latency_ns == 302 * MS

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from harness.scenario.model import KillFault, LatencyFault, PauseFault, Repeat, RoleSelector
+from harness.timeline import schedule
+
+
+def test_repeats_heal_before_the_next_application() -> None:
+    flapping = LatencyFault(
+        type="latency",
+        at_s=2,
+        duration_s=1,
+        link="gateway-n1",
+        latency_ms=100,
+        repeat=Repeat(times=3, every_s=2),
+    )
+    steps = [(s.offset_s, s.action, s.repeat) for s in schedule([flapping])]
+    assert steps == [
+        (2, "apply", 0),
+        (3, "heal", 0),
+        (4, "apply", 1),
+        (5, "heal", 1),
+        (6, "apply", 2),
+        (7, "heal", 2),
+    ]
+
+
+def test_kill_heals_by_restart_after_its_delay_and_ordering_across_faults() -> None:
+    kill = KillFault(type="kill", at_s=5, target=RoleSelector(select="leader"), restart_after_s=3)
+    pause = PauseFault(type="pause", at_s=1, duration_s=0.5, target="n2")
+    steps = [(s.offset_s, s.action, s.fault_index) for s in schedule([kill, pause])]
+    assert steps == [(1, "apply", 1), (1.5, "heal", 1), (5, "apply", 0), (8, "heal", 0)]
+
+
+def test_fault_without_duration_has_no_scheduled_heal() -> None:
+    kill = KillFault(type="kill", at_s=5, target="n1")
+    assert [s.action for s in schedule([kill])] == ["apply"]
