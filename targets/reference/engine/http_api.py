@@ -1,0 +1,146 @@
+"""The engine node's HTTP/JSON API (PROTOCOL.md, "Engine node" / "HTTP").
+
+HTTP/1.1 with keep-alive, so a client (the gateway, the harness polling /status every few
+milliseconds) reuses one connection instead of paying a TCP handshake per request. Nagle is off
+on accepted sockets: headers and body go out as two small writes, and Nagle plus the client's
+delayed ACK would otherwise add ~40 ms to every answer.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from targets.reference.engine.commands import (
+    CancelOrder,
+    CommandError,
+    NewOrder,
+    parse_client_request,
+)
+from targets.reference.engine.node import Acked, NotLeader, SubmitOutcome, Unknown
+
+MAX_BODY_BYTES = 64 * 1024
+DEFAULT_EXECUTIONS_LIMIT = 1000
+MAX_EXECUTIONS_LIMIT = 10000
+
+
+class EngineApi(Protocol):
+    """What the HTTP layer needs from the node (a fake would do in tests)."""
+
+    def status(self) -> dict[str, object]: ...
+    def submit(self, command: NewOrder | CancelOrder, timeout_s: float) -> SubmitOutcome: ...
+    def order_record(self, client_order_id: str) -> dict[str, object] | None: ...
+    def execution_records(self, from_seq: int, limit: int) -> list[dict[str, object]]: ...
+
+
+class EngineHttpServer(ThreadingHTTPServer):
+    daemon_threads = True  # a keep-alive connection must not hold up shutdown
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], api: EngineApi, commit_timeout_s: float) -> None:
+        super().__init__(address, EngineRequestHandler)
+        self.api = api
+        self.commit_timeout_s = commit_timeout_s
+
+
+class EngineRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: EngineHttpServer
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/status":
+            self._reply(HTTPStatus.OK, self.server.api.status())
+        elif url.path == "/executions":
+            self._get_executions(parse_qs(url.query))
+        elif url.path.startswith("/orders/") and len(url.path) > len("/orders/"):
+            client_order_id = unquote(url.path[len("/orders/") :])
+            order = self.server.api.order_record(client_order_id)
+            if order is None:
+                self._reply(HTTPStatus.NOT_FOUND, {"error": "unknown order"})
+            else:
+                self._reply(HTTPStatus.OK, order)
+        else:
+            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no route GET {url.path}"})
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        body = self._read_json_body()
+        if body is None:
+            return
+        if url.path != "/commands":
+            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no route POST {url.path}"})
+            return
+        try:
+            command = parse_client_request(body)
+        except CommandError as error:
+            self._reply(HTTPStatus.BAD_REQUEST, {"outcome": "bad_request", "reason": str(error)})
+            return
+        if not isinstance(command, NewOrder | CancelOrder):
+            self._reply(HTTPStatus.BAD_REQUEST, {"outcome": "bad_request", "reason": "type"})
+            return
+        self._answer_outcome(self.server.api.submit(command, self.server.commit_timeout_s))
+
+    def _answer_outcome(self, outcome: SubmitOutcome) -> None:
+        match outcome:
+            case Acked(result=result):
+                self._reply(HTTPStatus.OK, {"outcome": "acked", "result": result})
+            case NotLeader(leader=leader):
+                self._reply(
+                    HTTPStatus.MISDIRECTED_REQUEST, {"outcome": "not_leader", "leader": leader}
+                )
+            case Unknown(reason=reason):
+                self._reply(HTTPStatus.GATEWAY_TIMEOUT, {"outcome": "unknown", "reason": reason})
+
+    def _get_executions(self, query: dict[str, list[str]]) -> None:
+        try:
+            from_seq = int(query.get("from_seq", ["1"])[0])
+            limit = int(query.get("limit", [str(DEFAULT_EXECUTIONS_LIMIT)])[0])
+        except ValueError:
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": "from_seq and limit are integers"})
+            return
+        limit = max(0, min(limit, MAX_EXECUTIONS_LIMIT))
+        self._reply(
+            HTTPStatus.OK, {"executions": self.server.api.execution_records(from_seq, limit)}
+        )
+
+    def _read_json_body(self) -> object | None:
+        """The parsed body, or None after answering 400/413 (and closing the connection,
+        since an unread body would be taken for the next request)."""
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self.close_connection = True
+            self._reply(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length required"})
+            return None
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
+            return None
+        raw = self.rfile.read(length)
+        try:
+            body: object = json.loads(raw)
+        except ValueError:
+            self._reply(
+                HTTPStatus.BAD_REQUEST, {"outcome": "bad_request", "reason": "body is not JSON"}
+            )
+            return None
+        return body
+
+    def _reply(self, status: HTTPStatus, body: object) -> None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        # One line per request would swamp stderr, where the harness parses ROLE lines.
+        pass

@@ -1,0 +1,77 @@
+"""Read the engine's command log back out of a PySyncObj journal file (read-only).
+
+A node started with `--data-dir D` keeps its Raft log in `D/raft.journal` (PySyncObj's
+FileJournal) and the commit index in `D/raft.journal.meta`. Log compaction is switched off in
+node.py, so the journal holds every entry since the cluster was created.
+
+File layout (pysyncobj 0.3.x, journal.py): a 40-byte header (name, version, format, offset of
+the end of the last record) and then records `size:u32 | index:u64 | term:u64 | entry | size:u32`.
+An entry is one type byte (0 regular, 1 no-op, 2 membership, 3 code version) and, for regular
+entries, a pickle of `(method_id, (command_text,))`: the node has exactly one replicated method,
+so the argument is always the canonical JSON of one command.
+
+    from targets.reference.engine.journal import read_commands
+    from targets.reference.engine.state import replay
+    state = replay(read_commands("data/n1/raft.journal"))
+
+Entries past the stored commit index may be uncommitted (a later leader may overwrite them);
+`read_commands` leaves them out unless asked. The stored commit index is written about once a
+second, so the newest committed entries may be left out too; other replicas have them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+from targets.reference.engine.state import AppliedCommand
+
+_HEADER_SIZE = 40
+_LAST_RECORD_OFFSET_AT = 36
+_REGULAR_ENTRY = 0
+
+
+class JournalError(ValueError):
+    pass
+
+
+def read_commands(
+    journal_path: str | Path, include_uncommitted: bool = False
+) -> list[AppliedCommand]:
+    data = Path(journal_path).read_bytes()
+    if len(data) < _HEADER_SIZE or not data.startswith(b"PYSYNCOBJ"):
+        raise JournalError(f"{journal_path}: not a PySyncObj journal")
+    commit_index = None if include_uncommitted else stored_commit_index(journal_path)
+    (end,) = struct.unpack_from("<I", data, _LAST_RECORD_OFFSET_AT)
+    commands: list[AppliedCommand] = []
+    offset = _HEADER_SIZE
+    while offset < end:
+        (size,) = struct.unpack_from("<I", data, offset)
+        index, _term = struct.unpack_from("<QQ", data, offset + 4)
+        entry = data[offset + 20 : offset + 4 + size]
+        offset += size + 8
+        if commit_index is not None and index > commit_index:
+            break
+        if entry[:1] == bytes([_REGULAR_ENTRY]):
+            commands.append(AppliedCommand(index, _command_text(entry[1:], index)))
+    return commands
+
+
+def stored_commit_index(journal_path: str | Path) -> int:
+    meta_path = Path(f"{journal_path}.meta")
+    if not meta_path.exists():
+        return 1
+    # The meta file is a pickled dict written by this node's own PySyncObj: trusted input.
+    meta = pickle.loads(meta_path.read_bytes())
+    return int(meta.get("raftCommitIndex", 1))
+
+
+def _command_text(pickled: bytes, index: int) -> str:
+    # Written by this node's own PySyncObj: trusted input.
+    call = pickle.loads(pickled)
+    # (method_id, args) or, when the proposer passed sync/timeout, (method_id, args, {}).
+    args = call[1] if isinstance(call, tuple) and len(call) in (2, 3) else None
+    if not isinstance(args, tuple) or len(args) != 1 or not isinstance(args[0], str):
+        raise JournalError(f"entry {index}: unexpected call {call!r}")
+    return args[0]

@@ -1,0 +1,383 @@
+"""One Raft member of the engine: PySyncObj replication around the pure state machine.
+
+`ReplicatedEngine` (a PySyncObj consumer) owns the `EngineState`; its one replicated method,
+`apply_command(command_text)`, is the only place the state changes. PySyncObj runs it on its
+tick thread for every committed entry, in log order, on every replica. HTTP and publisher
+threads only read, under the same lock.
+
+`EngineNode` (the SyncObj subclass) configures Raft, proposes commands on the leader, maps
+PySyncObj's addresses back to node ids and prints one `ROLE ...` line per change of
+(role, term, leader), checked at the end of every tick.
+
+The Raft journal lives in `<data-dir>/raft.journal`, so a restarted node replays its own log
+before it catches up with the leader. Log compaction is off: the journal stays the complete
+command history (see journal.py for reading it back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pysyncobj import (
+    FAIL_REASON,
+    SyncObj,
+    SyncObjConf,
+    SyncObjConsumer,
+    SyncObjException,
+    replicated,
+)
+from pysyncobj.pipe_notifier import PipeNotifier
+
+from targets.reference.engine.commands import CancelOrder, MarkPublished, NewOrder, encode
+from targets.reference.engine.state import EngineState, Result
+
+# PySyncObj's _RAFT_STATE values, as PROTOCOL.md names them.
+ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+JOURNAL_FILE = "raft.journal"
+DUMP_FILE = "raft.dump"
+# Compaction would truncate the journal, which is also the replay/forensics record.
+_NEVER_COMPACT = 2**62
+# On loopback a dead peer is noticed quickly; PySyncObj's 5 s retry would slow every restart.
+_CONNECTION_RETRY_S = 0.1
+_BIND_RETRY_S = 0.2
+_BIND_ATTEMPTS = 25
+# PySyncObj drops a connection on which nothing was read for connectionTimeout, but checks
+# only when it sends. Followers never talk to each other, so after a leader dies the first
+# RequestVote between them hits the stale check and is lost: every failover took two
+# elections (~450 ms instead of ~250 ms). A small message to every peer keeps all links warm.
+_CONNECTION_TIMEOUT_S = 1.0
+_KEEPALIVE_PERIOD_S = 0.2
+_KEEPALIVE_MESSAGE = {"type": "hftchaos_keepalive"}  # unknown types are ignored on receipt
+
+
+@dataclass(frozen=True)
+class RaftTimings:
+    election_timeout_min_s: float = 0.150
+    election_timeout_max_s: float = 0.300
+    append_entries_period_s: float = 0.010
+    tick_s: float = 0.002
+    leader_fallback_timeout_s: float = 1.0
+
+    def problems(self) -> list[str]:
+        """What PySyncObj would reject (its own check is a bare assert), said for a person."""
+        found = []
+        if self.tick_s <= 0 or self.append_entries_period_s <= 0:
+            found.append("--tick-ms and --append-entries-period-ms must be positive")
+        if self.election_timeout_min_s <= 3 * self.append_entries_period_s:
+            found.append(
+                "--election-timeout-min-ms must exceed 3 x --append-entries-period-ms "
+                f"({self.election_timeout_min_s * 1000:g} <= 3 x "
+                f"{self.append_entries_period_s * 1000:g})"
+            )
+        if self.election_timeout_max_s <= self.election_timeout_min_s:
+            found.append("--election-timeout-max-ms must exceed --election-timeout-min-ms")
+        if self.leader_fallback_timeout_s <= self.append_entries_period_s:
+            found.append("--leader-fallback-timeout-ms must exceed --append-entries-period-ms")
+        return found
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    raft_address: str
+    peers: dict[str, str]  # node id -> Raft address of every other member
+    data_dir: Path
+    timings: RaftTimings = RaftTimings()
+
+
+@dataclass(frozen=True)
+class Acked:
+    result: Result
+
+
+@dataclass(frozen=True)
+class NotLeader:
+    """Nothing was proposed: the client may safely retry on `leader`."""
+
+    leader: str | None
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Proposed, but no commit seen in time: it may or may not execute."""
+
+    reason: str
+
+
+SubmitOutcome = Acked | NotLeader | Unknown
+
+
+class ReplicatedEngine(SyncObjConsumer):  # type: ignore[misc]  # PySyncObj is untyped
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._state = EngineState()
+        # The Raft index the state reflects: the last command applied, or a later no-op entry.
+        self._applied_through = 0
+        # Called (on the tick thread) after an entry that created executions, e.g. to wake
+        # the Kafka publisher.
+        self.on_new_executions: Callable[[], None] | None = None
+
+    @replicated  # type: ignore[untyped-decorator]  # PySyncObj is untyped
+    def apply_command(self, command_text: str) -> Result:
+        # PySyncObj counts an entry as applied only after this returns.
+        index = self._syncObj.raftLastApplied + 1
+        with self._lock:
+            executions_before = self._state.last_exec_seq
+            result = self._state.apply(index, command_text)
+            self._applied_through = index
+            traded = self._state.last_exec_seq != executions_before
+        if traded and self.on_new_executions is not None:
+            self.on_new_executions()
+        return result
+
+    def note_applied_through(self, raft_index: int) -> None:
+        """Called on the tick thread after PySyncObj applied entries (no-ops included)."""
+        with self._lock:
+            self._applied_through = max(self._applied_through, raft_index)
+
+    @contextmanager
+    def reading(self) -> Iterator[tuple[EngineState, int]]:
+        """The state and the Raft index it reflects, held still while the caller reads."""
+        with self._lock:
+            yield self._state, self._applied_through
+
+    # Used by PySyncObj for full dumps (only if someone forces a log compaction).
+    def _serialize(self) -> dict[str, object]:
+        return {"state": self._state}
+
+    def _deserialize(self, data: dict[str, object]) -> None:
+        state = data["state"]
+        if not isinstance(state, EngineState):
+            raise TypeError("dump does not hold an EngineState")
+        with self._lock:
+            self._state = state
+            self._applied_through = state.last_index
+
+
+class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
+    def __init__(self, config: NodeConfig, engine: ReplicatedEngine) -> None:
+        self.config = config
+        self.engine = engine
+        self._node_ids = {address: node for node, address in config.peers.items()}
+        self._node_ids[config.raft_address] = config.node_id
+        self._raft_state = 0
+        self._reported: tuple[str, int, str | None] | None = None
+        self._wakeup: PipeNotifier | None = None
+        self._wakeup_installed = False
+        self._next_keepalive = 0.0
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            config.raft_address,
+            sorted(config.peers.values()),
+            _syncobj_conf(config, on_state_changed=self._on_raft_state_changed),
+            consumers=[engine],
+        )
+        self.addOnTickCallback(self._after_tick)
+
+    # ----------------------------------------------------------------- Raft view
+
+    @property
+    def role(self) -> str:
+        return ROLE_NAMES.get(self._raft_state, "follower")
+
+    @property
+    def term(self) -> int:
+        return int(self.raftCurrentTerm)
+
+    def leader_node_id(self) -> str | None:
+        leader = self._getLeader()
+        if leader is None:
+            return None
+        address = str(leader.id)
+        return self._node_ids.get(address, address)
+
+    def is_leader(self) -> bool:
+        return bool(self._isLeader())
+
+    # ----------------------------------------------------------------- fast commits
+    #
+    # PySyncObj offers two modes: batched (new entries wait for the next heartbeat, so a commit
+    # takes ~appendEntriesPeriod) or unbatched (one AppendEntries per command: ~2 ms commits but
+    # throughput falls under concurrency). In between: batched mode, plus (1) the leader sends
+    # whatever a tick added to its log at the end of that tick, and (2) a proposer wakes the
+    # tick thread through a pipe instead of leaving the command queued until the poll times
+    # out. Both touch PySyncObj 0.3 internals (pinned <0.4); if they are missing the node falls
+    # back to plain batched mode.
+
+    def _checkCommandsToApply(self) -> None:  # noqa: N802 - overrides PySyncObj's hook
+        log_size = self._getRaftLogSize()
+        super()._checkCommandsToApply()
+        if self._isLeader() and self._getRaftLogSize() != log_size:
+            send_now = getattr(self, "_SyncObj__sendAppendEntries", None)
+            if send_now is not None:
+                send_now()
+
+    def _wake_tick_thread(self) -> None:
+        if self._wakeup is None:
+            return
+        # A full pipe means wake-ups are already pending: the tick thread is coming anyway.
+        with contextlib.suppress(BlockingIOError):
+            self._wakeup.notify()
+
+    def _install_wakeup(self) -> None:
+        # On the tick thread: the poller is only ever touched from there.
+        self._wakeup_installed = True
+        self._wakeup = PipeNotifier(self._poller)
+
+    def _keep_links_alive(self) -> None:
+        now = time.monotonic()
+        if now < self._next_keepalive:
+            return
+        self._next_keepalive = now + _KEEPALIVE_PERIOD_S
+        transport = getattr(self, "_SyncObj__transport", None)
+        if transport is None:
+            return
+        for peer in self.otherNodes:
+            transport.send(peer, _KEEPALIVE_MESSAGE)
+
+    def _on_raft_state_changed(self, _old: int, new: int) -> None:
+        self._raft_state = new
+
+    def _after_tick(self) -> None:
+        if not self._wakeup_installed:
+            self._install_wakeup()
+        self.engine.note_applied_through(int(self.raftLastApplied))
+        self._keep_links_alive()
+        view = (self.role, self.term, self.leader_node_id())
+        if view != self._reported:
+            self._reported = view
+            role, term, leader = view
+            print(
+                f"ROLE {self.config.node_id} {role} term={term} leader={leader or 'none'} "
+                f"mono_ns={time.monotonic_ns()} wall_ns={time.time_ns()}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    # ----------------------------------------------------------------- proposing
+
+    def submit(self, command: NewOrder | CancelOrder, timeout_s: float) -> SubmitOutcome:
+        """Propose a client command on the leader and wait for it to be applied here."""
+        if not self.is_leader():
+            return NotLeader(self.leader_node_id())
+        # The leader's wall clock, read before proposing, is the command's only time source.
+        stamped = dataclasses.replace(command, ts_ns=time.time_ns())
+        try:
+            result = self._propose_and_wait(encode(stamped), timeout_s)
+        except SyncObjException as error:
+            if error.errorCode == FAIL_REASON.MISSING_LEADER:
+                # Leadership was lost before the tick thread took the command: no log has it.
+                return NotLeader(self.leader_node_id())
+            return Unknown(_failure_reason(error.errorCode))
+        if not isinstance(result, dict):
+            return Unknown("no result from the state machine")
+        return Acked(result)
+
+    def _propose_and_wait(self, command_text: str, timeout_s: float) -> object:
+        waiter = _Waiter()
+        self.engine.apply_command(command_text, callback=waiter.on_result)
+        self._wake_tick_thread()
+        return waiter.result(timeout_s)
+
+    def propose_published(self, seq: int) -> None:
+        """Fire and forget: a lost proposal is repeated by the publisher's next one."""
+        self.engine.apply_command(encode(MarkPublished(seq)))
+
+    # ----------------------------------------------------------------- reading
+
+    def status(self) -> dict[str, object]:
+        with self.engine.reading() as (state, applied_through):
+            state_hash = state.state_hash()
+            last_exec_seq = state.last_exec_seq
+            published_seq = state.published_seq
+        return {
+            "node_id": self.config.node_id,
+            "role": self.role,
+            "term": self.term,
+            "leader": self.leader_node_id(),
+            "commit_index": int(self.raftCommitIndex),
+            "last_applied": applied_through,
+            "state_hash": state_hash,
+            "state_hash_index": applied_through,
+            "last_exec_seq": last_exec_seq,
+            "published_seq": published_seq,
+        }
+
+    def order_record(self, client_order_id: str) -> dict[str, object] | None:
+        with self.engine.reading() as (state, _):
+            return state.order_record(client_order_id)
+
+    def execution_records(self, from_seq: int, limit: int) -> list[dict[str, object]]:
+        with self.engine.reading() as (state, _):
+            return state.execution_records(from_seq, limit)
+
+    def published_seq(self) -> int:
+        with self.engine.reading() as (state, _):
+            return state.published_seq
+
+
+class _Waiter:
+    """PySyncObj's own `sync=True`, with the wake-up between proposing and waiting."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._result: object = None
+        self._error: object = None
+
+    def on_result(self, result: object, error: object) -> None:
+        self._result, self._error = result, error
+        self._done.set()
+
+    def result(self, timeout_s: float) -> object:
+        if not self._done.wait(timeout_s):
+            raise SyncObjException("Timeout")
+        if self._error != FAIL_REASON.SUCCESS:
+            raise SyncObjException(self._error)
+        return self._result
+
+
+def _syncobj_conf(config: NodeConfig, on_state_changed: object) -> SyncObjConf:
+    timings = config.timings
+    return SyncObjConf(
+        autoTick=True,
+        autoTickPeriod=timings.tick_s,
+        raftMinTimeout=timings.election_timeout_min_s,
+        raftMaxTimeout=timings.election_timeout_max_s,
+        appendEntriesPeriod=timings.append_entries_period_s,
+        leaderFallbackTimeout=timings.leader_fallback_timeout_s,
+        connectionTimeout=max(_CONNECTION_TIMEOUT_S, timings.election_timeout_max_s),
+        connectionRetryTime=_CONNECTION_RETRY_S,
+        bindRetryTime=_BIND_RETRY_S,
+        maxBindRetries=_BIND_ATTEMPTS,
+        # A command that finds no leader fails at once (answered 421) instead of waiting in
+        # PySyncObj's queue and being forwarded after the client has given up.
+        commandsWaitLeader=False,
+        journalFile=str(config.data_dir / JOURNAL_FILE),
+        fullDumpFile=str(config.data_dir / DUMP_FILE),
+        logCompactionMinEntries=_NEVER_COMPACT,
+        logCompactionMinTime=_NEVER_COMPACT,
+        onStateChanged=on_state_changed,
+    )
+
+
+def _failure_reason(code: object) -> str:
+    reasons = {
+        FAIL_REASON.QUEUE_FULL: "raft command queue full",
+        FAIL_REASON.DISCARDED: "entry discarded by a new leader",
+        FAIL_REASON.NOT_LEADER: "forwarded after losing leadership; outcome unknown",
+        FAIL_REASON.LEADER_CHANGED: "leader changed before commit",
+        FAIL_REASON.REQUEST_DENIED: "request denied",
+        FAIL_REASON.UNKNOWN_OUTCOME: "unknown outcome",
+    }
+    if code == "Timeout":
+        return "no commit within the commit timeout"
+    return reasons.get(code, f"raft error {code!r}")

@@ -1,0 +1,353 @@
+"""The engine's deterministic state machine: order books, orders, executions, counters.
+
+Pure logic: no clock, no randomness, no I/O and no PySyncObj, so the same commands applied in
+the same order give the same state on every replica, in a unit test and in a later replay.
+`EngineState.apply(index, command_text)` is the only way state changes; `index` is the Raft log
+index of the entry (strictly increasing), `command_text` its canonical JSON (see commands.py).
+
+Every applied command is kept with its index (`applied_commands()`), so the command log can be
+read back from any replica and `replay()` rebuilds an identical state from it. The same log can
+also be read from a node's PySyncObj journal file with `journal.read_commands()`.
+
+State hash
+----------
+`state_hash()` is the SHA-256 (hex) of a canonical JSON summary whose fields are digests of the
+whole state, each maintained incrementally so hashing stays O(1) however large the state grows:
+
+- `orders_digest`: the sum mod 2**256 of SHA-256(canonical order entry) over every order ever
+  accepted, the entry holding its fields, fill, status and arrival number. A changed order
+  swaps its old term for the new one. The books are covered through it: a book is exactly the
+  open orders of its symbol, by price and then arrival.
+- `executions_digest`: a SHA-256 chain over the executions in `seq` order.
+- `commands_digest`: a SHA-256 chain over (Raft index, command text) of every applied command,
+  so replicas that applied different log entries disagree even where the effects coincide.
+- counters: number of orders, executions and commands, `published_seq`.
+
+`canonical_snapshot()` gives the same content in full (books included) for forensics, and
+`digests_are_consistent()` recomputes the digests from scratch to check the incremental ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from targets.reference.engine.commands import (
+    CancelOrder,
+    Command,
+    CommandError,
+    MarkPublished,
+    NewOrder,
+    canonical_json,
+    decode,
+)
+from targets.reference.engine.orderbook import Fill, Order, OrderBook, OrderStatus, Side
+
+STATE_FORMAT = 1
+_CHAIN_START = bytes(32)
+_DIGEST_MODULUS = 2**256
+
+Result = dict[str, object]
+
+
+class AppliedCommand(NamedTuple):
+    raft_index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    seq: int
+    symbol: str
+    price: int
+    quantity: int
+    buy_order_id: str
+    sell_order_id: str
+    buy_account: str
+    sell_account: str
+    aggressor: Side
+    ts_ns: int
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "symbol": self.symbol,
+            "price": self.price,
+            "quantity": self.quantity,
+            "buy_order_id": self.buy_order_id,
+            "sell_order_id": self.sell_order_id,
+            "buy_account": self.buy_account,
+            "sell_account": self.sell_account,
+            "aggressor": str(self.aggressor),
+            "ts_ns": self.ts_ns,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Acceptance:
+    """What a `new` returned when first applied, so a duplicate can answer exactly the same."""
+
+    filled: int
+    status: OrderStatus
+    first_seq: int
+    execution_count: int
+
+
+class EngineState:
+    def __init__(self) -> None:
+        self._books: dict[str, OrderBook] = {}
+        self._orders: dict[str, Order] = {}
+        self._acceptances: dict[str, _Acceptance] = {}
+        self._executions: list[Execution] = []
+        self._commands: list[AppliedCommand] = []
+        self._published_seq = 0
+        self._order_terms: dict[str, int] = {}
+        self._orders_digest = 0
+        self._executions_digest = _CHAIN_START
+        self._commands_digest = _CHAIN_START
+        self._hash_cache: str | None = None
+
+    # ----------------------------------------------------------------- the only mutator
+
+    def apply(self, index: int, command_text: str) -> Result:
+        """Apply one committed log entry and return its result (JSON-ready). Never raises for
+        a bad command: it is recorded and answered with an error, like any other entry."""
+        if index <= self.last_index:
+            raise ValueError(f"log index {index} applied after {self.last_index}")
+        self._record_command(index, command_text)
+        self._hash_cache = None
+        try:
+            command = decode(command_text)
+        except CommandError as error:
+            return {"error": f"malformed command: {error}"}
+        return self._apply_command(command)
+
+    def _apply_command(self, command: Command) -> Result:
+        match command:
+            case NewOrder():
+                return self._apply_new(command)
+            case CancelOrder():
+                return self._apply_cancel(command)
+            case MarkPublished():
+                return self._apply_mark_published(command)
+
+    def _apply_new(self, command: NewOrder) -> Result:
+        if command.client_order_id in self._orders:
+            return self._duplicate_result(command.client_order_id)
+        order = Order(
+            client_order_id=command.client_order_id,
+            account=command.account,
+            symbol=command.symbol,
+            side=command.side,
+            price=command.price,
+            quantity=command.quantity,
+            ts_ns=command.ts_ns,
+            arrival=len(self._orders) + 1,
+        )
+        self._orders[order.client_order_id] = order
+        book = self._books.get(order.symbol)
+        if book is None:
+            book = self._books[order.symbol] = OrderBook(order.symbol)
+        first_seq = self.last_exec_seq + 1
+        fills = book.submit(order)
+        executions = [self._record_execution(order, fill, command) for fill in fills]
+        self._acceptances[order.client_order_id] = _Acceptance(
+            filled=order.filled,
+            status=order.status,
+            first_seq=first_seq,
+            execution_count=len(executions),
+        )
+        for touched in [order, *(fill.maker for fill in fills)]:
+            self._refresh_order_term(touched)
+        return {
+            "order": order.to_record(),
+            "executions": [execution.to_record() for execution in executions],
+            "duplicate": False,
+        }
+
+    def _apply_cancel(self, command: CancelOrder) -> Result:
+        order = self._orders.get(command.client_order_id)
+        if order is None:
+            return {"order": None, "executions": [], "cancelled": False, "reason": "unknown_order"}
+        if not order.is_open:
+            return {
+                "order": order.to_record(),
+                "executions": [],
+                "cancelled": False,
+                "reason": f"already_{order.status}",
+            }
+        self._books[order.symbol].cancel(order.client_order_id)
+        self._refresh_order_term(order)
+        return {"order": order.to_record(), "executions": [], "cancelled": True, "reason": None}
+
+    def _apply_mark_published(self, command: MarkPublished) -> Result:
+        # Never backwards (a stale leader's late proposal) and never past what exists.
+        self._published_seq = max(self._published_seq, min(command.seq, self.last_exec_seq))
+        return {"published_seq": self._published_seq}
+
+    def _duplicate_result(self, client_order_id: str) -> Result:
+        order = self._orders[client_order_id]
+        accepted = self._acceptances[client_order_id]
+        start = accepted.first_seq - 1
+        executions = self._executions[start : start + accepted.execution_count]
+        return {
+            "order": {
+                **order.to_record(),
+                "filled": accepted.filled,
+                "status": str(accepted.status),
+            },
+            "executions": [execution.to_record() for execution in executions],
+            "duplicate": True,
+        }
+
+    def _record_execution(self, taker: Order, fill: Fill, command: NewOrder) -> Execution:
+        buy, sell = (taker, fill.maker) if taker.side is Side.BUY else (fill.maker, taker)
+        execution = Execution(
+            seq=self.last_exec_seq + 1,
+            symbol=taker.symbol,
+            price=fill.price,
+            quantity=fill.quantity,
+            buy_order_id=buy.client_order_id,
+            sell_order_id=sell.client_order_id,
+            buy_account=buy.account,
+            sell_account=sell.account,
+            aggressor=taker.side,
+            ts_ns=_execution_time(command),
+        )
+        self._executions.append(execution)
+        self._executions_digest = _chain(
+            self._executions_digest, canonical_json(execution.to_record())
+        )
+        return execution
+
+    def _record_command(self, index: int, command_text: str) -> None:
+        self._commands.append(AppliedCommand(index, command_text))
+        self._commands_digest = _chain(self._commands_digest, f"{index}:{command_text}")
+
+    def _refresh_order_term(self, order: Order) -> None:
+        term = _order_term(order)
+        previous = self._order_terms.get(order.client_order_id, 0)
+        self._order_terms[order.client_order_id] = term
+        self._orders_digest = (self._orders_digest - previous + term) % _DIGEST_MODULUS
+
+    # ----------------------------------------------------------------- read-only views
+
+    @property
+    def last_index(self) -> int:
+        """Raft index of the last applied command (0 before any)."""
+        return self._commands[-1].raft_index if self._commands else 0
+
+    @property
+    def last_exec_seq(self) -> int:
+        return len(self._executions)
+
+    @property
+    def published_seq(self) -> int:
+        return self._published_seq
+
+    def order_record(self, client_order_id: str) -> dict[str, object] | None:
+        order = self._orders.get(client_order_id)
+        return order.to_record() if order is not None else None
+
+    def execution_records(self, from_seq: int, limit: int) -> list[dict[str, object]]:
+        start = max(from_seq, 1) - 1
+        return [e.to_record() for e in self._executions[start : start + max(limit, 0)]]
+
+    def applied_commands(self, from_index: int = 0) -> list[AppliedCommand]:
+        return [entry for entry in self._commands if entry.raft_index >= from_index]
+
+    def book(self, symbol: str) -> OrderBook | None:
+        """For inspection only: mutating the book outside `apply` breaks replication."""
+        return self._books.get(symbol)
+
+    def state_hash(self) -> str:
+        if self._hash_cache is None:
+            self._hash_cache = hashlib.sha256(canonical_json(self._summary()).encode()).hexdigest()
+        return self._hash_cache
+
+    def _summary(self) -> dict[str, object]:
+        return {
+            "format": STATE_FORMAT,
+            "orders": len(self._orders),
+            "orders_digest": f"{self._orders_digest:064x}",
+            "executions": len(self._executions),
+            "executions_digest": self._executions_digest.hex(),
+            "commands": len(self._commands),
+            "commands_digest": self._commands_digest.hex(),
+            "published_seq": self._published_seq,
+        }
+
+    def canonical_snapshot(self) -> dict[str, object]:
+        """The whole state as one JSON-ready document (O(size): for forensics and tests)."""
+        return {
+            "format": STATE_FORMAT,
+            "books": {
+                symbol: {
+                    str(side): [
+                        [price, [[o.client_order_id, o.remaining] for o in orders]]
+                        for price, orders in book.levels(side)
+                    ]
+                    for side in Side
+                }
+                for symbol, book in sorted(self._books.items())
+            },
+            "orders": [_order_entry(order) for order in self._orders.values()],
+            "executions": [execution.to_record() for execution in self._executions],
+            "commands": [[entry.raft_index, entry.text] for entry in self._commands],
+            "published_seq": self._published_seq,
+        }
+
+    def digests_are_consistent(self) -> bool:
+        """Recompute every digest from scratch and compare with the incremental ones."""
+        orders = sum(_order_term(order) for order in self._orders.values()) % _DIGEST_MODULUS
+        executions = _CHAIN_START
+        for execution in self._executions:
+            executions = _chain(executions, canonical_json(execution.to_record()))
+        commands = _CHAIN_START
+        for entry in self._commands:
+            commands = _chain(commands, f"{entry.raft_index}:{entry.text}")
+        return (orders, executions, commands) == (
+            self._orders_digest,
+            self._executions_digest,
+            self._commands_digest,
+        )
+
+
+def replay(entries: Iterable[tuple[int, str]]) -> EngineState:
+    """A fresh state with `(raft_index, command_text)` entries applied in order."""
+    state = EngineState()
+    for index, text in entries:
+        state.apply(index, text)
+    return state
+
+
+def _execution_time(command: NewOrder) -> int:
+    # Executions carry the aggressor command's timestamp, which the leader stamped before
+    # proposing: reading a clock here would make replicas (and replays) disagree.
+    return command.ts_ns
+
+
+def _order_entry(order: Order) -> list[object]:
+    return [
+        order.arrival,
+        order.client_order_id,
+        order.account,
+        order.symbol,
+        str(order.side),
+        order.price,
+        order.quantity,
+        order.filled,
+        str(order.status),
+        order.ts_ns,
+    ]
+
+
+def _order_term(order: Order) -> int:
+    digest = hashlib.sha256(canonical_json(_order_entry(order)).encode()).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _chain(previous: bytes, text: str) -> bytes:
+    return hashlib.sha256(previous + text.encode()).digest()

@@ -1,0 +1,212 @@
+"""Three real engine processes: elect, trade, lose the leader to SIGKILL, elect again, converge.
+
+Kafka is disabled (no --kafka). Every process is started in its own session and killed in a
+`finally`, whatever happens in the test.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOSTS = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
+T = TypeVar("T")
+
+
+@dataclass
+class EngineProcess:
+    node_id: str
+    raft: str
+    http_host: str
+    http_port: int
+    stderr_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            return request(self.http_host, self.http_port, "GET", "/status")[1]
+        except OSError:
+            return None
+
+    def post(self, body: dict[str, object]) -> tuple[int, dict[str, Any]]:
+        return request(self.http_host, self.http_port, "POST", "/commands", body)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def request(
+    host: str, port: int, method: str, path: str, body: object = None
+) -> tuple[int, dict[str, Any]]:
+    connection = http.client.HTTPConnection(host, port, timeout=3)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(method, path, payload, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout_s: float) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value is not None:
+            return value
+        time.sleep(0.005)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def new_order(client_order_id: str, side: str, price: int, quantity: int) -> dict[str, object]:
+    return {
+        "type": "new",
+        "client_order_id": client_order_id,
+        "account": f"acct-{side}",
+        "symbol": "ACME",
+        "side": side,
+        "price": price,
+        "quantity": quantity,
+    }
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[dict[str, EngineProcess]]:
+    nodes = {
+        node_id: EngineProcess(
+            node_id=node_id,
+            raft=f"{host}:{free_port(host)}",
+            http_host=host,
+            http_port=free_port(host),
+            stderr_path=tmp_path / f"{node_id}.stderr",
+        )
+        for node_id, host in HOSTS.items()
+    }
+    try:
+        for node in nodes.values():
+            peers = ",".join(f"{o.node_id}={o.raft}" for o in nodes.values() if o is not node)
+            command = [
+                sys.executable, "-m", "targets.reference.engine",
+                "--node-id", node.node_id,
+                "--raft", node.raft,
+                "--peers", peers,
+                "--http", f"{node.http_host}:{node.http_port}",
+                "--data-dir", str(tmp_path / node.node_id),
+            ]  # fmt: skip
+            with node.stderr_path.open("wb") as stderr:
+                node.process = subprocess.Popen(
+                    command,
+                    cwd=REPO_ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    env={k: v for k, v in os.environ.items() if not k.startswith("ENGINE_")},
+                    start_new_session=True,
+                )
+        yield nodes
+    finally:
+        for node in nodes.values():
+            if node.alive():
+                assert node.process is not None
+                node.process.kill()
+        for node in nodes.values():
+            if node.process is not None:
+                node.process.wait(timeout=10)
+        for node in nodes.values():
+            if node.process is not None:
+                with pytest.raises(ProcessLookupError):
+                    os.kill(node.process.pid, 0)
+
+
+def leader_of(nodes: list[EngineProcess]) -> tuple[EngineProcess, int] | None:
+    for node in nodes:
+        status = node.status()
+        if status is not None and status["role"] == "leader":
+            return node, int(status["term"])
+    return None
+
+
+def converged_hash(nodes: list[EngineProcess], min_index: int) -> str | None:
+    statuses = [node.status() for node in nodes]
+    if any(s is None for s in statuses):
+        return None
+    views = {(s["state_hash"], s["state_hash_index"]) for s in statuses if s is not None}
+    if len(views) != 1:
+        return None
+    state_hash, index = views.pop()
+    return str(state_hash) if index >= min_index else None
+
+
+def test_leader_kill_elects_new_leader_and_replicas_converge(
+    cluster: dict[str, EngineProcess],
+) -> None:
+    nodes = list(cluster.values())
+    leader, first_term = wait_for("a first leader", lambda: leader_of(nodes), timeout_s=15)
+
+    # Followers refuse commands and name the leader; nothing is proposed.
+    follower = next(node for node in nodes if node is not leader)
+    wait_for("the follower to know the leader", lambda: _knows_leader(follower, leader), 5)
+    status, body = follower.post(new_order("refused", "buy", 10_000, 1))
+    assert (status, body) == (421, {"outcome": "not_leader", "leader": leader.node_id})
+
+    for i in range(20):
+        status, body = leader.post(new_order(f"s-{i}", "sell", 10_000 + i % 3, 5))
+        assert status == 200, body
+    status, body = leader.post(new_order("sweep", "buy", 10_002, 60))
+    assert status == 200, body
+    assert body["outcome"] == "acked"
+    assert len(body["result"]["executions"]) == 12
+    assert body["result"]["order"]["status"] == "filled"
+    assert leader.post(new_order("sweep", "buy", 10_002, 60))[1]["result"]["duplicate"] is True
+
+    killed_at = time.monotonic()
+    assert leader.process is not None
+    leader.process.send_signal(signal.SIGKILL)
+    leader.process.wait(timeout=5)
+    survivors = [node for node in nodes if node is not leader]
+
+    new_leader, new_term = wait_for("a new leader", lambda: leader_of(survivors), timeout_s=10)
+    failover_s = time.monotonic() - killed_at
+    assert new_term > first_term
+    status, body = new_leader.post(new_order("after-failover", "buy", 10_001, 1))
+    assert status == 200, body
+    assert body["result"]["order"]["filled"] == 1
+
+    commit_index = int(wait_for("leader status", new_leader.status, 5)["commit_index"])
+    wait_for("replicas to converge", lambda: converged_hash(survivors, commit_index), 10)
+    role_line = f"ROLE {new_leader.node_id} leader term={new_term} leader={new_leader.node_id} "
+    assert role_line in new_leader.stderr_path.read_text()
+    print(f"failover: new leader {new_leader.node_id} answered /status after {failover_s:.3f} s")
+
+    # SIGTERM is a clean shutdown with exit code 0.
+    for node in survivors:
+        assert node.process is not None
+        node.process.send_signal(signal.SIGTERM)
+    for node in survivors:
+        assert node.process is not None
+        assert node.process.wait(timeout=10) == 0, node.stderr_path.read_text()
+
+
+def _knows_leader(node: EngineProcess, leader: EngineProcess) -> bool | None:
+    status = node.status()
+    return True if status is not None and status["leader"] == leader.node_id else None

@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from pysyncobj.journal import FileJournal
+
+from targets.reference.engine.commands import (
+    CancelOrder,
+    CommandError,
+    MarkPublished,
+    NewOrder,
+    canonical_json,
+    encode,
+    parse_client_request,
+)
+from targets.reference.engine.journal import read_commands
+from targets.reference.engine.orderbook import Side
+from targets.reference.engine.state import EngineState, replay
+
+
+def new(
+    client_order_id: str,
+    side: str,
+    price: int,
+    quantity: int,
+    ts_ns: int = 1_000,
+    account: str = "acct-1",
+    symbol: str = "ACME",
+) -> str:
+    return encode(NewOrder(client_order_id, account, symbol, Side(side), price, quantity, ts_ns))
+
+
+def cancel(client_order_id: str, ts_ns: int = 2_000) -> str:
+    return encode(CancelOrder(client_order_id, ts_ns))
+
+
+def apply_all(state: EngineState, commands: list[str], first_index: int = 1) -> list[object]:
+    return [state.apply(first_index + i, text) for i, text in enumerate(commands)]
+
+
+def random_log(seed: int, count: int) -> list[tuple[int, str]]:
+    """A reproducible mixed log: new orders around a mid price, cancels, publish marks, with
+    gaps in the Raft indexes where no-op entries would be."""
+    rng = random.Random(seed)
+    log: list[tuple[int, str]] = []
+    index = 1
+    for i in range(count):
+        index += rng.choice([1, 1, 1, 2])
+        roll = rng.random()
+        if roll < 0.75:
+            text = new(
+                f"c-{i}",
+                rng.choice(["buy", "sell"]),
+                10_000 + rng.randint(-5, 5),
+                rng.randint(1, 20),
+                ts_ns=1_700_000_000_000_000_000 + i,
+                account=f"acct-{rng.randint(1, 4)}",
+                symbol=rng.choice(["ACME", "BOLT"]),
+            )
+        elif roll < 0.95:
+            text = cancel(f"c-{rng.randint(0, max(i - 1, 0))}", ts_ns=i)
+        else:
+            text = encode(MarkPublished(rng.randint(0, i)))
+        log.append((index, text))
+    return log
+
+
+def test_same_log_into_fresh_states_gives_same_hash_and_executions() -> None:
+    log = random_log(seed=7, count=600)
+    first, second = replay(log), replay(log)
+    assert first.last_exec_seq > 50  # the log really trades
+    assert first.state_hash() == second.state_hash()
+    assert first.execution_records(1, 10_000) == second.execution_records(1, 10_000)
+    assert canonical_json(first.canonical_snapshot()) == canonical_json(second.canonical_snapshot())
+    assert first.digests_are_consistent()
+
+
+def test_results_are_the_same_on_every_replica() -> None:
+    log = random_log(seed=11, count=300)
+    replica_a, replica_b = EngineState(), EngineState()
+    for index, text in log:
+        assert replica_a.apply(index, text) == replica_b.apply(index, text)
+
+
+def test_execution_seq_is_gap_free_from_one() -> None:
+    state = replay(random_log(seed=3, count=800))
+    seqs = [record["seq"] for record in state.execution_records(1, 100_000)]
+    assert seqs == list(range(1, state.last_exec_seq + 1))
+
+
+def test_execution_carries_the_aggressor_command_timestamp() -> None:
+    state = EngineState()
+    apply_all(state, [new("s1", "sell", 100, 5, ts_ns=111), new("b1", "buy", 100, 5, ts_ns=222)])
+    [execution] = state.execution_records(1, 10)
+    assert execution == {
+        "seq": 1,
+        "symbol": "ACME",
+        "price": 100,
+        "quantity": 5,
+        "buy_order_id": "b1",
+        "sell_order_id": "s1",
+        "buy_account": "acct-1",
+        "sell_account": "acct-1",
+        "aggressor": "buy",
+        "ts_ns": 222,
+    }
+
+
+def test_duplicate_new_changes_nothing_and_returns_the_original_result() -> None:
+    state = EngineState()
+    apply_all(state, [new("s1", "sell", 100, 3), new("s2", "sell", 100, 3)])
+    original = state.apply(3, new("b1", "buy", 100, 4))  # fills 3 from s1 and 1 from s2
+    state.apply(4, new("b2", "buy", 100, 2))
+    before = (state.canonical_snapshot()["orders"], state.execution_records(1, 100))
+
+    duplicate = state.apply(5, new("b1", "sell", 999, 1))  # same id, different fields
+
+    assert duplicate == {**original, "duplicate": True}
+    assert (state.canonical_snapshot()["orders"], state.execution_records(1, 100)) == before
+
+
+def test_duplicate_answer_is_the_acceptance_even_after_later_fills() -> None:
+    state = EngineState()
+    first = state.apply(1, new("b1", "buy", 100, 10))
+    state.apply(2, new("s1", "sell", 100, 4))
+    again = state.apply(3, new("b1", "buy", 100, 10))
+    assert again["order"] == first["order"]
+    assert again["executions"] == []
+    current = state.order_record("b1")
+    assert current is not None
+    assert (current["filled"], current["status"]) == (4, "partially_filled")
+
+
+def test_cancel_results_say_why_nothing_was_cancelled() -> None:
+    state = EngineState()
+    apply_all(
+        state, [new("s1", "sell", 100, 5), new("b1", "buy", 100, 5), new("s2", "sell", 101, 1)]
+    )
+    assert state.apply(4, cancel("nope"))["reason"] == "unknown_order"
+    assert state.apply(5, cancel("s1"))["reason"] == "already_filled"
+    done = state.apply(6, cancel("s2"))
+    assert done["cancelled"] is True
+    assert state.apply(7, cancel("s2"))["reason"] == "already_cancelled"
+    cancelled = state.order_record("s2")
+    assert cancelled is not None
+    assert cancelled["status"] == "cancelled"
+
+
+def test_hash_changes_with_state_and_is_stable_without() -> None:
+    state = EngineState()
+    empty = state.state_hash()
+    state.apply(1, new("b1", "buy", 100, 5))
+    one_order = state.state_hash()
+    assert one_order != empty
+    assert state.state_hash() == one_order  # reading does not change it
+    state.apply(2, new("s1", "sell", 100, 2))
+    assert state.state_hash() != one_order
+    assert state.digests_are_consistent()
+
+
+def test_hash_depends_on_timestamps_and_on_raft_indexes() -> None:
+    base = replay([(1, new("b1", "buy", 100, 5, ts_ns=1))]).state_hash()
+    assert replay([(1, new("b1", "buy", 100, 5, ts_ns=2))]).state_hash() != base
+    assert replay([(2, new("b1", "buy", 100, 5, ts_ns=1))]).state_hash() != base
+
+
+def test_published_seq_never_goes_back_nor_past_the_executions() -> None:
+    state = EngineState()
+    apply_all(
+        state, [new("s1", "sell", 100, 5), new("b1", "buy", 100, 1), new("b2", "buy", 100, 1)]
+    )
+    assert state.last_exec_seq == 2
+    state.apply(4, encode(MarkPublished(1)))
+    state.apply(5, encode(MarkPublished(0)))
+    assert state.published_seq == 1
+    state.apply(6, encode(MarkPublished(50)))
+    assert state.published_seq == 2
+
+
+def test_malformed_command_is_recorded_and_answered_not_raised() -> None:
+    state = EngineState()
+    result = state.apply(1, '{"type":"new","client_order_id":"x"}')
+    assert "malformed" in str(result["error"])
+    assert state.applied_commands()[0].raft_index == 1
+    assert state.order_record("x") is None
+
+
+def test_log_indexes_must_increase() -> None:
+    state = EngineState()
+    state.apply(5, new("b1", "buy", 100, 1))
+    with pytest.raises(ValueError, match="index 5"):
+        state.apply(5, new("b2", "buy", 100, 1))
+
+
+def test_applied_commands_rebuild_the_same_state() -> None:
+    original = replay(random_log(seed=5, count=200))
+    rebuilt = replay(original.applied_commands())
+    assert rebuilt.state_hash() == original.state_hash()
+
+
+def test_client_request_validation() -> None:
+    command = parse_client_request(
+        {
+            "type": "new",
+            "client_order_id": "c",
+            "account": "a",
+            "symbol": "S",
+            "side": "buy",
+            "price": 10125,
+            "quantity": 3,
+            "ts_ns": 99,
+        }
+    )
+    assert isinstance(command, NewOrder)
+    assert command.ts_ns == 0  # the leader stamps the time, never the client
+    for bad in [
+        {"type": "mark_published", "seq": 1},
+        {
+            "type": "new",
+            "client_order_id": "c",
+            "account": "a",
+            "symbol": "S",
+            "side": "hold",
+            "price": 1,
+            "quantity": 1,
+        },
+        {
+            "type": "new",
+            "client_order_id": "c",
+            "account": "a",
+            "symbol": "S",
+            "side": "buy",
+            "price": 101.25,
+            "quantity": 1,
+        },
+        {
+            "type": "new",
+            "client_order_id": "c",
+            "account": "a",
+            "symbol": "S",
+            "side": "buy",
+            "price": 1,
+            "quantity": 0,
+        },
+        {
+            "type": "new",
+            "client_order_id": "c",
+            "account": "a",
+            "symbol": "S",
+            "side": "buy",
+            "price": 1,
+            "quantity": True,
+        },
+        {"type": "cancel"},
+        [],
+    ]:
+        with pytest.raises(CommandError):
+            parse_client_request(bad)
+
+
+def test_command_log_read_back_from_a_pysyncobj_journal(tmp_path: Path) -> None:
+    """What a node's `apply_command` proposals look like in PySyncObj's FileJournal: a type
+    byte and a pickled (method id, args[, kwargs]) call."""
+    import pickle
+
+    commands = [new("s1", "sell", 100, 5), new("b1", "buy", 100, 2), cancel("s1")]
+    path = tmp_path / "raft.journal"
+    journal = FileJournal(str(path))
+    journal.add(b"\x01", 1, 1)  # the no-op a new leader appends
+    journal.add(b"\x00" + pickle.dumps((0, (commands[0],), {})), 2, 1)
+    journal.add(b"\x00" + pickle.dumps((0, (commands[1],))), 3, 1)
+    journal.add(b"\x00" + pickle.dumps((0, (commands[2],))), 4, 1)
+    journal.setRaftCommitIndex(3)
+    journal.onOneSecondTimer()  # PySyncObj stores the commit index about once a second
+    journal._destroy()
+
+    committed = read_commands(path)
+    assert [(entry.raft_index, entry.text) for entry in committed] == [
+        (2, commands[0]),
+        (3, commands[1]),
+    ]
+    everything = read_commands(path, include_uncommitted=True)
+    assert (
+        replay(everything).state_hash()
+        == replay([(2, commands[0]), (3, commands[1]), (4, commands[2])]).state_hash()
+    )
