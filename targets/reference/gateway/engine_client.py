@@ -1,0 +1,311 @@
+"""Finds the engine leader and talks to it, knowing exactly when sending again is safe.
+
+A command may be sent again only if no engine can have acted on it:
+
+    engine answered 421 not_leader (nothing proposed)         -> follow its hint, send again
+    connect refused or timed out, or writing the request
+      failed (the request never fully left this process)     -> rediscover, send again
+    request written, then reset, close or timeout before
+      the answer                                              -> OutcomeUnknownError, never resend
+    engine answered anything else, including 504 unknown     -> returned to the caller as is
+
+All retries of one call share a time budget; when it runs out before any engine took the
+command, EngineUnavailableError says that nothing was sent. Reads are idempotent and are retried
+after a broken exchange too.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from targets.reference.gateway.connection_pool import ConnectionPool
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class EngineUnavailableError(Exception):
+    """No engine took the request within the budget; nothing was proposed, a retry is safe."""
+
+
+class OutcomeUnknownError(Exception):
+    """The command reached an engine and no answer came back: it may or may not execute."""
+
+
+@dataclass(frozen=True)
+class EngineNode:
+    node_id: str
+    host: str
+    port: int
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def __str__(self) -> str:
+        return f"{self.node_id} ({self.host}:{self.port})"
+
+
+@dataclass(frozen=True)
+class EngineReply:
+    http_status: int
+    body: dict[str, object]
+    node_id: str
+
+
+@dataclass(frozen=True)
+class EngineClientSettings:
+    connect_timeout_s: float = 0.25
+    # Above the engine's own commit timeout (2 s), so that a slow commit is reported by the
+    # engine as 504 with its reason instead of being cut off here.
+    read_timeout_s: float = 3.0
+    retry_budget_s: float = 2.0
+    status_timeout_s: float = 0.5
+    retry_pause_s: float = 0.025
+    max_idle_connections_per_node: int = 64
+
+
+@dataclass(frozen=True)
+class _NotSent:
+    problem: str
+
+
+@dataclass(frozen=True)
+class _SentWithoutAnswer:
+    problem: str
+
+
+_Attempt = EngineReply | _NotSent | _SentWithoutAnswer
+
+
+def parse_engine_nodes(spec: str) -> tuple[EngineNode, ...]:
+    """`n1=127.0.0.1:9101,n2=127.0.0.1:9102` -> nodes; ValueError says what is wrong."""
+    nodes: list[EngineNode] = []
+    for item in (part.strip() for part in spec.split(",")):
+        node_id, _, address = item.partition("=")
+        host, _, port_text = address.rpartition(":")
+        if not node_id or not host or not port_text.isdigit():
+            raise ValueError(f"engine {item!r} is not of the form node_id=host:port")
+        nodes.append(EngineNode(node_id, host, int(port_text)))
+    if len({node.node_id for node in nodes}) != len(nodes):
+        raise ValueError(f"engine node ids repeat in {spec!r}")
+    return tuple(nodes)
+
+
+def choose_leader(
+    statuses: Mapping[str, Mapping[str, object]], nodes: Mapping[str, EngineNode]
+) -> EngineNode | None:
+    """The leader according to GET /status answers keyed by node id.
+
+    A node claiming leadership wins over hints, and among several claims (an old leader cut off
+    in a minority does not know it yet) the highest term wins.
+    """
+    claims = [
+        (_term(status), node_id)
+        for node_id, status in statuses.items()
+        if status.get("role") == "leader" and node_id in nodes
+    ]
+    if claims:
+        return nodes[max(claims)[1]]
+    hints = [
+        (_term(status), hint)
+        for status in statuses.values()
+        if isinstance(hint := status.get("leader"), str) and hint in nodes
+    ]
+    if hints:
+        return nodes[max(hints)[1]]
+    return None
+
+
+def log_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class EngineClient:
+    """Thread-safe; one instance serves all request threads of the gateway."""
+
+    def __init__(
+        self,
+        nodes: tuple[EngineNode, ...],
+        settings: EngineClientSettings | None = None,
+        log_line: Callable[[str], None] = log_to_stderr,
+    ) -> None:
+        if not nodes:
+            raise ValueError("at least one engine node is needed")
+        self._nodes = {node.node_id: node for node in nodes}
+        self._settings = settings or EngineClientSettings()
+        self._log_line = log_line
+        self._pool = ConnectionPool(
+            self._settings.connect_timeout_s,
+            self._settings.read_timeout_s,
+            self._settings.max_idle_connections_per_node,
+        )
+        self._state_lock = threading.Lock()
+        self._leader: EngineNode | None = None
+        # Bumped on every leader decision, so threads that failed together rediscover once.
+        self._generation = 0
+        self._discovery_lock = threading.Lock()
+        self._status_executor = ThreadPoolExecutor(
+            max_workers=len(nodes), thread_name_prefix="engine-status"
+        )
+
+    def known_leader(self) -> EngineNode | None:
+        with self._state_lock:
+            return self._leader
+
+    def discover_leader(self) -> EngineNode | None:
+        with self._state_lock:
+            generation = self._generation
+        return self._rediscover(generation)[0]
+
+    def send_command(self, command: Mapping[str, object]) -> EngineReply:
+        """POST /commands. Raises EngineUnavailableError (unsent) or OutcomeUnknownError."""
+        body = json.dumps(command, separators=(",", ":")).encode()
+        return self._exchange("POST", "/commands", body, resend_after_sent=False)
+
+    def read(self, path: str) -> EngineReply:
+        """GET `path` on the leader. Raises EngineUnavailableError."""
+        return self._exchange("GET", path, None, resend_after_sent=True)
+
+    def close(self) -> None:
+        self._status_executor.shutdown(wait=False, cancel_futures=True)
+        self._pool.close_all()
+
+    def _exchange(
+        self, method: str, path: str, body: bytes | None, resend_after_sent: bool
+    ) -> EngineReply:
+        deadline = time.monotonic() + self._settings.retry_budget_s
+        with self._state_lock:
+            leader, generation = self._leader, self._generation
+        if leader is None:
+            leader, generation = self._rediscover(generation)
+        problem = "no engine reported a leader"
+        while True:
+            hint: object = None
+            if leader is not None:
+                outcome = self._attempt(leader, method, path, body)
+                if isinstance(outcome, EngineReply):
+                    if outcome.http_status != HTTPStatus.MISDIRECTED_REQUEST:
+                        return outcome
+                    hint = outcome.body.get("leader")
+                    problem = f"{leader.node_id} answered not_leader (leader hint {hint})"
+                elif isinstance(outcome, _SentWithoutAnswer) and not resend_after_sent:
+                    raise OutcomeUnknownError(outcome.problem)
+                else:
+                    problem = outcome.problem
+            if time.monotonic() >= deadline:
+                raise EngineUnavailableError(problem)
+            failed = leader
+            leader, generation = self._next_leader(failed, hint, generation)
+            if leader is None or leader == failed:
+                time.sleep(self._settings.retry_pause_s)
+
+    def _attempt(self, node: EngineNode, method: str, path: str, body: bytes | None) -> _Attempt:
+        try:
+            connection = self._pool.acquire(node.address)
+        except OSError as error:
+            return _NotSent(f"cannot connect to engine {node}: {_describe(error)}")
+        try:
+            connection.request(method, path, body=body, headers=JSON_HEADERS if body else {})
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            return _NotSent(
+                f"engine {node} dropped the connection while sending: {_describe(error)}"
+            )
+        try:
+            response = connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            return _SentWithoutAnswer(
+                f"engine {node} took the request, no answer: {_describe(error)}"
+            )
+        if response.will_close:
+            connection.close()
+        else:
+            self._pool.release(node.address, connection)
+        return EngineReply(response.status, _json_object(payload), node.node_id)
+
+    def _next_leader(
+        self, failed: EngineNode | None, hint: object, generation: int
+    ) -> tuple[EngineNode | None, int]:
+        hinted = self._nodes.get(hint) if isinstance(hint, str) else None
+        if hinted is not None and hinted != failed:
+            with self._state_lock:
+                self._adopt_leader(hinted, cause="redirect")
+                return self._leader, self._generation
+        return self._rediscover(generation)
+
+    def _rediscover(self, seen_generation: int) -> tuple[EngineNode | None, int]:
+        with self._discovery_lock:
+            with self._state_lock:
+                if self._generation != seen_generation:
+                    # Another thread decided while this one waited; its answer is fresher.
+                    return self._leader, self._generation
+            leader = choose_leader(self._poll_statuses(), self._nodes)
+            with self._state_lock:
+                self._adopt_leader(leader, cause="discovery")
+                return self._leader, self._generation
+
+    def _adopt_leader(self, leader: EngineNode | None, cause: str) -> None:
+        """Called with the state lock held."""
+        previous = self._leader
+        self._leader = leader
+        self._generation += 1
+        if leader != previous:
+            self._log_line(
+                f"LEADER gateway leader={leader.node_id if leader else 'none'} "
+                f"previous={previous.node_id if previous else 'none'} cause={cause} "
+                f"mono_ns={time.monotonic_ns()} wall_ns={time.time_ns()}"
+            )
+
+    def _poll_statuses(self) -> dict[str, dict[str, object]]:
+        # In parallel: a partitioned node costs one timeout, not one per node.
+        futures = {
+            node_id: self._status_executor.submit(self._fetch_status, node)
+            for node_id, node in self._nodes.items()
+        }
+        statuses: dict[str, dict[str, object]] = {}
+        for node_id, future in futures.items():
+            status = future.result()
+            if status is not None:
+                statuses[node_id] = status
+        return statuses
+
+    def _fetch_status(self, node: EngineNode) -> dict[str, object] | None:
+        connection = http.client.HTTPConnection(
+            node.host, node.port, timeout=self._settings.status_timeout_s
+        )
+        try:
+            connection.request("GET", "/status")
+            response = connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            connection.close()
+        return _json_object(payload) if response.status == HTTPStatus.OK else None
+
+
+def _term(status: Mapping[str, object]) -> int:
+    term = status.get("term")
+    return term if isinstance(term, int) and not isinstance(term, bool) else -1
+
+
+def _json_object(payload: bytes) -> dict[str, object]:
+    try:
+        decoded = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"unparsed": payload[:200].decode("utf-8", "replace")}
+    return decoded if isinstance(decoded, dict) else {"unparsed": decoded}
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,395 @@
+"""The gateway's engine client against small fake engine nodes on 127.0.0.1.
+
+Each fake answers GET /status from mutable fields and POST /commands with a scripted behaviour,
+and records every command it received, so a test can prove where a command went and that a
+command with an unknown outcome went nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from targets.reference.gateway.engine_client import (
+    EngineClient,
+    EngineClientSettings,
+    EngineNode,
+    EngineUnavailableError,
+    OutcomeUnknownError,
+)
+from targets.reference.gateway.http_api import GatewayHttpServer
+from targets.reference.gateway.risk import RiskLimits
+from targets.reference.gateway.service import GatewayService
+
+NEW_ORDER = {
+    "type": "new",
+    "client_order_id": "c-1",
+    "account": "acct-1",
+    "symbol": "ACME",
+    "side": "buy",
+    "price": 10125,
+    "quantity": 10,
+}
+FAST = EngineClientSettings(
+    connect_timeout_s=0.2, read_timeout_s=1.0, retry_budget_s=1.0, status_timeout_s=0.2
+)
+
+
+class Behaviour(StrEnum):
+    ACK = "ack"
+    NOT_LEADER = "not_leader"  # 421 with the `leader` hint
+    HANG_UP = "hang_up"  # read the whole command, close without a word
+    SILENT = "silent"  # read the whole command, never answer
+    ACK_THEN_CLOSE = "ack_then_close"  # answer as keep-alive, then close anyway
+
+
+class FakeEngine:
+    def __init__(self, node_id: str, role: str = "follower", leader: str | None = None) -> None:
+        self.node_id = node_id
+        self.role = role
+        self.leader = leader
+        self.term = 1
+        self.behaviour = Behaviour.ACK
+        self.commands: list[dict[str, object]] = []
+        self.command_connections: set[tuple[str, int]] = set()  # client addresses
+        self.after_command: list[FakeEngine] = []  # nodes that become leader once this one fails
+        self._open_sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        self.alive = True
+
+    @property
+    def node(self) -> EngineNode:
+        return EngineNode(self.node_id, "127.0.0.1", self._server.server_address[1])
+
+    def status(self) -> dict[str, object]:
+        return {
+            "node_id": self.node_id,
+            "role": self.role,
+            "term": self.term,
+            "leader": self.leader,
+        }
+
+    def become_leader(self, term: int) -> None:
+        self.role, self.leader, self.term = "leader", self.node_id, term
+
+    def die(self) -> None:
+        """Stop listening and drop every open connection, as a killed process would."""
+        if not self.alive:
+            return
+        self.alive = False
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            sockets = list(self._open_sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def track(self, sock: socket.socket, is_open: bool) -> None:
+        with self._lock:
+            if is_open:
+                self._open_sockets.add(sock)
+            else:
+                self._open_sockets.discard(sock)
+
+    def wait_until_released(self) -> None:
+        self._released.wait(10)
+
+
+def _handler_for(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body in one write: two small writes meet Nagle and delayed ACK (40 ms).
+        wbufsize = 64 * 1024
+
+        def setup(self) -> None:
+            super().setup()
+            engine.track(self.connection, is_open=True)
+
+        def finish(self) -> None:
+            engine.track(self.connection, is_open=False)
+            super().finish()
+
+        def do_GET(self) -> None:
+            if self.path == "/status":
+                self._answer(200, engine.status())
+            elif engine.behaviour in (Behaviour.HANG_UP, Behaviour.SILENT):
+                self._fail_without_answer()
+            else:
+                self._answer(200, {"client_order_id": "c-1", "price": 10125})
+
+        def do_POST(self) -> None:
+            command = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            engine.commands.append(command)
+            engine.command_connections.add(self.client_address)
+            behaviour = engine.behaviour
+            if behaviour in (Behaviour.HANG_UP, Behaviour.SILENT):
+                self._fail_without_answer()
+            elif behaviour is Behaviour.NOT_LEADER:
+                self._answer(421, {"outcome": "not_leader", "leader": engine.leader})
+            else:
+                order = {**command, "filled": 0, "status": "new"}
+                self._answer(
+                    200, {"outcome": "acked", "result": {"order": order, "executions": []}}
+                )
+                if behaviour is Behaviour.ACK_THEN_CLOSE:
+                    self.close_connection = True
+
+        def _fail_without_answer(self) -> None:
+            for successor in engine.after_command:
+                engine.role, engine.leader = "follower", successor.node_id
+                successor.become_leader(engine.term + 1)
+            if engine.behaviour is Behaviour.SILENT:
+                engine.wait_until_released()
+            self.close_connection = True
+
+        def _answer(self, status: int, payload: dict[str, object]) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def engines() -> Iterator[dict[str, FakeEngine]]:
+    nodes = {node_id: FakeEngine(node_id) for node_id in ("n1", "n2", "n3")}
+    yield nodes
+    for engine in nodes.values():
+        engine.die()
+
+
+@pytest.fixture
+def log_lines() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def client(engines: dict[str, FakeEngine], log_lines: list[str]) -> Iterator[EngineClient]:
+    engine_client = EngineClient(
+        tuple(engine.node for engine in engines.values()), FAST, log_line=log_lines.append
+    )
+    yield engine_client
+    engine_client.close()
+
+
+def elect(engines: dict[str, FakeEngine], leader: str, term: int = 2) -> None:
+    for engine in engines.values():
+        engine.role, engine.leader, engine.term = "follower", leader, term
+    engines[leader].become_leader(term)
+
+
+def test_leader_is_found_by_asking_every_node(
+    engines: dict[str, FakeEngine], client: EngineClient, log_lines: list[str]
+) -> None:
+    elect(engines, "n2")
+    reply = client.send_command(NEW_ORDER)
+    assert (reply.http_status, reply.node_id) == (200, "n2")
+    assert [len(engine.commands) for engine in engines.values()] == [0, 1, 0]
+    assert len(log_lines) == 1
+    assert log_lines[0].startswith("LEADER gateway leader=n2 previous=none cause=discovery ")
+
+
+def test_highest_term_wins_among_nodes_claiming_leadership(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    engines["n1"].become_leader(term=2)
+    engines["n3"].become_leader(term=3)  # n1 was cut off and has not noticed yet
+    leader = client.discover_leader()
+    assert leader is not None and leader.node_id == "n3"
+
+
+def test_a_followers_hint_is_used_when_no_node_claims_leadership(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    engines["n1"].leader = "n3"
+    leader = client.discover_leader()
+    assert leader is not None and leader.node_id == "n3"
+
+
+def test_one_keep_alive_connection_carries_many_commands(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    elect(engines, "n1")
+    for _ in range(20):
+        assert client.send_command(NEW_ORDER).http_status == 200
+    assert len(engines["n1"].command_connections) == 1
+    assert len(engines["n1"].commands) == 20
+
+
+def test_not_leader_answer_is_followed_to_the_hinted_node(
+    engines: dict[str, FakeEngine], client: EngineClient, log_lines: list[str]
+) -> None:
+    elect(engines, "n1")
+    client.discover_leader()
+    engines["n1"].behaviour = Behaviour.NOT_LEADER
+    engines["n1"].leader = "n3"  # stepped down; its /status is not asked again
+    reply = client.send_command(NEW_ORDER)
+    assert (reply.http_status, reply.node_id) == (200, "n3")
+    assert [len(engine.commands) for engine in engines.values()] == [1, 0, 1]
+    assert log_lines[-1].startswith("LEADER gateway leader=n3 previous=n1 cause=redirect ")
+
+
+def test_dead_leader_is_replaced_by_rediscovery(
+    engines: dict[str, FakeEngine], client: EngineClient, log_lines: list[str]
+) -> None:
+    elect(engines, "n1")
+    assert client.send_command(NEW_ORDER).node_id == "n1"
+    engines["n1"].die()
+    elect(engines, "n2", term=3)
+    reply = client.send_command(NEW_ORDER)
+    assert (reply.http_status, reply.node_id) == (200, "n2")
+    assert [len(engine.commands) for engine in engines.values()] == [1, 1, 0]
+    assert "leader=n2 previous=n1" in log_lines[-1]
+
+
+def test_connection_closed_by_the_engine_while_idle_is_not_an_unknown_outcome(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    elect(engines, "n1")
+    engines["n1"].behaviour = Behaviour.ACK_THEN_CLOSE
+    for _ in range(3):
+        assert client.send_command(NEW_ORDER).http_status == 200
+        time.sleep(0.05)  # let the close reach this side before the next command
+    assert len(engines["n1"].command_connections) == 3
+
+
+def test_engine_hanging_up_after_the_request_is_unknown_and_not_resent(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    elect(engines, "n1")
+    engines["n1"].behaviour = Behaviour.HANG_UP
+    engines["n1"].after_command = [engines["n2"]]  # a retry would now find n2 ready to ack
+    with pytest.raises(OutcomeUnknownError, match="n1"):
+        client.send_command(NEW_ORDER)
+    assert [len(engine.commands) for engine in engines.values()] == [1, 0, 0]
+
+
+def test_engine_never_answering_is_unknown_after_the_read_timeout(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    elect(engines, "n1")
+    engines["n1"].behaviour = Behaviour.SILENT
+    engines["n1"].after_command = [engines["n2"]]
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknownError, match="timed out"):
+        client.send_command(NEW_ORDER)
+    assert 0.9 <= time.monotonic() - started < 3
+    assert [len(engine.commands) for engine in engines.values()] == [1, 0, 0]
+
+
+def test_no_leader_anywhere_gives_up_within_the_budget_without_sending(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(EngineUnavailableError, match="no engine reported a leader"):
+        client.send_command(NEW_ORDER)
+    assert time.monotonic() - started < FAST.retry_budget_s + 1
+    assert all(not engine.commands for engine in engines.values())
+
+
+def test_all_nodes_down_is_unavailable(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    for engine in engines.values():
+        engine.die()
+    with pytest.raises(EngineUnavailableError):
+        client.send_command(NEW_ORDER)
+
+
+def test_reads_are_retried_on_the_next_leader(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    elect(engines, "n1")
+    engines["n1"].behaviour = Behaviour.HANG_UP
+    engines["n1"].after_command = [engines["n2"]]
+    # GET is idempotent: the break that makes a command unknown moves a read to the new leader.
+    reply = client.read("/orders/c-1")
+    assert (reply.http_status, reply.node_id) == (200, "n2")
+
+
+@pytest.fixture
+def gateway(client: EngineClient) -> Iterator[tuple[str, int]]:
+    limits = RiskLimits(max_quantity=100, max_notional_ticks=10**9, price_band_pct=Decimal(10))
+    server = GatewayHttpServer(("127.0.0.1", 0), GatewayService(client, limits))
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    yield ("127.0.0.1", server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def post_order(gateway: tuple[str, int], client_order_id: str) -> tuple[int, dict[str, object]]:
+    order = {key: value for key, value in NEW_ORDER.items() if key != "type"}
+    order.update(client_order_id=client_order_id, price="101.25")
+    connection = http.client.HTTPConnection(*gateway, timeout=5)
+    try:
+        connection.request("POST", "/orders", body=json.dumps(order))
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_gateway_answers_acked_then_504_unknown_when_the_leader_dies_mid_request(
+    engines: dict[str, FakeEngine], gateway: tuple[str, int]
+) -> None:
+    elect(engines, "n1")
+    status, body = post_order(gateway, "c-1")
+    assert status == 200
+    assert body["status"] == "acked"
+    assert isinstance(body["order"], dict) and body["order"]["price"] == "101.25"
+    assert engines["n1"].commands[0]["price"] == 10125
+
+    engines["n1"].behaviour = Behaviour.HANG_UP
+    engines["n1"].after_command = [engines["n2"]]
+    status, body = post_order(gateway, "c-2")
+    assert status == 504
+    assert body["status"] == "unknown"
+    assert [len(engine.commands) for engine in engines.values()] == [2, 0, 0]
+
+    # n1 was dying; resubmitting the unknown id is the client's call and reaches the new leader.
+    engines["n1"].die()
+    status, body = post_order(gateway, "c-2")
+    assert status == 200
+    assert [len(engine.commands) for engine in engines.values()] == [2, 1, 0]
+
+
+def test_gateway_health_names_the_leader(
+    engines: dict[str, FakeEngine], gateway: tuple[str, int]
+) -> None:
+    elect(engines, "n3")
+    connection = http.client.HTTPConnection(*gateway, timeout=5)
+    try:
+        connection.request("GET", "/health")
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (200, {"leader": "n3"})
+    finally:
+        connection.close()
