@@ -37,6 +37,7 @@ from pysyncobj import (
 from pysyncobj.pipe_notifier import PipeNotifier
 
 from targets.reference.engine.commands import CancelOrder, MarkPublished, NewOrder, encode
+from targets.reference.engine.source_address import bind_outgoing_raft_sockets
 from targets.reference.engine.state import EngineState, Result
 
 # PySyncObj's _RAFT_STATE values, as PROTOCOL.md names them.
@@ -175,6 +176,7 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         self._wakeup_installed = False
         self._next_keepalive = 0.0
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        bind_outgoing_raft_sockets(config.raft_address.rpartition(":")[0])
         super().__init__(
             config.raft_address,
             sorted(config.peers.values()),
