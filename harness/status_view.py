@@ -41,11 +41,12 @@ def _process_state(pid: int) -> str:
 
 def status_table(state: dict[str, Any]) -> Table:
     table = Table(title=f"topology {state.get('topology', '?')}", header_style="bold")
-    for column in ("service", "role", "pid", "process", "health", "raft", "term", "address"):
-        table.add_column(column)
+    for column in ("service", "role", "pid", "process", "health", "raft", "term"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("address", overflow="fold")
     for name, facts in state.get("services", {}).items():
         pid = int(facts["pid"])
-        process = _process_state(pid)
+        process = "finished" if facts.get("kind") == "job" else _process_state(pid)
         health = "-"
         if facts.get("health_url"):
             healthy = check_health(_health_from_url(facts["health_url"]))

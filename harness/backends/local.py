@@ -297,6 +297,7 @@ class LocalBackend:
                     "pid": process.pid,
                     "alive": process.poll() is None,
                     "role": self.plan.services[name].role,
+                    "kind": self.plan.services[name].kind,
                     "host": self.plan.services[name].host,
                     "ports": self.plan.services[name].ports,
                     "health_url": _health_url(self.plan.services[name]),
