@@ -54,8 +54,10 @@ def load_scenario(file: Path) -> LoadedScenario:
             "use 'reference' or a path relative to the scenario file"
         )
     topology = load_topology(topology_file)
-    problems = _names_problems(scenario, source) + _target_problems(
-        scenario, source, topology.topology
+    problems = (
+        _names_problems(scenario, source)
+        + _target_problems(scenario, source, topology.topology)
+        + _timing_problems(scenario, source)
     )
     if problems:
         raise ScenarioError("\n".join(problems))
@@ -122,4 +124,28 @@ def _target_problems(scenario: Scenario, source: SourceMap, topology: Topology) 
         elif isinstance(link, LinkSelector):
             check_target(link.source, (*base, "link", "from"))
             check_target(link.target, (*base, "link", "to"))
+    return problems
+
+
+def _timing_problems(scenario: Scenario, source: SourceMap) -> list[str]:
+    """Faults must leave a steady-state window before them and a settle time after them."""
+    from harness.timeline import schedule
+
+    problems = []
+    window = scenario.steady_state.window_s
+    for index, fault in enumerate(scenario.faults):
+        if fault.at_s < window:
+            problems.append(
+                f"{source.where(('faults', index, 'at_s'))}: faults.{index}.at_s: {fault.at_s} s "
+                f"leaves no steady-state window before it (steady_state.window_s is {window} s)"
+            )
+    last = max((step.offset_s for step in schedule(scenario.faults)), default=0.0)
+    needed = last + scenario.settle_s + window
+    if needed > scenario.load.duration_s:
+        problems.append(
+            f"{source.where(('load', 'duration_s'))}: load.duration_s: "
+            f"{scenario.load.duration_s} s is too short: the last fault heals at {last:g} s, "
+            f"then settle_s ({scenario.settle_s} s) and a steady-state window ({window} s) "
+            f"are needed: at least {needed:g} s"
+        )
     return problems
