@@ -1,0 +1,62 @@
+"""The open-loop schedule: slot k is due at start + k / rate, whether or not replies came back.
+
+Senders share one schedule and each claims the next free slot, so a slow reply delays only the
+sender that waits for it; the slots keep their intended times, and latency measured from them
+includes the time an order spent queued behind a stall (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+NS_PER_S = 1_000_000_000
+
+
+def slot_count(rate_per_s: float, duration_s: float) -> int:
+    """At most rate * duration slots; the tolerance keeps 200/s * 3 s at 600, not 599."""
+    return max(0, math.floor(rate_per_s * duration_s + 1e-9))
+
+
+def slot_time_ns(start_ns: int, rate_per_s: float, index: int) -> int:
+    """Computed from the index, not accumulated, so rounding never drifts."""
+    return start_ns + round(index * NS_PER_S / rate_per_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    index: int
+    intended_ns: int
+
+
+class SlotSchedule:
+    """Hands out slots in order. Every intended time lies before `end_ns`; once the clock has
+    passed `end_ns` (or `close()` was called) no slot is handed out any more, so a sender that
+    is late at the end drops its slot instead of sending after the load was meant to stop."""
+
+    def __init__(self, start_ns: int, rate_per_s: float, duration_s: float) -> None:
+        self.start_ns = start_ns
+        self.rate_per_s = rate_per_s
+        self.total = slot_count(rate_per_s, duration_s)
+        self.end_ns = start_ns + round(duration_s * NS_PER_S)
+        self._next = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def claim(self, now_ns: int) -> Slot | None:
+        with self._lock:
+            if self._closed or self._next >= self.total or now_ns >= self.end_ns:
+                self._closed = True
+                return None
+            index = self._next
+            self._next += 1
+        return Slot(index, slot_time_ns(self.start_ns, self.rate_per_s, index))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    @property
+    def claimed(self) -> int:
+        return self._next

@@ -1,0 +1,208 @@
+"""The load generator against a stand-in gateway: this tests the generator, not the gateway, so
+a tiny HTTP server in the test is the right counterpart (the real gateway has its own tests)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from harness.load.driver import LoadDriver, LoadSummary
+from harness.records import Outcome, RequestRecord
+from harness.scenario.model import LoadProfile
+from tests.integration.conftest import processes_of_services
+
+pytestmark = pytest.mark.integration
+
+MS = 1_000_000
+STALL_MS = 300
+
+
+class StandInGateway(ThreadingHTTPServer):
+    """Answers every POST with 200 and a resting order; `stall()` holds every request that
+    arrives during the next stretch until that stretch is over."""
+
+    daemon_threads = True
+    request_queue_size = 256  # all users connect at once
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.stall_until_ns = 0
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{host!s}:{port}"
+
+    def stall(self, duration_ms: int) -> None:
+        self.stall_until_ns = time.monotonic_ns() + duration_ms * MS
+
+    def count(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real gateway
+    disable_nagle_algorithm = True
+    server: StandInGateway
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.count()
+        held_ns = self.server.stall_until_ns - time.monotonic_ns()
+        if held_ns > 0:
+            time.sleep(held_ns / 1e9)
+        body = json.dumps(
+            {"status": "acked", "order": {"status": "new", "filled": 0}, "executions": []}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway() -> Iterator[StandInGateway]:
+    server = StandInGateway()
+    thread = threading.Thread(target=server.serve_forever, name="stand-in-gateway", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+        self.first = threading.Event()
+
+    def __call__(self, record: RequestRecord) -> None:
+        self.records.append(record)
+        self.first.set()
+
+
+def drive(
+    gateway: StandInGateway, tmp_path: Path, profile: LoadProfile
+) -> tuple[LoadDriver, Recorder]:
+    recorder = Recorder()
+    driver = LoadDriver(
+        gateway.address,
+        profile,
+        id_prefix="t",
+        seed=1,
+        on_record=recorder,
+        log_file=tmp_path / "load.log",
+    )
+    return driver, recorder
+
+
+def assert_gone(driver: LoadDriver) -> None:
+    assert driver.pid is not None
+    assert processes_of_services([driver.pid]) == []
+
+
+def test_open_loop_rate_is_met_and_evenly_scheduled(
+    gateway: StandInGateway, tmp_path: Path
+) -> None:
+    profile = LoadProfile(rate_per_s=200, duration_s=3, users=16, cancel_ratio=0.1)
+    driver, recorder = drive(gateway, tmp_path, profile)
+    try:
+        spawned_ns = time.monotonic_ns()
+        driver.start()
+        start_ns = driver.wait_started(timeout_s=20)
+        summary = driver.wait(timeout_s=30)
+    finally:
+        driver.stop()
+    assert_gone(driver)
+
+    records = recorder.records
+    assert summary.exit_code == 0 and summary.complete, (tmp_path / "load.log").read_text()
+    assert start_ns is not None and spawned_ns < start_ns == summary.start_ns
+    assert summary.stopped_by == "completed"
+    assert summary.slots_scheduled == 600
+    assert abs(len(records) - 600) <= 12
+    assert summary.received == summary.records == len(records) == summary.slots_sent
+    assert summary.malformed_lines == 0
+    assert summary.requests == len(records)  # Locust's own count agrees
+    assert {r.outcome for r in records} == {Outcome.ACKED}
+    intended = sorted(r.intended_ns for r in records)
+    gaps = {b - a for a, b in itertools.pairwise(intended)}
+    assert gaps == {5 * MS}
+    assert intended[0] == summary.start_ns
+    new_ids = [r.client_order_id for r in records if r.kind == "new"]
+    assert len(new_ids) == len(set(new_ids))
+    assert all(r.client_order_id.startswith("t-") for r in records)
+    assert any(r.kind == "cancel" for r in records)
+    # Sent on time: the worker keeps up with 200/s with room to spare.
+    lateness_ms = sorted((r.start_ns - r.intended_ns) / MS for r in records)
+    assert lateness_ms[len(lateness_ms) // 2] < 5
+
+
+def test_latency_from_intended_time_includes_a_stall_coordinated_omission_corrected(
+    gateway: StandInGateway, tmp_path: Path
+) -> None:
+    profile = LoadProfile(rate_per_s=200, duration_s=3, users=16, cancel_ratio=0.0)
+    driver, recorder = drive(gateway, tmp_path, profile)
+    try:
+        driver.start()
+        assert recorder.first.wait(timeout=20), "no record from the load generator"
+        time.sleep(1.0)
+        gateway.stall(STALL_MS)
+        summary = driver.wait(timeout_s=30)
+    finally:
+        driver.stop()
+    assert_gone(driver)
+
+    records = recorder.records
+    assert summary.exit_code == 0 and summary.complete
+    assert abs(len(records) - 600) <= 12
+    latencies_ms = sorted(r.latency_ns / MS for r in records)
+    p99_ms = latencies_ms[int(0.99 * (len(latencies_ms) - 1))]
+    assert p99_ms >= 250, f"p99 {p99_ms:.1f} ms does not show the {STALL_MS} ms stall"
+    # The ones queued behind the stall were sent late and answered quickly: measured from
+    # their actual send they would look healthy, which is what coordinated omission hides.
+    late = [r for r in records if r.start_ns - r.intended_ns > 50 * MS]
+    assert len(late) >= 20
+    assert statistics.median((r.end_ns - r.start_ns) / MS for r in late) < 20
+    assert max(r.latency_ns for r in late) >= 200 * MS
+
+
+def test_stop_ends_the_worker_cleanly_and_keeps_what_it_sent(
+    gateway: StandInGateway, tmp_path: Path
+) -> None:
+    profile = LoadProfile(rate_per_s=100, duration_s=60, users=4)
+    driver, recorder = drive(gateway, tmp_path, profile)
+    try:
+        driver.start()
+        assert recorder.first.wait(timeout=20), "no record from the load generator"
+        time.sleep(0.5)
+        started = time.monotonic()
+        driver.stop()
+        stopped_in_s = time.monotonic() - started
+        driver.stop()  # idempotent
+    finally:
+        driver.stop()
+    assert_gone(driver)
+    summary: LoadSummary = driver.wait(timeout_s=1)
+    assert stopped_in_s < 2
+    assert summary.exit_code == 0 and summary.complete
+    assert summary.stopped_by == "signal SIGTERM"
+    assert summary.received == len(recorder.records) == summary.slots_sent
+    assert 0 < summary.slots_sent < summary.slots_scheduled == 6000

@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import io
+import itertools
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from harness.load import wire
+from harness.load.driver import LoadDriver, worker_command
+from harness.load.orderflow import FlowStep, OrderFlow, client_order_id, format_price, outcome_of
+from harness.load.schedule import SlotSchedule, slot_count, slot_time_ns
+from harness.records import Outcome, RequestRecord
+from harness.scenario.model import LoadProfile
+
+START = 1_000_000_000_000
+
+
+# -- the slot schedule -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "duration", "expected"),
+    [(200, 3, 600), (0.1 * 3, 10, 3), (1000, 0.001, 1), (7, 0.1, 0), (333.3, 3, 999)],
+)
+def test_slot_count_is_rate_times_duration_rounded_down(
+    rate: float, duration: float, expected: int
+) -> None:
+    assert slot_count(rate, duration) == expected
+
+
+def test_slot_times_are_evenly_spaced_from_the_start() -> None:
+    times = [slot_time_ns(START, 200, k) for k in range(600)]
+    assert times[0] == START
+    assert {b - a for a, b in itertools.pairwise(times)} == {5_000_000}
+
+
+def test_slot_times_do_not_drift_at_rates_that_do_not_divide_a_second() -> None:
+    assert slot_time_ns(START, 3, 3_000) == START + 1_000 * 1_000_000_000
+    assert slot_time_ns(START, 7, 1) == START + 142_857_143
+
+
+def test_claims_hand_out_each_slot_once_in_order_and_stop_at_the_bound() -> None:
+    schedule = SlotSchedule(START, rate_per_s=100, duration_s=1)
+    slots = []
+    while (slot := schedule.claim(START)) is not None:
+        slots.append(slot)
+    assert [s.index for s in slots] == list(range(100))
+    assert slots[-1].intended_ns == START + 990_000_000 < schedule.end_ns
+    assert schedule.claimed == schedule.total == 100
+    assert schedule.claim(START) is None
+
+
+def test_a_late_claim_still_gets_the_slot_with_its_intended_time() -> None:
+    schedule = SlotSchedule(START, rate_per_s=100, duration_s=1)
+    schedule.claim(START)
+    slot = schedule.claim(START + 500_000_000)  # half a second behind
+    assert slot is not None
+    assert slot.intended_ns == START + 10_000_000
+
+
+def test_no_slot_is_handed_out_once_the_schedule_has_ended() -> None:
+    schedule = SlotSchedule(START, rate_per_s=100, duration_s=1)
+    assert schedule.claim(schedule.end_ns) is None
+    assert schedule.claim(START) is None  # closed for good
+    assert schedule.claimed == 0
+
+
+def test_close_stops_the_schedule() -> None:
+    schedule = SlotSchedule(START, rate_per_s=100, duration_s=1)
+    schedule.close()
+    assert schedule.claim(START) is None
+
+
+# -- the order flow ----------------------------------------------------------------------------
+
+
+def steps(seed: int, count: int = 2_000) -> list[FlowStep]:
+    flow = OrderFlow(["ACME", "GLOBEX"], accounts=4, mid_price=100.0, seed=seed, cancel_ratio=0.1)
+    return [flow.next() for _ in range(count)]
+
+
+def test_the_same_seed_gives_the_same_flow_and_another_seed_another() -> None:
+    assert steps(7) == steps(7)
+    assert steps(7) != steps(8)
+
+
+def test_orders_are_on_the_tick_with_quantity_accounts_and_symbols_in_range() -> None:
+    flow = OrderFlow(["ACME", "GLOBEX"], accounts=3, mid_price=101.237, seed=1)
+    for _ in range(2_000):
+        order = flow.next().order
+        price = Decimal(order.price)
+        assert price == price.quantize(Decimal("0.01"))
+        assert price * 100 == order.price_ticks
+        assert 1 <= order.quantity <= 10
+        assert order.account in {"acct-1", "acct-2", "acct-3"}
+        assert order.symbol in {"ACME", "GLOBEX"}
+        assert order.side in {"buy", "sell"}
+
+
+def test_crossing_orders_are_priced_through_the_mid_and_passive_ones_away_from_it() -> None:
+    flow = OrderFlow(["ACME"], accounts=2, mid_price=100.0, seed=3, cross_ratio=0.3)
+    orders = [flow.next().order for _ in range(10_000)]
+    crossing = [o for o in orders if o.crossing]
+    assert abs(len(crossing) / len(orders) - 0.3) < 0.02
+    for order in orders:
+        through = order.price_ticks - order.mid_ticks
+        if order.side == "sell":
+            through = -through
+        assert (through >= 0) == order.crossing
+
+
+def test_crossing_buys_and_sells_meet_resting_orders_of_the_other_side() -> None:
+    flow = OrderFlow(["ACME"], accounts=2, mid_price=100.0, seed=4, cross_ratio=0.3)
+    orders = [flow.next().order for _ in range(5_000)]
+    best_resting_sell = min(o.price_ticks for o in orders if o.side == "sell" and not o.crossing)
+    assert any(o.price_ticks >= best_resting_sell for o in orders if o.side == "buy")
+
+
+def test_the_mid_moves_slowly_and_stays_inside_the_band() -> None:
+    flow = OrderFlow(["ACME"], accounts=2, mid_price=100.0, seed=5, band_pct=2.0)
+    mids = [flow.next().order.mid_ticks for _ in range(50_000)]
+    assert all(abs(b - a) <= 1 for a, b in itertools.pairwise(mids))
+    assert len(set(mids)) > 20  # it does move
+    assert min(mids) >= 9_800 and max(mids) <= 10_200
+
+
+def test_cancel_steps_follow_the_cancel_ratio() -> None:
+    flow = OrderFlow(["ACME"], accounts=2, mid_price=100.0, seed=6, cancel_ratio=0.1)
+    cancels = sum(flow.next().cancel for _ in range(10_000))
+    assert 850 < cancels < 1_150
+    never = OrderFlow(["ACME"], accounts=2, mid_price=100.0, seed=6, cancel_ratio=0.0)
+    assert not any(never.next().cancel for _ in range(1_000))
+
+
+def test_prices_never_go_below_one_tick() -> None:
+    flow = OrderFlow(["PENNY"], accounts=2, mid_price=0.02, seed=9)
+    assert all(flow.next().order.price_ticks >= 1 for _ in range(1_000))
+
+
+def test_price_format_and_client_order_ids() -> None:
+    assert format_price(10125) == "101.25"
+    assert format_price(5) == "0.05"
+    assert client_order_id("r1", 3, 17) == "r1-3-17"
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, Outcome.ACKED),
+        (422, Outcome.REJECTED),
+        (503, Outcome.ERROR),
+        (504, Outcome.UNKNOWN),
+        (None, Outcome.UNKNOWN),
+        (500, Outcome.ERROR),
+        (404, Outcome.ERROR),
+    ],
+)
+def test_outcome_from_http_status(status: int | None, outcome: Outcome) -> None:
+    assert outcome_of(status) is outcome
+
+
+# -- the line protocol and the worker's command line ---------------------------------------------
+
+
+def test_records_survive_the_line_protocol() -> None:
+    record = RequestRecord("new", "r-1-1", 10, 11, 25, Outcome.UNKNOWN, None, "timed out", 2, 0)
+    line = wire.record_line(record)
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert '"outcome":"unknown"' in line
+    assert wire.parse_line(line) == record
+
+
+def test_notices_are_told_apart_from_records() -> None:
+    summary = wire.parse_line(wire.notice_line(wire.SUMMARY_KIND, {"requests": 3}))
+    assert summary == wire.Notice("summary", {"requests": 3})
+    started = wire.parse_line(wire.notice_line(wire.STARTED_KIND, {"start_ns": 5}))
+    assert started == wire.Notice("started", {"start_ns": 5})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"kind": "new"}',
+        b'{"kind": "new", "client_order_id": "a", "intended_ns": "1", "start_ns": 1,'
+        b' "end_ns": 2, "outcome": "acked"}',
+        b'{"kind": "new", "client_order_id": "a", "intended_ns": 1, "start_ns": 1,'
+        b' "end_ns": 2, "outcome": "maybe"}',
+    ],
+)
+def test_malformed_lines_raise_value_error(line: bytes) -> None:
+    with pytest.raises(ValueError):
+        wire.parse_line(line)
+
+
+def test_worker_command_carries_the_whole_profile() -> None:
+    profile = LoadProfile(rate_per_s=250, duration_s=12, users=8, symbols=["A", "B"])
+    command = worker_command("127.0.0.1:9000", profile, id_prefix="run7", seed=42)
+    assert command[:3] == [sys.executable, "-m", "harness.load.worker"]
+    assert "--rate=250.0" in command
+    assert "--symbols=A,B" in command
+    assert "--id-prefix=run7" in command
+    assert "--seed=42" in command
+    assert "--gateway=127.0.0.1:9000" in command
+
+
+def test_the_reader_counts_malformed_lines_and_survives_a_failing_listener(
+    tmp_path: Path,
+) -> None:
+    received: list[RequestRecord] = []
+
+    def listener(record: RequestRecord) -> None:
+        received.append(record)
+        if len(received) == 1:
+            raise RuntimeError("a listener bug")
+
+    profile = LoadProfile(rate_per_s=1, duration_s=1)
+    driver = LoadDriver("127.0.0.1:1", profile, "r", 0, listener, tmp_path / "load.log")
+    record = RequestRecord("new", "r-1-1", 1, 2, 3, Outcome.ACKED, 200)
+    lines = [
+        wire.notice_line(wire.STARTED_KIND, {"start_ns": 123}),
+        wire.record_line(record),
+        "garbage\n",
+        "\n",
+        wire.record_line(record),
+        '{"kind": "new"}\n',
+        wire.notice_line(
+            wire.SUMMARY_KIND, {"requests": 2, "stopped_by": "completed", "something_new": 1}
+        ),
+    ]
+    driver._read(io.BytesIO("".join(lines).encode()))
+    summary = driver.wait(timeout_s=1)  # never started: just the counts
+    assert driver.wait_started(timeout_s=0) == 123
+    assert received == [record, record]
+    assert summary.received == 2
+    assert summary.malformed_lines == 2
+    assert summary.listener_errors == 1
+    assert summary.complete and summary.requests == 2 and summary.stopped_by == "completed"
+    assert summary.exit_code is None
