@@ -41,6 +41,8 @@ class LiveView:
                     ok = record.outcome is Outcome.ACKED or record.outcome is Outcome.REJECTED
                     self._recent.append((record.end_ns, ok, latency_ms))
                 case PhaseMark():
+                    if record.name == "load":
+                        self._started_ns = record.at_ns  # offsets match the scenario's at_s
                     self._phase = record.name
                     self._print_when_not_live(f"phase {record.name}")
                 case FaultEvent():
@@ -55,7 +57,7 @@ class LiveView:
             self._active[key] = f"{event.fault_type} on {targets}"
         else:
             self._active.pop(key, None)
-        self._fault_log.append(f"{elapsed:7.2f}s {event.phase:8} {event.fault_type} {targets}")
+        self._fault_log.append(f"at {elapsed:6.2f}s {event.phase:8} {event.fault_type} {targets}")
 
     def _print_when_not_live(self, line: str) -> None:
         """Without a terminal (CI logs) there is no live panel: print the milestones."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -189,7 +190,8 @@ def error_counts(requests: Iterable[RequestRecord]) -> dict[str, int]:
     for request in requests:
         if request.outcome is Outcome.ACKED:
             continue
-        reason = request.reason.split(":")[0][:60] if request.reason else ""
+        # Group by the reason's words: addresses and numbers differ between requests.
+        reason = re.sub(r"[\d.:]+\d", "#", request.reason)[:60] if request.reason else ""
         counts[f"{request.outcome.value}:{reason}" if reason else request.outcome.value] += 1
     return dict(counts)
 

@@ -175,9 +175,11 @@ class ScenarioRun:
         view = live(self.bus, probe) if live else nullcontext()
         try:
             view.__enter__()
-            origin = time.monotonic_ns()
-            self.bus.publish(PhaseMark("load", origin))
             load.start()
+            # Locust takes most of a second to start; the schedule (and so the fault
+            # offsets) begins when the worker says its first slot is due.
+            origin = load.wait_started(timeout_s=60)
+            self.bus.publish(PhaseMark("load", origin))
             timeline.start(origin)
             summary = load.wait(
                 self.scenario.load.duration_s + self.scenario.load.request_timeout_s + 30
