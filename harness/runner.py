@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.local import LocalBackend
-from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK
+from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
 from harness.history import EventBus, History
 from harness.metrics import RunMetrics
@@ -179,6 +179,10 @@ class ScenarioRun:
             # Locust takes most of a second to start; the schedule (and so the fault
             # offsets) begins when the worker says its first slot is due.
             origin = load.wait_started(timeout_s=60)
+            if origin is None:
+                raise BackendError(
+                    f"the load generator did not start within 60 s; see {plan.run_dir}/logs/load.log"
+                )
             self.bus.publish(PhaseMark("load", origin))
             timeline.start(origin)
             summary = load.wait(
