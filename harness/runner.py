@@ -181,7 +181,8 @@ class ScenarioRun:
             origin = load.wait_started(timeout_s=60)
             if origin is None:
                 raise BackendError(
-                    f"the load generator did not start within 60 s; see {plan.run_dir}/logs/load.log"
+                    "the load generator did not start within 60 s; "
+                    f"see {plan.run_dir}/logs/load.log"
                 )
             self.bus.publish(PhaseMark("load", origin))
             timeline.start(origin)
