@@ -312,6 +312,8 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             "state_hash_index": applied_through,
             "last_exec_seq": last_exec_seq,
             "published_seq": published_seq,
+            # This node's wall clock, so a harness can see a skewed clock (not used by Raft).
+            "wall_ns": time.time_ns(),
         }
 
     def order_record(self, client_order_id: str) -> dict[str, object] | None:

@@ -214,7 +214,7 @@ class EngineState:
             buy_account=buy.account,
             sell_account=sell.account,
             aggressor=taker.side,
-            ts_ns=_execution_time(command),
+            ts_ns=_execution_time(command, self._executions[-1] if self._executions else None),
         )
         self._executions.append(execution)
         self._executions_digest = _chain(
@@ -323,9 +323,16 @@ def replay(entries: Iterable[tuple[int, str]]) -> EngineState:
     return state
 
 
-def _execution_time(command: NewOrder) -> int:
-    # Executions carry the aggressor command's timestamp, which the leader stamped before
-    # proposing: reading a clock here would make replicas (and replays) disagree.
+def _execution_time(command: NewOrder, previous: Execution | None) -> int:
+    """Executions carry the aggressor command's timestamp, which the leader stamped before
+    proposing: reading a clock here would make replicas (and replays) disagree.
+
+    A new leader whose wall clock is behind the old one's (clock skew, NTP step) would stamp
+    times earlier than executions already published; downstream consumers order by time, so
+    the stream never goes backwards: at least the previous execution's time. This depends only
+    on the replicated state, so it stays deterministic."""
+    if previous is not None and command.ts_ns < previous.ts_ns:
+        return previous.ts_ns
     return command.ts_ns
 
 
