@@ -61,6 +61,7 @@ class RunResult:
     steady: list[SteadyStateResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    history: History | None = None
 
     @property
     def exit_code(self) -> int:
@@ -126,14 +127,37 @@ class ScenarioRun:
         self.errors: list[str] = []
         self.seed = random.SystemRandom().randrange(2**31)
 
-    def execute(self, run_dir: Path, live: LiveFactory | None = None) -> None:
+    def execute(
+        self,
+        run_dir: Path,
+        live: LiveFactory | None = None,
+        running: LocalBackend | None = None,
+    ) -> None:
+        """Bring the topology up for this run, or use one that is `running` already
+        (tests share one; it must have been started with the clock control this needs)."""
+        run_id = run_dir.name.replace(".", "")[-10:].lower()
+        if running is not None:
+            self._check_shared(running.plan)
+            self._drive(running, running.plan, run_id, live)
+            return
         topology = with_clock_control(self.loaded.topology.topology, self.scenario)
         loaded_topology = type(self.loaded.topology)(topology, self.loaded.topology.source)
         plan = make_plan(loaded_topology, run_dir, ensure_toolchain())
-        run_id = run_dir.name.replace(".", "")[-10:].lower()
         with LocalBackend(plan, self.report) as backend:
             backend.up()
             self._drive(backend, plan, run_id, live)
+
+    def _check_shared(self, plan: Plan) -> None:
+        wanted = with_clock_control(self.loaded.topology.topology, self.scenario)
+        if plan.topology_name != wanted.name:
+            raise BackendError(f"the running topology is {plan.topology_name}, not {wanted.name}")
+        missing = [
+            name
+            for name, service in wanted.services.items()
+            if service.clock_control and not plan.services[name].clock_control
+        ]
+        if missing:
+            raise BackendError(f"the running topology has no clock control on {missing}")
 
     def _drive(
         self,
@@ -248,6 +272,7 @@ def run_scenario(
     release: str | None,
     report: Report,
     live: LiveFactory | None = None,
+    running: LocalBackend | None = None,
 ) -> RunResult:
     loaded = load_scenario(file)
     check_requirements(loaded.scenario)
@@ -258,7 +283,7 @@ def run_scenario(
     started_wall = time.time()
     status = "finished"
     try:
-        run.execute(run_dir, live)
+        run.execute(run_dir, live, running)
     except BaseException as error:
         status = "aborted"
         run.errors.append(f"{type(error).__name__}: {error}")
@@ -286,12 +311,21 @@ def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: str) -
             for s in schedule(run.scenario.faults)
         ],
     }
-    result = RunResult(run_dir, Verdict.UNKNOWN, None, errors=list(run.errors), summary=summary)
+    result = RunResult(
+        run_dir,
+        Verdict.UNKNOWN,
+        None,
+        errors=list(run.errors),
+        summary=summary,
+        history=run.history,
+    )
     if status == "finished":
         verdict, metrics, slos, steady = run.judge()
         if run.errors:
             verdict = Verdict.worst([verdict, Verdict.UNKNOWN])
-        result = RunResult(run_dir, verdict, metrics, slos, steady, list(run.errors), summary)
+        result = RunResult(
+            run_dir, verdict, metrics, slos, steady, list(run.errors), summary, run.history
+        )
         summary.update(_judgement(result))
     summary["verdict"] = result.verdict.value
     write_summary(run_dir, summary)

@@ -21,6 +21,7 @@ from pathlib import Path
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.health import check_health, wait_for_raft_leader
 from harness.errors import BackendError, HealthTimeoutError
+from harness.faults.clock import faketime_environment, faketime_offset_text
 from harness.topology.plan import Plan, PlannedService
 from harness.toxiproxy import ToxiproxyClient
 
@@ -191,7 +192,7 @@ class LocalBackend:
             raise BackendError(
                 f"{name} was not started with clock_control: true, so its clock cannot move"
             )
-        _write_atomically(_faketime_file(service), _faketime_offset(offset_ms))
+        _write_atomically(_faketime_file(service), faketime_offset_text(offset_ms))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -225,12 +226,9 @@ class LocalBackend:
         if service.clock_control:
             clock_file = _faketime_file(service)
             if not clock_file.exists():
-                _write_atomically(clock_file, _faketime_offset(0))
+                _write_atomically(clock_file, faketime_offset_text(0))
             environment.update(
-                LD_PRELOAD=str(self.plan.toolchain.libfaketime),
-                FAKETIME_TIMESTAMP_FILE=str(clock_file),
-                FAKETIME_NO_CACHE="1",
-                FAKETIME_DONT_FAKE_MONOTONIC="1",
+                faketime_environment(self.plan.toolchain.libfaketime, clock_file)
             )
         return environment
 
@@ -321,11 +319,6 @@ def _health_url(service: PlannedService) -> str | None:
 
 def _faketime_file(service: PlannedService) -> Path:
     return service.directory / "faketime.offset"
-
-
-def _faketime_offset(offset_ms: float) -> str:
-    # libfaketime reads "+1.5s"-style offsets; whole milliseconds are plenty.
-    return f"{offset_ms / 1000:+.3f}s\n"
 
 
 def _write_atomically(path: Path, text: str) -> None:

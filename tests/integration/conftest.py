@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import psutil
 import pytest
 
+from harness.backends.local import LocalBackend
+from harness.paths import REFERENCE_TOPOLOGY
 from harness.toolchain import locate_toolchain
+from harness.topology.loader import LoadedTopology, load_topology
+from harness.topology.plan import make_plan
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,3 +50,29 @@ def bound_ports(ports: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
             except OSError:
                 taken.append((host, port))
     return taken
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _results_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Scenario runs made by tests write their results away from the repository's results/."""
+    os.environ["HFTCHAOS_RESULTS"] = str(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="session")
+def shared_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+    """One reference topology for every scenario test that can share it (each scenario heals
+    its faults, and tests check that it did). Engines get clock control for clock tests."""
+    loaded = load_topology(REFERENCE_TOPOLOGY)
+    services = {
+        name: service.model_copy(update={"clock_control": service.role == "engine"})
+        for name, service in loaded.topology.services.items()
+    }
+    topology = loaded.topology.model_copy(update={"services": services})
+    plan = make_plan(
+        LoadedTopology(topology, loaded.source),
+        tmp_path_factory.mktemp("shared-topology"),
+        locate_toolchain(),
+    )
+    with LocalBackend(plan) as backend:
+        backend.up()
+        yield backend

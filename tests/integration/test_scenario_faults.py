@@ -1,0 +1,222 @@
+"""Every fault type, run through `hftchaos run`'s engine on the real reference topology.
+
+Each test proves the fault took effect (measured from outside the harness's own bookkeeping
+where possible) and that it was healed afterwards: no iptables rule, no toxic, no disabled
+proxy, no stopped process, no clock offset, and a Raft leader with a majority again.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+from harness.backends.local import LocalBackend
+from harness.backends.health import wait_for_raft_leader
+from harness.faults.netfilter import list_rules
+from harness.metrics import NS_PER_MS, percentile
+from harness.raft import fetch_json
+from harness.records import FaultEvent, RequestRecord
+from harness.runner import RunResult, run_scenario
+from harness.toxiproxy import ToxiproxyClient
+
+
+def run(shared: LocalBackend, tmp_path: Path, name: str, body: str) -> RunResult:
+    file = tmp_path / f"{name}.yaml"
+    file.write_text(f"name: {name}\n{body}")
+    result = run_scenario(file, None, lambda _message: None, running=shared)
+    assert result.errors == [], result.errors
+    assert result.history is not None
+    return result
+
+
+def events(result: RunResult, phase: str) -> list[FaultEvent]:
+    assert result.history is not None
+    return [f for f in result.history.faults if f.phase == phase]
+
+
+def window(result: RunResult, fault_index: int) -> list[RequestRecord]:
+    """Requests due while fault `fault_index` was active."""
+    applied = next(f for f in events(result, "applied") if f.fault_index == fault_index)
+    healed = next(f for f in events(result, "healed") if f.fault_index == fault_index)
+    assert result.history is not None
+    return [r for r in result.history.requests if applied.at_ns <= r.intended_ns < healed.at_ns]
+
+
+def p50_ms(requests: list[RequestRecord]) -> float:
+    value = percentile([r.latency_ns / NS_PER_MS for r in requests if r.available], 0.5)
+    assert value is not None
+    return value
+
+
+def assert_healed(shared: LocalBackend) -> None:
+    plan = shared.plan
+    for name, service in plan.services.items():
+        if service.kind != "process":
+            continue
+        facts = shared.facts(name)
+        assert facts.pid is not None
+        assert psutil.Process(facts.pid).status() != psutil.STATUS_STOPPED, f"{name} paused"
+        assert facts.state.value == "running", f"{name} is {facts.state.value}"
+    assert list_rules() == [], "iptables rules left behind"
+    assert plan.toxiproxy is not None
+    toxiproxy = ToxiproxyClient(f"http://{plan.services[plan.toxiproxy].address('api')}")
+    for link, proxy in toxiproxy.proxies().items():
+        assert proxy.enabled, f"proxy {link} left disabled"
+        assert toxiproxy.toxics(link) == {}, f"toxics left on {link}"
+    members = {m.name: m.raft_status_url or "" for m in plan.raft_members()}
+    for node, url in members.items():
+        offset_ms = (int(fetch_json(url)["wall_ns"]) - time.time_ns()) / NS_PER_MS
+        assert abs(offset_ms) < 200, f"{node} clock still {offset_ms:.0f} ms off"
+    wait_for_raft_leader(members, timeout_s=10)
+
+
+@contextmanager
+def sampling(measure: object, interval_s: float = 0.02) -> Iterator[list[object]]:
+    """Call `measure()` in the background while the block runs; yields the samples."""
+    samples: list[object] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                samples.append(measure())  # type: ignore[operator]
+            except OSError:
+                pass
+            stop.wait(interval_s)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_kill_pause_and_restart(shared_topology: LocalBackend, tmp_path: Path) -> None:
+    pids_before = {name: shared_topology.facts(name).pid for name in ("n1", "n2", "n3")}
+    result = run(shared_topology, tmp_path, "process-faults", """
+load: {rate_per_s: 100, duration_s: 16}
+steady_state: {window_s: 1}
+faults:
+  - {type: kill, at_s: 1.5, target: {role: engine, select: leader}, restart_after_s: 2}
+  - {type: pause, at_s: 6, duration_s: 1.5, target: {role: engine, select: leader}}
+  - {type: restart, at_s: 10, target: {role: engine, select: follower}}
+""")
+    kill, pause, restart = sorted(events(result, "applied"), key=lambda e: e.fault_index)
+    assert result.metrics is not None
+    failovers = {f.fault_index: f for f in result.metrics.failovers}
+    # SIGKILL and SIGSTOP of the leader both made the others elect a new one.
+    assert failovers[0].new_leader not in (None, kill.targets[0])
+    assert failovers[1].new_leader not in (None, pause.targets[0])
+    assert failovers[0].failover_ms is not None and failovers[0].failover_ms < 2000
+    # The killed and the restarted node are new processes; the paused one is the same.
+    pids_after = {name: shared_topology.facts(name).pid for name in ("n1", "n2", "n3")}
+    assert pids_after[kill.targets[0]] != pids_before[kill.targets[0]]
+    assert pids_after[restart.targets[0]] != pids_before[restart.targets[0]]
+    assert_healed(shared_topology)
+
+
+def test_clock_skew_moves_wall_clock_only_while_active(
+    shared_topology: LocalBackend, tmp_path: Path
+) -> None:
+    urls = {m.name: m.raft_status_url or "" for m in shared_topology.plan.raft_members()}
+
+    def offsets() -> dict[str, float]:
+        return {
+            node: (int(fetch_json(url)["wall_ns"]) - time.time_ns()) / NS_PER_MS
+            for node, url in urls.items()
+        }
+
+    with sampling(offsets) as samples:
+        result = run(shared_topology, tmp_path, "clock-skew", """
+load: {rate_per_s: 100, duration_s: 8}
+steady_state: {window_s: 1}
+faults:
+  - {type: clock_skew, at_s: 1.5, duration_s: 3, offset_ms: 5000, target: n2}
+""")
+    skewed = [s["n2"] for s in samples if isinstance(s, dict)]
+    others = [s["n1"] for s in samples if isinstance(s, dict)]
+    assert max(skewed) > 4800, f"n2 never ran 5 s ahead: max offset {max(skewed):.0f} ms"
+    assert max(abs(o) for o in others) < 500, "the skew leaked to another node"
+    # Monotonic time is untouched: Raft kept working, orders flowed.
+    assert result.metrics is not None and result.metrics.error_rate < 0.01
+    assert_healed(shared_topology)
+
+
+def _tcp_retransmissions() -> int:
+    text = Path("/proc/net/snmp").read_text()
+    header, values = [line.split() for line in text.splitlines() if line.startswith("Tcp:")]
+    return int(values[header.index("RetransSegs")])
+
+
+def test_packet_loss_and_partition(shared_topology: LocalBackend, tmp_path: Path) -> None:
+    retransmissions_before = _tcp_retransmissions()
+    with sampling(lambda: len(list_rules())) as rule_counts:
+        result = run(shared_topology, tmp_path, "kernel-faults", """
+load: {rate_per_s: 100, duration_s: 14}
+steady_state: {window_s: 1}
+faults:
+  - {type: packet_loss, at_s: 1.5, duration_s: 3, percent: 30,
+     target: {role: engine, select: leader}}
+  - {type: partition, at_s: 7, duration_s: 3, isolate: {role: engine, select: leader}}
+""")
+    assert max(c for c in rule_counts if isinstance(c, int)) > 0
+    # Loopback does not retransmit unless packets are lost.
+    assert _tcp_retransmissions() - retransmissions_before > 20
+    partition = next(e for e in events(result, "applied") if e.fault_index == 1)
+    isolated = partition.targets[0]
+    healed = next(e for e in events(result, "healed") if e.fault_index == 1)
+    assert result.history is not None
+    roles_while_cut = {
+        s.role
+        for s in result.history.probes
+        if s.node == isolated and partition.at_ns < s.arrival_ns < healed.at_ns
+    }
+    assert roles_while_cut - {"leader"}, f"{isolated} never lost leadership: {roles_while_cut}"
+    assert result.metrics is not None
+    assert any(f.fault_index == 1 and f.new_leader not in (None, isolated)
+               for f in result.metrics.failovers)
+    assert_healed(shared_topology)
+
+
+def test_link_faults_through_toxiproxy(shared_topology: LocalBackend, tmp_path: Path) -> None:
+    leader_link = "link: {from: gateway, to: {role: engine, select: leader}}"
+    result = run(shared_topology, tmp_path, "link-faults", f"""
+load: {{rate_per_s: 60, duration_s: 27, request_timeout_s: 4}}
+steady_state: {{window_s: 1, latency_p99_ms_max: 2000}}
+faults:
+  - {{type: latency, at_s: 1.5, duration_s: 2, latency_ms: 80, stream: both, {leader_link}}}
+  - {{type: bandwidth, at_s: 5, duration_s: 2, rate_kb_per_s: 1, {leader_link}}}
+  - {{type: slicer, at_s: 8.5, duration_s: 2, average_size: 8, delay_us: 20000, {leader_link}}}
+  - {{type: timeout, at_s: 12, duration_s: 2, timeout_ms: 0, stream: upstream, {leader_link}}}
+  - {{type: reset_peer, at_s: 17, duration_s: 2, timeout_ms: 0, {leader_link}}}
+  - {{type: link_down, at_s: 21, duration_s: 2, {leader_link}}}
+""")
+    assert result.history is not None
+    before = [r for r in result.history.requests
+              if r.intended_ns < events(result, "applied")[0].at_ns]
+    baseline = p50_ms(before)
+    assert p50_ms(window(result, 0)) > baseline + 120  # 80 ms each way
+    assert p50_ms(window(result, 1)) > baseline + 100  # a reply takes ~0.3 s at 1 KB/s
+    assert p50_ms(window(result, 2)) > baseline + 60  # 8-byte slices, 20 ms apart
+    for index in (3, 4, 5):  # held, reset, refused: orders fail or end unknown
+        failed = [r for r in window(result, index) if not r.available]
+        assert len(failed) >= 5, f"fault {index} failed only {len(failed)} requests"
+    outcomes_reset = {r.outcome.value for r in window(result, 4) if not r.available}
+    assert outcomes_reset <= {"unknown", "error"}
+    assert all(re.match(r"hftchaos-", name) is None for name in _all_toxics(shared_topology))
+    assert_healed(shared_topology)
+
+
+def _all_toxics(shared: LocalBackend) -> list[str]:
+    plan = shared.plan
+    assert plan.toxiproxy is not None
+    client = ToxiproxyClient(f"http://{plan.services[plan.toxiproxy].address('api')}")
+    return [name for link in client.proxies() for name in client.toxics(link)]
