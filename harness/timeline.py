@@ -41,18 +41,12 @@ class Step:
         return self.fault_index * 1000 + self.repeat
 
 
-def active_duration_s(fault: Fault) -> float | None:
-    if isinstance(fault, KillFault) and fault.restart_after_s is not None:
-        return fault.restart_after_s
-    return fault.duration_s
-
-
 def schedule(faults: Sequence[Fault]) -> list[Step]:
     steps: list[Step] = []
     for index, fault in enumerate(faults):
         times = fault.repeat.times if fault.repeat else 1
         every = fault.repeat.every_s if fault.repeat else 0.0
-        duration = active_duration_s(fault)
+        duration = fault.active_duration_s()
         for repeat in range(times):
             start = fault.at_s + repeat * every
             steps.append(Step(start, 1, "apply", index, repeat))

@@ -54,14 +54,19 @@ class FaultBase(StrictModel):
     repeat: Repeat | None = None
     label: str | None = None
 
+    def active_duration_s(self) -> float | None:
+        """How long one application lasts before it is healed (None: until the run ends)."""
+        return self.duration_s
+
     @model_validator(mode="after")
     def _repeat_needs_a_duration_shorter_than_the_period(self) -> FaultBase:
         if self.repeat and self.repeat.times > 1:
-            if self.duration_s is None:
+            duration = self.active_duration_s()
+            if duration is None:
                 raise ValueError("a repeated fault needs duration_s (it must heal between repeats)")
-            if self.duration_s >= self.repeat.every_s:
+            if duration >= self.repeat.every_s:
                 raise ValueError(
-                    f"duration_s ({self.duration_s}) must be shorter than repeat.every_s "
+                    f"its duration ({duration} s) must be shorter than repeat.every_s "
                     f"({self.repeat.every_s}) so each repeat heals before the next"
                 )
         return self
@@ -73,6 +78,9 @@ class KillFault(FaultBase):
     restart_after_s: Seconds | None = Field(
         default=None, description="start the service again this long after the kill"
     )
+
+    def active_duration_s(self) -> float | None:
+        return self.restart_after_s if self.restart_after_s is not None else self.duration_s
 
 
 class RestartFault(FaultBase):

@@ -10,7 +10,7 @@ import pytest
 from harness.backends.local import LocalBackend
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.toolchain import locate_toolchain
-from harness.topology.loader import LoadedTopology, load_topology
+from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan
 
 
@@ -61,15 +61,10 @@ def _results_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def shared_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
     """One reference topology for every scenario test that can share it (each scenario heals
-    its faults, and tests check that it did). Engines get clock control for clock tests."""
-    loaded = load_topology(REFERENCE_TOPOLOGY)
-    services = {
-        name: service.model_copy(update={"clock_control": service.role == "engine"})
-        for name, service in loaded.topology.services.items()
-    }
-    topology = loaded.topology.model_copy(update={"services": services})
+    its faults, and tests check that it did). No clock control here: preloading libfaketime
+    costs the preloaded process, so clock tests bring up their own topology."""
     plan = make_plan(
-        LoadedTopology(topology, loaded.source),
+        load_topology(REFERENCE_TOPOLOGY),
         tmp_path_factory.mktemp("shared-topology"),
         locate_toolchain(),
     )

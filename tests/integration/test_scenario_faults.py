@@ -7,6 +7,7 @@ proxy, no stopped process, no clock offset, and a Raft leader with a majority ag
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -16,13 +17,17 @@ from pathlib import Path
 
 import psutil
 
-from harness.backends.local import LocalBackend
 from harness.backends.health import wait_for_raft_leader
+from harness.backends.local import LocalBackend
 from harness.faults.netfilter import list_rules
 from harness.metrics import NS_PER_MS, percentile
+from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import fetch_json
 from harness.records import FaultEvent, RequestRecord
 from harness.runner import RunResult, run_scenario
+from harness.toolchain import locate_toolchain
+from harness.topology.loader import LoadedTopology, load_topology
+from harness.topology.plan import make_plan
 from harness.toxiproxy import ToxiproxyClient
 
 
@@ -84,10 +89,8 @@ def sampling(measure: object, interval_s: float = 0.02) -> Iterator[list[object]
 
     def loop() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(OSError):  # a node may not answer mid-fault
                 samples.append(measure())  # type: ignore[operator]
-            except OSError:
-                pass
             stop.wait(interval_s)
 
     thread = threading.Thread(target=loop, daemon=True)
@@ -101,14 +104,19 @@ def sampling(measure: object, interval_s: float = 0.02) -> Iterator[list[object]
 
 def test_kill_pause_and_restart(shared_topology: LocalBackend, tmp_path: Path) -> None:
     pids_before = {name: shared_topology.facts(name).pid for name in ("n1", "n2", "n3")}
-    result = run(shared_topology, tmp_path, "process-faults", """
+    result = run(
+        shared_topology,
+        tmp_path,
+        "process-faults",
+        """
 load: {rate_per_s: 100, duration_s: 16}
 steady_state: {window_s: 1}
 faults:
   - {type: kill, at_s: 1.5, target: {role: engine, select: leader}, restart_after_s: 2}
   - {type: pause, at_s: 6, duration_s: 1.5, target: {role: engine, select: leader}}
   - {type: restart, at_s: 10, target: {role: engine, select: follower}}
-""")
+""",
+    )
     kill, pause, restart = sorted(events(result, "applied"), key=lambda e: e.fault_index)
     assert result.metrics is not None
     failovers = {f.fault_index: f for f in result.metrics.failovers}
@@ -123,10 +131,20 @@ faults:
     assert_healed(shared_topology)
 
 
-def test_clock_skew_moves_wall_clock_only_while_active(
-    shared_topology: LocalBackend, tmp_path: Path
-) -> None:
-    urls = {m.name: m.raft_status_url or "" for m in shared_topology.plan.raft_members()}
+def test_clock_skew_moves_wall_clock_only_while_active(tmp_path: Path) -> None:
+    """On its own topology: only the skewed node is started with libfaketime preloaded."""
+    loaded = load_topology(REFERENCE_TOPOLOGY)
+    services = dict(loaded.topology.services)
+    services["n2"] = services["n2"].model_copy(update={"clock_control": True})
+    topology = loaded.topology.model_copy(update={"services": services})
+    plan = make_plan(LoadedTopology(topology, loaded.source), tmp_path / "run", locate_toolchain())
+    with LocalBackend(plan) as backend:
+        backend.up()
+        _clock_skew_on(backend, tmp_path)
+
+
+def _clock_skew_on(backend: LocalBackend, tmp_path: Path) -> None:
+    urls = {m.name: m.raft_status_url or "" for m in backend.plan.raft_members()}
 
     def offsets() -> dict[str, float]:
         return {
@@ -135,19 +153,24 @@ def test_clock_skew_moves_wall_clock_only_while_active(
         }
 
     with sampling(offsets) as samples:
-        result = run(shared_topology, tmp_path, "clock-skew", """
+        result = run(
+            shared_topology,
+            tmp_path,
+            "clock-skew",
+            """
 load: {rate_per_s: 100, duration_s: 8}
 steady_state: {window_s: 1}
 faults:
   - {type: clock_skew, at_s: 1.5, duration_s: 3, offset_ms: 5000, target: n2}
-""")
+""",
+        )
     skewed = [s["n2"] for s in samples if isinstance(s, dict)]
     others = [s["n1"] for s in samples if isinstance(s, dict)]
     assert max(skewed) > 4800, f"n2 never ran 5 s ahead: max offset {max(skewed):.0f} ms"
     assert max(abs(o) for o in others) < 500, "the skew leaked to another node"
     # Monotonic time is untouched: Raft kept working, orders flowed.
     assert result.metrics is not None and result.metrics.error_rate < 0.01
-    assert_healed(shared_topology)
+    assert_healed(backend)
 
 
 def _tcp_retransmissions() -> int:
@@ -159,14 +182,19 @@ def _tcp_retransmissions() -> int:
 def test_packet_loss_and_partition(shared_topology: LocalBackend, tmp_path: Path) -> None:
     retransmissions_before = _tcp_retransmissions()
     with sampling(lambda: len(list_rules())) as rule_counts:
-        result = run(shared_topology, tmp_path, "kernel-faults", """
+        result = run(
+            shared_topology,
+            tmp_path,
+            "kernel-faults",
+            """
 load: {rate_per_s: 100, duration_s: 14}
 steady_state: {window_s: 1}
 faults:
   - {type: packet_loss, at_s: 1.5, duration_s: 3, percent: 30,
      target: {role: engine, select: leader}}
   - {type: partition, at_s: 7, duration_s: 3, isolate: {role: engine, select: leader}}
-""")
+""",
+        )
     assert max(c for c in rule_counts if isinstance(c, int)) > 0
     # Loopback does not retransmit unless packets are lost.
     assert _tcp_retransmissions() - retransmissions_before > 20
@@ -181,14 +209,20 @@ faults:
     }
     assert roles_while_cut - {"leader"}, f"{isolated} never lost leadership: {roles_while_cut}"
     assert result.metrics is not None
-    assert any(f.fault_index == 1 and f.new_leader not in (None, isolated)
-               for f in result.metrics.failovers)
+    assert any(
+        f.fault_index == 1 and f.new_leader not in (None, isolated)
+        for f in result.metrics.failovers
+    )
     assert_healed(shared_topology)
 
 
 def test_link_faults_through_toxiproxy(shared_topology: LocalBackend, tmp_path: Path) -> None:
     leader_link = "link: {from: gateway, to: {role: engine, select: leader}}"
-    result = run(shared_topology, tmp_path, "link-faults", f"""
+    result = run(
+        shared_topology,
+        tmp_path,
+        "link-faults",
+        f"""
 load: {{rate_per_s: 60, duration_s: 27, request_timeout_s: 4}}
 steady_state: {{window_s: 1, latency_p99_ms_max: 2000}}
 faults:
@@ -198,10 +232,12 @@ faults:
   - {{type: timeout, at_s: 12, duration_s: 2, timeout_ms: 0, stream: upstream, {leader_link}}}
   - {{type: reset_peer, at_s: 17, duration_s: 2, timeout_ms: 0, {leader_link}}}
   - {{type: link_down, at_s: 21, duration_s: 2, {leader_link}}}
-""")
+""",
+    )
     assert result.history is not None
-    before = [r for r in result.history.requests
-              if r.intended_ns < events(result, "applied")[0].at_ns]
+    before = [
+        r for r in result.history.requests if r.intended_ns < events(result, "applied")[0].at_ns
+    ]
     baseline = p50_ms(before)
     assert p50_ms(window(result, 0)) > baseline + 120  # 80 ms each way
     assert p50_ms(window(result, 1)) > baseline + 100  # a reply takes ~0.3 s at 1 KB/s

@@ -36,13 +36,21 @@ from pysyncobj import (
 )
 from pysyncobj.pipe_notifier import PipeNotifier
 
-from targets.reference.engine.commands import CancelOrder, MarkPublished, NewOrder, encode
+from targets.reference.bugs import REAPPLIED_SUFFIX
+from targets.reference.engine.commands import (
+    CancelOrder,
+    CommandError,
+    MarkPublished,
+    NewOrder,
+    decode,
+    encode,
+)
+from targets.reference.engine.journal import JOURNAL_FILE
 from targets.reference.engine.source_address import bind_outgoing_raft_sockets
 from targets.reference.engine.state import EngineState, Result
 
 # PySyncObj's _RAFT_STATE values, as PROTOCOL.md names them.
 ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
-JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
 # Compaction would truncate the journal, which is also the replay/forensics record.
 _NEVER_COMPACT = 2**62
@@ -117,10 +125,13 @@ SubmitOutcome = Acked | NotLeader | Unknown
 
 
 class ReplicatedEngine(SyncObjConsumer):  # type: ignore[misc]  # PySyncObj is untyped
-    def __init__(self) -> None:
+    def __init__(self, bugs: frozenset[str] = frozenset(), diverge: bool = False) -> None:
+        """`bugs`: deliberate bugs of the state machine; `diverge`: this replica is the one
+        the deliberate bug diverge_replica picked (targets/reference/bugs.py)."""
         super().__init__()
         self._lock = threading.Lock()
-        self._state = EngineState()
+        self._state = EngineState(bugs)
+        self._diverge = diverge
         # The Raft index the state reflects: the last command applied, or a later no-op entry.
         self._applied_through = 0
         # Called (on the tick thread) after an entry that created executions, e.g. to wake
@@ -131,6 +142,8 @@ class ReplicatedEngine(SyncObjConsumer):  # type: ignore[misc]  # PySyncObj is u
     def apply_command(self, command_text: str) -> Result:
         # PySyncObj counts an entry as applied only after this returns.
         index = self._syncObj.raftLastApplied + 1
+        if self._diverge:  # deliberate bug diverge_replica: this replica applies another command
+            command_text = _diverged(command_text)
         with self._lock:
             executions_before = self._state.last_exec_seq
             result = self._state.apply(index, command_text)
@@ -165,13 +178,17 @@ class ReplicatedEngine(SyncObjConsumer):  # type: ignore[misc]  # PySyncObj is u
 
 
 class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
-    def __init__(self, config: NodeConfig, engine: ReplicatedEngine) -> None:
+    def __init__(
+        self, config: NodeConfig, engine: ReplicatedEngine, bugs: frozenset[str] = frozenset()
+    ) -> None:
         self.config = config
         self.engine = engine
+        self._bugs = bugs  # deliberate bugs (targets/reference/bugs.py); empty normally
         self._node_ids = {address: node for node, address in config.peers.items()}
         self._node_ids[config.raft_address] = config.node_id
         self._raft_state = 0
         self._reported: tuple[str, int, str | None] | None = None
+        self._role_changed_ns: tuple[int, int] | None = None
         self._wakeup: PipeNotifier | None = None
         self._wakeup_installed = False
         self._next_keepalive = 0.0
@@ -247,7 +264,10 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             transport.send(peer, _KEEPALIVE_MESSAGE)
 
     def _on_raft_state_changed(self, _old: int, new: int) -> None:
+        # Stamp the change here, when PySyncObj makes it, not when the line is printed after
+        # the tick: the harness compares its own failover figure with these stamps.
         self._raft_state = new
+        self._role_changed_ns = (time.monotonic_ns(), time.time_ns())
 
     def _after_tick(self) -> None:
         if not self._wakeup_installed:
@@ -258,12 +278,28 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         if view != self._reported:
             self._reported = view
             role, term, leader = view
+            stamp, self._role_changed_ns = self._role_changed_ns, None
+            mono_ns, wall_ns = stamp or (time.monotonic_ns(), time.time_ns())
             print(
                 f"ROLE {self.config.node_id} {role} term={term} leader={leader or 'none'} "
-                f"mono_ns={time.monotonic_ns()} wall_ns={time.time_ns()}",
+                f"mono_ns={mono_ns} wall_ns={wall_ns}",
                 file=sys.stderr,
                 flush=True,
             )
+            if role == "leader" and "reapply_on_new_leader" in self._bugs:  # deliberate bug
+                self._reapply_last_order()
+
+    def _reapply_last_order(self) -> None:
+        """The deliberate bug reapply_on_new_leader: a new leader "recovers" the last order
+        it knows of by proposing it again, under a fresh id the engine cannot deduplicate."""
+        with self.engine.reading() as (state, _):
+            last = state.last_new_order()
+        if last is None:
+            return
+        again = dataclasses.replace(
+            last, client_order_id=f"{last.client_order_id}{REAPPLIED_SUFFIX}", ts_ns=time.time_ns()
+        )
+        self.engine.apply_command(encode(again))
 
     # ----------------------------------------------------------------- proposing
 
@@ -273,6 +309,10 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             return NotLeader(self.leader_node_id())
         # The leader's wall clock, read before proposing, is the command's only time source.
         stamped = dataclasses.replace(command, ts_ns=time.time_ns())
+        if "ack_before_commit" in self._bugs:  # deliberate bug: acked before any replica has it
+            self.engine.apply_command(encode(stamped))
+            self._wake_tick_thread()
+            return Acked(_provisional_result(stamped))
         try:
             result = self._propose_and_wait(encode(stamped), timeout_s)
         except SyncObjException as error:
@@ -320,6 +360,10 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         with self.engine.reading() as (state, _):
             return state.order_record(client_order_id)
 
+    def order_records(self, from_arrival: int, limit: int) -> list[dict[str, object]]:
+        with self.engine.reading() as (state, _):
+            return state.order_records(from_arrival, limit)
+
     def execution_records(self, from_seq: int, limit: int) -> list[dict[str, object]]:
         with self.engine.reading() as (state, _):
             return state.execution_records(from_seq, limit)
@@ -347,6 +391,35 @@ class _Waiter:
         if self._error != FAIL_REASON.SUCCESS:
             raise SyncObjException(self._error)
         return self._result
+
+
+def _provisional_result(command: NewOrder | CancelOrder) -> Result:
+    """What the deliberate bug ack_before_commit answers: a guess, since nothing was applied."""
+    if isinstance(command, CancelOrder):
+        return {"order": None, "executions": [], "cancelled": True, "reason": None}
+    order: dict[str, object] = {
+        "client_order_id": command.client_order_id,
+        "account": command.account,
+        "symbol": command.symbol,
+        "side": str(command.side),
+        "price": command.price,
+        "quantity": command.quantity,
+        "filled": 0,
+        "status": "new",
+        "ts_ns": command.ts_ns,
+    }
+    return {"order": order, "executions": [], "duplicate": False}
+
+
+def _diverged(command_text: str) -> str:
+    """The deliberate bug diverge_replica: one more of everything this replica is asked for."""
+    try:
+        command = decode(command_text)
+    except CommandError:
+        return command_text
+    if not isinstance(command, NewOrder):
+        return command_text
+    return encode(dataclasses.replace(command, quantity=command.quantity + 1))
 
 
 def _syncobj_conf(config: NodeConfig, on_state_changed: object) -> SyncObjConf:
