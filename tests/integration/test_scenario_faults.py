@@ -154,7 +154,7 @@ def _clock_skew_on(backend: LocalBackend, tmp_path: Path) -> None:
 
     with sampling(offsets) as samples:
         result = run(
-            shared_topology,
+            backend,
             tmp_path,
             "clock-skew",
             """
