@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -11,7 +14,16 @@ nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 
 
+def install_system_packages(session: nox.Session) -> None:
+    """Kernel-level faults need iptables; a fresh Debian machine may not have it."""
+    if shutil.which("iptables") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", "iptables", external=True)
+
+
 def install_with_toolchain(session: nox.Session, extras: str) -> None:
+    install_system_packages(session)
     session.install("-e", f".[{extras}]")
     # Toxiproxy (go install), Kafka jars (Maven) and libfaketime, cached under .cache/hftchaos.
     session.run("hftchaos", "setup")
