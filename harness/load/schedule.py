@@ -60,3 +60,16 @@ class SlotSchedule:
     @property
     def claimed(self) -> int:
         return self._next
+
+    def unclaimed(self, due_before_ns: int) -> list[Slot]:
+        """Slots due before `due_before_ns` that were never sent because every sender was still
+        waiting for a reply. They are offered load the system did not absorb: the worker records
+        them as failures, or a saturated system would look better than one that keeps up.
+        (Slots not yet due when the load was stopped early are not counted.)"""
+        with self._lock:
+            first = self._next
+        slots = (
+            Slot(index, slot_time_ns(self.start_ns, self.rate_per_s, index))
+            for index in range(first, self.total)
+        )
+        return [slot for slot in slots if slot.intended_ns < due_before_ns]

@@ -26,6 +26,10 @@ class Notice:
     fields: dict[str, Any]
 
 
+# Reason of a record for a slot that was due but never sent (every sender was busy).
+UNSENT_REASON = "not sent: every sender was waiting for a slower reply"
+
+
 def record_line(record: RequestRecord) -> str:
     fields = asdict(record)
     fields["outcome"] = record.outcome.value

@@ -317,11 +317,28 @@ def run(options: WorkerOptions, out: TextIO) -> int:
         schedule.close()
         runner.quit()
         runner.user_greenlets.join(timeout=1.0)  # let stopped users record what was in flight
+        _record_unsent(writer, schedule, options.id_prefix)
     finally:
         flusher.kill()
         writer.line(wire.notice_line(wire.SUMMARY_KIND, _summary(environment, load)))
         writer.flush()
     return 0
+
+
+def _record_unsent(writer: LineWriter, schedule: SlotSchedule, id_prefix: str) -> None:
+    now_ns = time.monotonic_ns()
+    for slot in schedule.unclaimed(due_before_ns=now_ns):
+        writer.record(
+            RequestRecord(
+                kind="new",
+                client_order_id=f"{id_prefix}-unsent-{slot.index}",
+                intended_ns=slot.intended_ns,
+                start_ns=now_ns,
+                end_ns=now_ns,
+                outcome=Outcome.ERROR,
+                reason=wire.UNSENT_REASON,
+            )
+        )
 
 
 def _summary(environment: Environment, load: LoadRun) -> dict[str, Any]:

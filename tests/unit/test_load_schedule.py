@@ -241,3 +241,16 @@ def test_the_reader_counts_malformed_lines_and_survives_a_failing_listener(
     assert summary.listener_errors == 1
     assert summary.complete and summary.requests == 2 and summary.stopped_by == "completed"
     assert summary.exit_code is None
+
+
+def test_unclaimed_slots_are_the_offered_load_never_sent() -> None:
+    from harness.load.schedule import SlotSchedule
+
+    schedule = SlotSchedule(start_ns=0, rate_per_s=100, duration_s=1)
+    for _ in range(30):
+        assert schedule.claim(now_ns=0) is not None
+    unsent = schedule.unclaimed(due_before_ns=2_000_000_000)
+    assert [slot.index for slot in unsent] == list(range(30, 100))
+    assert unsent[0].intended_ns == 300_000_000
+    # Stopped early at 0.5 s: only what was already due counts as not absorbed.
+    assert len(schedule.unclaimed(due_before_ns=500_000_000)) == 20
