@@ -227,9 +227,7 @@ class LocalBackend:
             clock_file = _faketime_file(service)
             if not clock_file.exists():
                 _write_atomically(clock_file, faketime_offset_text(0))
-            environment.update(
-                faketime_environment(self.plan.toolchain.libfaketime, clock_file)
-            )
+            environment.update(faketime_environment(self.plan.toolchain.libfaketime, clock_file))
         return environment
 
     def _create_proxies(self) -> None:
