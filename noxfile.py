@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -53,6 +54,24 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The main job: reference topology on the local backend, trading through a leader kill."""
+    """The main job: the reference topology on the local backend trades through a leader
+    kill (`hftchaos demo`), then the leader-kill scenario is run and judged against its SLOs."""
     install_with_toolchain(session, "test")
     session.run("hftchaos", "demo", *session.posargs)
+    session.run("hftchaos", "run", "scenarios/leader-kill.yaml")
+
+
+@nox.session(python=PYTHON)
+def scenarios(session: nox.Session) -> None:
+    """The long suite: every scenario of the library, each on a fresh reference topology.
+    Continues past failures and fails at the end if any scenario did."""
+    install_with_toolchain(session, "test")
+    files = session.posargs or sorted(str(path) for path in Path("scenarios").glob("*.yaml"))
+    failed = []
+    for file in files:
+        try:
+            session.run("hftchaos", "run", file)
+        except nox.command.CommandFailed:
+            failed.append(file)
+    if failed:
+        session.error(f"{len(failed)} of {len(files)} scenarios failed: {', '.join(failed)}")
