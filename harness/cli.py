@@ -132,6 +132,16 @@ def command_run(arguments: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def command_sweep(_arguments: argparse.Namespace) -> int:
+    from harness.faults.netfilter import require_netfilter
+    from harness.faults.stale import sweep_dead_runs
+
+    require_netfilter()
+    removed = sweep_dead_runs()
+    _report(f"removed the kernel rules of {len(removed)} dead runs {removed or ''}".rstrip())
+    return EXIT_OK
+
+
 def command_demo(arguments: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
@@ -168,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
     run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
     run.add_argument("--release", default=None, help="label the run with a release name")
+    add("sweep", command_sweep, "remove kernel rules left behind by a harness that was killed")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
     schema = add("schema", command_schema, "write the scenario JSON Schema (for editors)")

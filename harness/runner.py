@@ -136,6 +136,12 @@ class ScenarioRun:
         """Bring the topology up for this run, or use one that is `running` already
         (tests share one; it must have been started with the clock control this needs)."""
         run_id = run_dir.name.replace(".", "")[-10:].lower()
+        if needs_netfilter(self.scenario):
+            from harness.faults.stale import register_run, sweep_dead_runs
+
+            for stale in sweep_dead_runs():
+                self.report(f"removed kernel rules left by run {stale}, whose harness died")
+            register_run(run_id)
         if running is not None:
             self._check_shared(running.plan)
             self._drive(running, running.plan, run_id, live)
@@ -224,8 +230,10 @@ class ScenarioRun:
             load.stop()
             if needs_netfilter(self.scenario):
                 from harness.faults.netfilter import sweep
+                from harness.faults.stale import unregister_run
 
                 sweep(run_id)
+                unregister_run(run_id)
             if toxiproxy is not None:
                 toxiproxy.reset()
             for side_probe in side_probes:
