@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from pysyncobj import SyncObjException
 
+from targets.reference.bugs import SKIPPED_AFTER_FAILOVER, UnknownBugError, active_bugs
 from targets.reference.engine.http_api import EngineHttpServer
 from targets.reference.engine.node import EngineNode, NodeConfig, RaftTimings, ReplicatedEngine
 from targets.reference.engine.publisher import ExecutionPublisher, kafka_producer
@@ -78,6 +79,7 @@ class EngineSettings:
     kafka: str
     topic: str
     commit_timeout_s: float
+    bugs: frozenset[str] = frozenset()  # deliberate bugs, from HFTCHAOS_REFERENCE_BUGS only
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -124,6 +126,10 @@ def _build_settings(values: dict[str, str]) -> EngineSettings:
     if node_id in peers or raft_address in peers.values():
         _fail(f"--peers must list the other members only, not {node_id} itself")
     host, port = _split_address(values["--http"], "--http")
+    try:
+        bugs = active_bugs()
+    except UnknownBugError as error:
+        _fail(str(error))
     return EngineSettings(
         node=NodeConfig(
             node_id=node_id,
@@ -136,6 +142,7 @@ def _build_settings(values: dict[str, str]) -> EngineSettings:
         kafka=values["--kafka"].strip(),
         topic=values["--topic"],
         commit_timeout_s=_milliseconds(values, "--commit-timeout-ms"),
+        bugs=bugs,
     )
 
 
@@ -182,7 +189,12 @@ def run(settings: EngineSettings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    node = EngineNode(settings.node, ReplicatedEngine())
+    bugs = settings.bugs
+    if bugs:
+        print(f"BUGS {settings.node.node_id} {','.join(sorted(bugs))}", file=sys.stderr, flush=True)
+    members = [settings.node.node_id, *settings.node.peers]
+    diverge = "diverge_replica" in bugs and settings.node.node_id == max(members)
+    node = EngineNode(settings.node, ReplicatedEngine(bugs, diverge), bugs)
     try:
         node.waitBinded()
     except SyncObjException:
@@ -200,7 +212,8 @@ def run(settings: EngineSettings) -> int:
     publisher = None
     if settings.kafka:
         kafka = settings.kafka
-        publisher = ExecutionPublisher(node, settings.topic, lambda: kafka_producer(kafka))
+        skip = SKIPPED_AFTER_FAILOVER if "skip_publish_after_failover" in bugs else 0
+        publisher = ExecutionPublisher(node, settings.topic, lambda: kafka_producer(kafka), skip)
         node.engine.on_new_executions = publisher.wake
         publisher.start()
 

@@ -33,6 +33,7 @@ class EngineApi(Protocol):
     def status(self) -> dict[str, object]: ...
     def submit(self, command: NewOrder | CancelOrder, timeout_s: float) -> SubmitOutcome: ...
     def order_record(self, client_order_id: str) -> dict[str, object] | None: ...
+    def order_records(self, from_arrival: int, limit: int) -> list[dict[str, object]]: ...
     def execution_records(self, from_seq: int, limit: int) -> list[dict[str, object]]: ...
 
 
@@ -57,6 +58,8 @@ class EngineRequestHandler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.OK, self.server.api.status())
         elif url.path == "/executions":
             self._get_executions(parse_qs(url.query))
+        elif url.path == "/orders":
+            self._get_orders(parse_qs(url.query))
         elif url.path.startswith("/orders/") and len(url.path) > len("/orders/"):
             client_order_id = unquote(url.path[len("/orders/") :])
             order = self.server.api.order_record(client_order_id)
@@ -107,6 +110,16 @@ class EngineRequestHandler(BaseHTTPRequestHandler):
         self._reply(
             HTTPStatus.OK, {"executions": self.server.api.execution_records(from_seq, limit)}
         )
+
+    def _get_orders(self, query: dict[str, list[str]]) -> None:
+        try:
+            from_arrival = int(query.get("from_arrival", ["1"])[0])
+            limit = int(query.get("limit", [str(DEFAULT_EXECUTIONS_LIMIT)])[0])
+        except ValueError:
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": "from_arrival and limit are integers"})
+            return
+        limit = max(0, min(limit, MAX_EXECUTIONS_LIMIT))
+        self._reply(HTTPStatus.OK, {"orders": self.server.api.order_records(from_arrival, limit)})
 
     def _read_json_body(self) -> object | None:
         """The parsed body, or None after answering 400/413 (and closing the connection,

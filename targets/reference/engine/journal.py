@@ -24,9 +24,11 @@ from __future__ import annotations
 import pickle
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 from targets.reference.engine.state import AppliedCommand
 
+JOURNAL_FILE = "raft.journal"  # in the node's --data-dir
 _HEADER_SIZE = 40
 _LAST_RECORD_OFFSET_AT = 36
 _REGULAR_ENTRY = 0
@@ -36,26 +38,42 @@ class JournalError(ValueError):
     pass
 
 
+class JournalEntry(NamedTuple):
+    """One command of the log with the Raft term in which its leader proposed it."""
+
+    raft_index: int
+    term: int
+    text: str
+
+
 def read_commands(
     journal_path: str | Path, include_uncommitted: bool = False
 ) -> list[AppliedCommand]:
+    return [
+        AppliedCommand(entry.raft_index, entry.text)
+        for entry in read_entries(journal_path, include_uncommitted)
+    ]
+
+
+def read_entries(journal_path: str | Path, include_uncommitted: bool = False) -> list[JournalEntry]:
+    """Like `read_commands`, with each command's term."""
     data = Path(journal_path).read_bytes()
     if len(data) < _HEADER_SIZE or not data.startswith(b"PYSYNCOBJ"):
         raise JournalError(f"{journal_path}: not a PySyncObj journal")
     commit_index = None if include_uncommitted else stored_commit_index(journal_path)
     (end,) = struct.unpack_from("<I", data, _LAST_RECORD_OFFSET_AT)
-    commands: list[AppliedCommand] = []
+    entries: list[JournalEntry] = []
     offset = _HEADER_SIZE
     while offset < end:
         (size,) = struct.unpack_from("<I", data, offset)
-        index, _term = struct.unpack_from("<QQ", data, offset + 4)
+        index, term = struct.unpack_from("<QQ", data, offset + 4)
         entry = data[offset + 20 : offset + 4 + size]
         offset += size + 8
         if commit_index is not None and index > commit_index:
             break
         if entry[:1] == bytes([_REGULAR_ENTRY]):
-            commands.append(AppliedCommand(index, _command_text(entry[1:], index)))
-    return commands
+            entries.append(JournalEntry(index, term, _command_text(entry[1:], index)))
+    return entries
 
 
 def stored_commit_index(journal_path: str | Path) -> int:

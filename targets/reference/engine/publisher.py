@@ -81,8 +81,11 @@ class ExecutionPublisher:
         source: ExecutionSource,
         topic: str,
         producer_factory: Callable[[], Producer],
+        skip_after_failover: int = 0,
     ) -> None:
+        """`skip_after_failover` > 0 is the deliberate bug skip_publish_after_failover."""
         self._source = source
+        self._skip_after_failover = skip_after_failover
         self._topic = topic
         self._producer_factory = producer_factory
         self._producer: Producer | None = None
@@ -148,6 +151,8 @@ class ExecutionPublisher:
 
     def _take_over(self) -> None:
         start = self._source.published_seq()
+        if self._skip_after_failover and start > 0:  # deliberate bug: a gap in the stream
+            start += self._skip_after_failover
         self._leading = True
         self._generation += 1
         self._produced_through = self._confirmed_through = self._marked_through = start

@@ -2,6 +2,8 @@
 
 Pure logic: no clock, no randomness, no I/O and no PySyncObj, so the same commands applied in
 the same order give the same state on every replica, in a unit test and in a later replay.
+(The one exception is deliberate: the bugs `wall_clock_in_apply` and `unguarded_timestamps` of
+targets/reference/bugs.py, passed in by the node, off unless switched on.)
 `EngineState.apply(index, command_text)` is the only way state changes; `index` is the Raft log
 index of the entry (strictly increasing), `command_text` its canonical JSON (see commands.py).
 
@@ -30,6 +32,8 @@ whole state, each maintained incrementally so hashing stays O(1) however large t
 from __future__ import annotations
 
 import hashlib
+import itertools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -96,7 +100,9 @@ class _Acceptance:
 
 
 class EngineState:
-    def __init__(self) -> None:
+    def __init__(self, bugs: frozenset[str] = frozenset()) -> None:
+        # Deliberate bugs (targets/reference/bugs.py); a replay never passes any.
+        self._bugs = bugs
         self._books: dict[str, OrderBook] = {}
         self._orders: dict[str, Order] = {}
         self._acceptances: dict[str, _Acceptance] = {}
@@ -214,13 +220,20 @@ class EngineState:
             buy_account=buy.account,
             sell_account=sell.account,
             aggressor=taker.side,
-            ts_ns=_execution_time(command, self._executions[-1] if self._executions else None),
+            ts_ns=self._execution_time(command),
         )
         self._executions.append(execution)
         self._executions_digest = _chain(
             self._executions_digest, canonical_json(execution.to_record())
         )
         return execution
+
+    def _execution_time(self, command: NewOrder) -> int:
+        if "wall_clock_in_apply" in self._bugs:  # deliberate bug: replicas and replays differ
+            return time.time_ns()
+        if "unguarded_timestamps" in self._bugs:  # deliberate bug: clock steps reach the stream
+            return command.ts_ns
+        return _execution_time(command, self._executions[-1] if self._executions else None)
 
     def _record_command(self, index: int, command_text: str) -> None:
         self._commands.append(AppliedCommand(index, command_text))
@@ -254,6 +267,20 @@ class EngineState:
     def execution_records(self, from_seq: int, limit: int) -> list[dict[str, object]]:
         start = max(from_seq, 1) - 1
         return [e.to_record() for e in self._executions[start : start + max(limit, 0)]]
+
+    def order_records(self, from_arrival: int, limit: int) -> list[dict[str, object]]:
+        """Orders in arrival order, from the `from_arrival`-th (1-based), at most `limit`."""
+        start = max(from_arrival, 1) - 1
+        chosen = itertools.islice(self._orders.values(), start, start + max(limit, 0))
+        return [order.to_record() for order in chosen]
+
+    def last_new_order(self) -> NewOrder | None:
+        """The last applied `new` command (for the reapply_on_new_leader bug)."""
+        for entry in reversed(self._commands):
+            command = _decoded_or_none(entry.text)
+            if isinstance(command, NewOrder):
+                return command
+        return None
 
     def applied_commands(self, from_index: int = 0) -> list[AppliedCommand]:
         return [entry for entry in self._commands if entry.raft_index >= from_index]
@@ -334,6 +361,13 @@ def _execution_time(command: NewOrder, previous: Execution | None) -> int:
     if previous is not None and command.ts_ns < previous.ts_ns:
         return previous.ts_ns
     return command.ts_ns
+
+
+def _decoded_or_none(text: str) -> Command | None:
+    try:
+        return decode(text)
+    except CommandError:
+        return None
 
 
 def _order_entry(order: Order) -> list[object]:
