@@ -147,7 +147,9 @@ def check_steady_state(
     end_ns: int,
     rate_per_s: float,
 ) -> SteadyStateResult:
-    window = [r for r in history.requests if start_ns <= r.intended_ns < end_ns]
+    # Only requests answered inside the window: one sent just before a fault and caught in
+    # flight by it is the fault's doing, not a sign the steady state was not reached.
+    window = [r for r in history.requests if start_ns <= r.intended_ns and r.end_ns < end_ns]
     tolerance = tolerance_of(steady, rate_per_s)
     problems: list[str] = []
     success_rate = sum(1 for r in window if r.available) / len(window) if window else None

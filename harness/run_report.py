@@ -60,6 +60,17 @@ def print_result(console: Console, result: RunResult) -> None:
             f"steady state {steady.name}: [{STYLE[steady.verdict]}]{steady.verdict.value}[/] "
             f"({steady.requests} requests, {problems})"
         )
+    if result.checks:
+        checks = Table(title="safety checks")
+        for column in ("check", "verdict", "counts", "first violations / explanation"):
+            checks.add_column(column, overflow="fold")
+        for check in result.checks:
+            counts = ", ".join(f"{k}={v}" for k, v in check.counts.items())
+            evidence = "; ".join(check.violations[:3]) or check.explanation
+            checks.add_row(
+                check.name, f"[{STYLE[check.verdict]}]{check.verdict.value}[/]", counts, evidence
+            )
+        console.print(checks)
     for error in result.errors:
         console.print(f"[bold red]harness error:[/] {error}")
     console.print(

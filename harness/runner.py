@@ -16,6 +16,8 @@ from typing import Any
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.local import LocalBackend
+from harness.checks import CheckResult, FinalState, run_checks
+from harness.checks.collect import collect_final_state, save_final_state
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
 from harness.history import EventBus, History
@@ -62,6 +64,7 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     history: History | None = None
+    checks: list[CheckResult] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -126,6 +129,8 @@ class ScenarioRun:
         self.registry = HealRegistry()
         self.errors: list[str] = []
         self.seed = random.SystemRandom().randrange(2**31)
+        self.final: FinalState | None = None
+        self.final_problem = "the run ended before the final state was collected"
 
     def execute(
         self,
@@ -144,14 +149,14 @@ class ScenarioRun:
             register_run(run_id)
         if running is not None:
             self._check_shared(running.plan)
-            self._drive(running, running.plan, run_id, live)
+            self._drive(running, running.plan, run_id, live, run_dir)
             return
         topology = with_clock_control(self.loaded.topology.topology, self.scenario)
         loaded_topology = type(self.loaded.topology)(topology, self.loaded.topology.source)
         plan = make_plan(loaded_topology, run_dir, ensure_toolchain())
         with LocalBackend(plan, self.report) as backend:
             backend.up()
-            self._drive(backend, plan, run_id, live)
+            self._drive(backend, plan, run_id, live, run_dir)
 
     def _check_shared(self, plan: Plan) -> None:
         wanted = with_clock_control(self.loaded.topology.topology, self.scenario)
@@ -171,6 +176,7 @@ class ScenarioRun:
         plan: Plan,
         run_id: str,
         live: LiveFactory | None,
+        run_dir: Path,
     ) -> None:
         from harness.load.driver import LoadDriver
 
@@ -240,13 +246,35 @@ class ScenarioRun:
                 side_probe.stop()
             probe.stop()
             view.__exit__(None, None, None)
+        self._collect_final_state(plan, run_dir)
 
-    def judge(self) -> tuple[Verdict, RunMetrics, list[SloResult], list[SteadyStateResult]]:
+    def _collect_final_state(self, plan: Plan, run_dir: Path) -> None:
+        """After every fault is healed, with the system still up: what the checks judge."""
+        if not self.scenario.checks:
+            return
+        self.report("collecting the final state of every replica and of Kafka")
+        try:
+            self.final = collect_final_state(plan, settle_s=1.0)
+            save_final_state(run_dir, self.final)
+        except Exception as error:  # the checks will say unknown, with this reason
+            self.final_problem = f"{type(error).__name__}: {error}"
+
+    def judge(
+        self,
+    ) -> tuple[Verdict, RunMetrics, list[SloResult], list[SteadyStateResult], list[CheckResult]]:
         metrics = analyse(self.history, self.scenario)
         slos = judge_slos(self.scenario.slo, metrics.values(), self.scenario.downtime_budget_ms)
         steady = self._steady_states()
+        if self.final is None:
+            checks = [
+                CheckResult(name, Verdict.UNKNOWN, {}, [], self.final_problem)
+                for name in self.scenario.checks
+            ]
+        else:
+            checks = run_checks(self.scenario.checks, self.history, self.final)
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
-        return Verdict.worst(verdicts), metrics, slos, steady
+        verdicts += [c.verdict for c in checks]
+        return Verdict.worst(verdicts), metrics, slos, steady, checks
 
     def _steady_states(self) -> list[SteadyStateResult]:
         load_start = self.history.phase_ns("load")
@@ -270,7 +298,7 @@ class ScenarioRun:
         # The load's final window ends with the schedule, not with the last answer.
         scheduled_end = load_start + int(self.scenario.load.duration_s * NS)
         after = check_steady_state(
-            "after recovery", self.history, steady, scheduled_end - window, scheduled_end, rate
+            "after recovery", self.history, steady, scheduled_end - window, load_end + 1, rate
         )
         return [before, after]
 
@@ -328,11 +356,11 @@ def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: str) -
         history=run.history,
     )
     if status == "finished":
-        verdict, metrics, slos, steady = run.judge()
+        verdict, metrics, slos, steady, checks = run.judge()
         if run.errors:
             verdict = Verdict.worst([verdict, Verdict.UNKNOWN])
         result = RunResult(
-            run_dir, verdict, metrics, slos, steady, list(run.errors), summary, run.history
+            run_dir, verdict, metrics, slos, steady, list(run.errors), summary, run.history, checks
         )
         summary.update(_judgement(result))
     summary["verdict"] = result.verdict.value
@@ -374,6 +402,7 @@ def _judgement(result: RunResult) -> dict[str, Any]:
             }
             for s in result.slos
         ],
+        "checks": [check.as_dict() for check in result.checks],
         "steady_state": [
             {
                 "window": s.name,
