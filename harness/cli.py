@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -184,6 +187,22 @@ def command_demo(arguments: argparse.Namespace) -> int:
     return run_demo(console, Path(arguments.topology), arguments.orders)
 
 
+# Commands that live in their own modules under harness/commands/: each module has
+# `configure(parser)` to add its arguments and `run(arguments) -> int`. Imported lazily so that
+# `hftchaos run` does not pay for matplotlib or sqlite set-up it does not use.
+MODULE_COMMANDS = (
+    ("report", "write report.html for a finished run"),
+    ("suite", "run a suite of scenarios; JUnit XML and a suite report"),
+    ("runs", "list and filter the runs in the results catalog"),
+    ("compare", "compare recovery between two releases; non-zero exit on a regression"),
+    ("dashboard", "build the static dashboard site from the results catalog"),
+)
+
+
+def _module_command(name: str) -> Any:
+    return importlib.import_module(f"harness.commands.{name}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hftchaos", description="Chaos and resilience harness for low-latency trading systems"
@@ -228,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
     demo.add_argument("--orders", type=int, default=200, help="orders per burst (default 200)")
+    for name, text in MODULE_COMMANDS:
+        if importlib.util.find_spec(f"harness.commands.{name}") is None:
+            continue  # not built yet
+        module = _module_command(name)
+        module.configure(add(name, module.run, text))
     return parser
 
 

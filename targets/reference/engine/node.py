@@ -240,6 +240,28 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             if send_now is not None:
                 send_now()
 
+    # ----------------------------------------------------------------- log repair
+    #
+    # Found by the leader-isolation scenario: an old leader that appended entries while cut off
+    # never caught up after the heal. PySyncObj's leader sends its whole tail in several batches
+    # per tick; the follower answers the first (term mismatch) with "retry at prevLogIdx" and
+    # every later one (prev entry missing) with "retry after my last entry", and the last answer
+    # wins: the leader retries the same place forever. Answering every failure with "retry after
+    # my commit index" makes all answers agree and is always safe, since committed entries match
+    # the leader's (log matching), so one round trip repairs the log.
+
+    def _SyncObj__sendNextNodeIdx(  # noqa: N802 - overrides PySyncObj's (name-mangled) method
+        self,
+        node: object,
+        reset: bool = False,
+        nextNodeIdx: int | None = None,  # noqa: N803 - PySyncObj calls it by this keyword
+        success: bool = False,
+    ) -> None:
+        retry_at = nextNodeIdx
+        if reset and not success:
+            retry_at = int(self._SyncObj__raftCommitIndex) + 1
+        super()._SyncObj__sendNextNodeIdx(node, reset, retry_at, success)
+
     def _wake_tick_thread(self) -> None:
         if self._wakeup is None:
             return
