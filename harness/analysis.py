@@ -92,18 +92,21 @@ def analyse(history: History, scenario: Scenario) -> RunMetrics:
     total = len(requests)
     unavailable = sum(1 for r in requests if not r.available)
     tolerance = tolerance_of(scenario.steady_state, scenario.load.rate_per_s)
-    applied = [f for f in history.faults if f.phase == "applied"]
+    applied = sorted((f for f in history.faults if f.phase == "applied"), key=lambda f: f.at_ns)
     recovery: list[float | None] = []
     recovery_from_heal: list[float] = []
     last_recovered: int | None = None
-    for event in applied:
+    for position, event in enumerate(applied):
         heal = _heal_of(event, history.faults)
         recovered = _recovery(requests, event.at_ns, heal.at_ns if heal else None, tolerance)
         if recovered is None:
             recovery.append(None)
             continue
         recovery.append((recovered - event.at_ns) / NS_PER_MS)
-        if heal is not None:
+        # A fault applied again before the system recovered from this one (a flapping link)
+        # makes one episode: its recovery counts from the episode's last heal, not this one.
+        superseded = any(later.at_ns < recovered for later in applied[position + 1 :])
+        if heal is not None and not superseded:
             recovery_from_heal.append(max(0.0, (recovered - heal.at_ns) / NS_PER_MS))
         last_recovered = max(last_recovered or recovered, recovered)
     first_fault = min((f.at_ns for f in applied), default=None)
