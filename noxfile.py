@@ -15,16 +15,31 @@ nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 
 
-def install_system_packages(session: nox.Session) -> None:
-    """Kernel-level faults need iptables; a fresh Debian machine may not have it."""
-    if shutil.which("iptables") or os.geteuid() != 0 or not shutil.which("apt-get"):
+# Debian packages the sessions need, by the command that shows each is there: kernel-level
+# faults need iptables; the report and dashboard tests open pages in headless Chromium.
+SYSTEM_PACKAGES = {
+    "iptables": ("iptables",),
+    "chromium": ("chromium", "chromium-driver"),
+}
+
+
+def install_system_packages(session: nox.Session, commands: tuple[str, ...]) -> None:
+    missing = [
+        package
+        for command in commands
+        if not shutil.which(command)
+        for package in SYSTEM_PACKAGES[command]
+    ]
+    if not missing or os.geteuid() != 0 or not shutil.which("apt-get"):
         return
     session.run("apt-get", "update", "-qq", external=True)
-    session.run("apt-get", "install", "-y", "-qq", "iptables", external=True)
+    session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
 
 
-def install_with_toolchain(session: nox.Session, extras: str) -> None:
-    install_system_packages(session)
+def install_with_toolchain(
+    session: nox.Session, extras: str, commands: tuple[str, ...] = ("iptables",)
+) -> None:
+    install_system_packages(session, commands)
     session.install("-e", f".[{extras}]")
     # Toxiproxy (go install), Kafka jars (Maven) and libfaketime, cached under .cache/hftchaos.
     session.run("hftchaos", "setup")
@@ -33,7 +48,7 @@ def install_with_toolchain(session: nox.Session, extras: str) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The full suite: unit tests and integration tests on the real reference topology."""
-    install_with_toolchain(session, "test")
+    install_with_toolchain(session, "test", ("iptables", "chromium"))
     session.run("pytest", "-ra", "--durations=15", *session.posargs)
 
 
@@ -46,7 +61,7 @@ def unit(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("-e", ".[lint]")
+    session.install("-e", ".[lint,test]")  # mypy checks the code that imports selenium too
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -75,3 +90,23 @@ def scenarios(session: nox.Session) -> None:
             failed.append(file)
     if failed:
         session.error(f"{len(failed)} of {len(files)} scenarios failed: {', '.join(failed)}")
+
+
+@nox.session(python=PYTHON)
+def nightly(session: nox.Session) -> None:
+    """The nightly suite: every scenario, JUnit XML and a suite report under results/suites/,
+    then the dashboard site (results/dashboard/index.html) built from the results catalog.
+    `nox -s nightly -- --release LABEL` labels the runs."""
+    install_with_toolchain(session, "test")
+    try:
+        session.run(
+            "hftchaos",
+            "suite",
+            "scenarios/suites/nightly.yaml",
+            "--junit",
+            "results/junit/nightly.xml",
+            *session.posargs,
+        )
+    finally:
+        # The dashboard shows a failed night too: that is when people look at it.
+        session.run("hftchaos", "dashboard")

@@ -13,7 +13,7 @@ REFERENCE_TOPOLOGY = Path(targets.reference.__file__).parent / "topology.yaml"
 
 def results_root() -> Path:
     """Run output goes to $HFTCHAOS_RESULTS, or ./results of the current directory."""
-    return Path(os.environ.get("HFTCHAOS_RESULTS", "results")).resolve()
+    return Path(os.environ.get("HFTCHAOS_RESULTS") or "results").resolve()
 
 
 def utc_stamp() -> str:

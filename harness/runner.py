@@ -367,7 +367,33 @@ def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: str) -
     write_summary(run_dir, summary)
     if status == "finished":
         point_latest(results_root(), run_dir)
+    _publish(run_dir, status, run.report)
     return result
+
+
+def _publish(run_dir: Path, status: str, report: Report) -> None:
+    """The run is judged and on disk; index it in the results catalog and, unless it was
+    stopped, write its report.html. Neither may change the run's verdict or exit code: a
+    failure here is reported and the run stays as it is (`hftchaos report` and
+    `hftchaos runs --rebuild` can redo both)."""
+    import sqlite3
+
+    from harness.catalog import open_catalog
+
+    try:
+        open_catalog().index_run(run_dir)
+    except (sqlite3.Error, OSError) as error:
+        report(f"[yellow]could not index the run in the results catalog:[/] {error}")
+    if status != "finished":
+        return  # stopping should be quick: the report can be written later
+    from harness.report.run_report import write_run_report
+
+    try:
+        path = write_run_report(run_dir)
+    except Exception as error:  # a report bug must not turn a judged run into a crash
+        report(f"[yellow]could not write report.html:[/] {type(error).__name__}: {error}")
+        return
+    report(f"report {path}")
 
 
 def _judgement(result: RunResult) -> dict[str, Any]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 import pytest
@@ -71,3 +73,62 @@ def shared_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalB
     with LocalBackend(plan) as backend:
         backend.up()
         yield backend
+
+
+# Two releases of the reference engine that differ only in their Raft election timeouts
+# (defaults 150-300 ms); "slow" must lose visibly more time electing a new leader.
+SLOW_ELECTION_TIMEOUTS = {
+    "ENGINE_ELECTION_TIMEOUT_MIN_MS": "800",
+    "ENGINE_ELECTION_TIMEOUT_MAX_MS": "1200",
+}
+COMPARE_SCENARIO = """\
+name: compare-leader-kill
+description: Kill the engine's Raft leader under light load; restart it 2 s later.
+load: {rate_per_s: 100, duration_s: 9}
+faults:
+  - type: kill
+    at_s: 3
+    target: {role: engine, select: leader}
+    restart_after_s: 2
+slo:
+  failover_ms: {max: 5000}
+checks: []
+"""
+COMPARE_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class TwoReleaseResults:
+    results_root: Path
+    baseline: str  # election timeouts at their defaults
+    candidate: str  # slower elections
+    scenario: str
+    run_dirs: dict[str, list[Path]]
+
+
+@pytest.fixture(scope="session")
+def two_release_results(tmp_path_factory: pytest.TempPathFactory) -> TwoReleaseResults:
+    """Three leader-kill runs of each release, indexed in the results catalog of the session's
+    results root. One topology per release (the engines read their timeouts when they start,
+    restarts included, so the variables stay set while that release runs)."""
+    from harness.catalog import open_catalog
+    from harness.runner import run_scenario
+
+    work = tmp_path_factory.mktemp("two-releases")
+    scenario_file = work / "compare-leader-kill.yaml"
+    scenario_file.write_text(COMPARE_SCENARIO)
+    catalog = open_catalog()
+    run_dirs: dict[str, list[Path]] = {}
+    for release, environment in (("fast", {}), ("slow", SLOW_ELECTION_TIMEOUTS)):
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in environment.items():
+                patch.setenv(name, value)
+            plan = make_plan(load_topology(REFERENCE_TOPOLOGY), work / release, locate_toolchain())
+            with LocalBackend(plan) as backend:
+                backend.up()
+                for _ in range(COMPARE_REPEATS):
+                    result = run_scenario(scenario_file, release, lambda _m: None, running=backend)
+                    assert result.errors == [], result.errors
+                    catalog.index_run(result.run_dir)
+                    run_dirs.setdefault(release, []).append(result.run_dir)
+    return TwoReleaseResults(catalog.results_root, "fast", "slow", "compare-leader-kill", run_dirs)

@@ -1,0 +1,51 @@
+"""A suite: which scenarios to run how often, under which release label, and the
+availability model its results are projected with. Parsed once from YAML into these models;
+the format is documented in scenarios/README.md ("Suites")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from harness.validation import StrictModel
+
+FAULT_CLASS_PATTERN = r"^[a-z][a-z0-9_]*$"
+FaultClass = Annotated[str, Field(pattern=FAULT_CLASS_PATTERN)]
+IncidentsPerYear = Annotated[float, Field(ge=0, le=1_000_000)]
+
+
+class SuiteEntry(StrictModel):
+    """One scenario of the suite; each repeat is a fresh run with its own run directory."""
+
+    file: str = Field(description="scenario file, relative to the suite file")
+    repeat: int = Field(default=1, ge=1, le=100)
+    fault_class: str | None = Field(
+        default=None,
+        pattern=FAULT_CLASS_PATTERN,
+        description="the class its incidents count under; derived from its faults when absent",
+    )
+
+
+class AvailabilityModel(StrictModel):
+    """What a year looks like: how many incidents of each fault class, and the budget.
+
+    Each incident is assumed to cost the downtime measured for its class in this suite, so
+    projected annual downtime = sum over classes of incidents_per_year x measured downtime.
+    """
+
+    annual_downtime_budget_s: float = Field(gt=0, description="e.g. 9000 for 2.5 h a year")
+    baseline_annual_downtime_s: float | None = Field(
+        default=None, gt=0, description="the 'before' to compare with, e.g. 144000 for 40 h"
+    )
+    incidents_per_year: dict[FaultClass, IncidentsPerYear] = Field(
+        default_factory=dict, description="fault class -> expected incidents a year"
+    )
+
+
+class Suite(StrictModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    release: str | None = Field(default=None, description="label of its runs; --release wins")
+    scenarios: list[SuiteEntry] = Field(min_length=1)
+    availability: AvailabilityModel

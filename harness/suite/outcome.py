@@ -1,0 +1,83 @@
+"""What one scenario run of a suite came to: verdict, the figures the suite needs, and what
+broke, one line each (the text of a JUnit failure)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class CaseState(enum.Enum):
+    """A JUnit test case: passed, failed (the system broke a promise), error (the harness did)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    scenario: str
+    repeat: int  # 1-based
+    fault_class: str
+    run_dir: Path | None
+    verdict: str  # valid | invalid | unknown
+    duration_s: float
+    load_duration_s: float
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None  # a harness error: the run did not finish or was not judged
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    downtime_budget_ms: float | None = None
+
+    @property
+    def case_name(self) -> str:
+        return f"{self.scenario}[{self.repeat}]"
+
+    @property
+    def state(self) -> CaseState:
+        if self.error is not None:
+            return CaseState.ERROR
+        return CaseState.PASSED if self.verdict == "valid" else CaseState.FAILED
+
+    def metric(self, name: str) -> float | None:
+        value = self.metrics.get(name)
+        return float(value) if value is not None else None
+
+    @property
+    def downtime_ms(self) -> float | None:
+        return self.metric("downtime_ms")
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, int | float):
+        return f"{value:.6g}"
+    return "not measured"
+
+
+def failures_from_summary(summary: Mapping[str, Any]) -> list[str]:
+    """Every SLO, steady-state window and safety check that is not valid, and every harness
+    error, as one line a person can read in a CI failure message."""
+    lines: list[str] = []
+    for slo in summary.get("slos", []):
+        if slo.get("verdict") != "valid":
+            lines.append(
+                f"SLO {slo.get('metric')} = {_number(slo.get('value'))} (limit "
+                f"{slo.get('limit')}): {slo.get('verdict')}: {slo.get('explanation')}"
+            )
+    for window in summary.get("steady_state", []):
+        if window.get("verdict") != "valid":
+            problems = "; ".join(window.get("problems", [])) or "not decided"
+            lines.append(
+                f"steady state {window.get('window')}: {window.get('verdict')}: {problems}"
+            )
+    for check in summary.get("checks", []):
+        if check.get("verdict") != "valid":
+            evidence = "; ".join(check.get("violations", [])[:3]) or check.get("explanation", "")
+            lines.append(f"check {check.get('name')}: {check.get('verdict')}: {evidence}")
+    lines.extend(f"harness error: {error}" for error in summary.get("errors", []))
+    if summary.get("status") == "aborted":
+        lines.append("the run was aborted before it could be judged")
+    return lines

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.report.run_data import (
+    NotARunError,
+    fault_windows,
+    leader_intervals,
+    load_run,
+    load_start_ns,
+    phase_percentiles,
+    throughput_per_s,
+    trouble_span,
+)
+
+MS = 1_000_000
+S = 1_000_000_000
+
+
+def probes(rows: list[tuple[str, int, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["node", "arrival_ns", "role"])
+
+
+def requests(rows: list[tuple[int, int, str]]) -> pd.DataFrame:
+    """(intended_ns, end_ns, outcome) rows."""
+    return pd.DataFrame(rows, columns=["intended_ns", "end_ns", "outcome"])
+
+
+def test_leader_intervals_follow_runs_of_leader_samples() -> None:
+    samples = probes(
+        [
+            ("n1", 0, "leader"),
+            ("n2", 5, "follower"),
+            ("n1", 10, "leader"),
+            ("n1", 20, "unreachable"),
+            ("n2", 30, "candidate"),
+            ("n2", 40, "leader"),
+            ("n1", 45, "follower"),
+            ("n2", 50, "leader"),
+        ]
+    )
+    intervals = [(i.node, i.start_ns, i.end_ns) for i in leader_intervals(samples)]
+    # n1 leads until its first non-leader sample; n2's interval is still open at the end.
+    assert intervals == [("n1", 0, 20), ("n2", 40, 50)]
+
+
+def test_leader_intervals_of_nothing() -> None:
+    assert leader_intervals(None) == []
+    assert leader_intervals(probes([])) == []
+    assert leader_intervals(probes([("n1", 0, "follower")])) == []
+
+
+def faults(rows: list[tuple[int, int, str, str, int, str, str]]) -> pd.DataFrame:
+    columns = ["fault_index", "repeat", "fault_type", "phase", "at_ns", "targets", "detail"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_fault_windows_pair_applied_with_healed() -> None:
+    frame = faults(
+        [
+            (0, 0, "kill", "applied", 100, '["n1"]', '{"signal": "SIGKILL"}'),
+            (1, 0, "partition", "applied", 150, '["n2", "n3"]', "{}"),
+            (0, 0, "kill", "healed", 300, '["n1"]', '{"restarted": true}'),
+        ]
+    )
+    kill, partition = fault_windows(frame)
+    assert (kill.applied_ns, kill.healed_ns, kill.targets) == (100, 300, ("n1",))
+    assert kill.detail == {"signal": "SIGKILL"} and kill.heal_detail == {"restarted": True}
+    assert kill.label == "kill n1"
+    assert partition.healed_ns is None  # never healed in the recorded history
+    assert partition.label == "partition n2, n3"
+
+
+def test_fault_windows_tolerate_bad_json_and_no_faults() -> None:
+    assert fault_windows(None) == []
+    (window,) = fault_windows(faults([(0, 0, "kill", "applied", 1, "not json", "[1]")]))
+    assert window.targets == () and window.detail == {}
+
+
+def test_phase_percentiles_split_acked_latency_by_intended_send() -> None:
+    # Latency = end - intended: 1..4 ms before, 100 ms during, 2 ms after, plus a failure.
+    frame = requests(
+        [
+            (0, 1 * MS, "acked"),
+            (1, 1 + 2 * MS, "acked"),
+            (2, 2 + 3 * MS, "acked"),
+            (3, 3 + 4 * MS, "acked"),
+            (10 * MS, 110 * MS, "acked"),
+            (11 * MS, 500 * MS, "unknown"),
+            (20 * MS, 22 * MS, "acked"),
+        ]
+    )
+    before, during, after = phase_percentiles(frame, first_fault_ns=10 * MS, recovered_ns=20 * MS)
+    assert (before.phase, before.count) == ("before", 4)
+    assert before.values_ms["p50"] == pytest.approx(2.0)
+    assert before.values_ms["max"] == pytest.approx(4.0)
+    assert during.count == 1 and during.values_ms["p99.9"] == pytest.approx(100.0)
+    assert after.count == 1 and after.values_ms["p90"] == pytest.approx(2.0)
+
+
+def test_phase_percentiles_without_faults_or_recovery() -> None:
+    frame = requests([(0, MS, "acked"), (5 * MS, 7 * MS, "acked")])
+    before, during, after = phase_percentiles(frame, None, None)
+    assert (before.count, during.count, after.count) == (2, 0, 0)
+    assert during.values_ms["p50"] is None
+    _, during, after = phase_percentiles(frame, first_fault_ns=MS, recovered_ns=None)
+    assert (during.count, after.count) == (1, 0)
+    assert [p.count for p in phase_percentiles(None, None, None)] == [0, 0, 0]
+
+
+def test_trouble_span_recovers_the_boundary_from_the_summary_count() -> None:
+    (window,) = fault_windows(faults([(0, 0, "kill", "applied", 10, "[]", "{}")]))
+    frame = requests([(5, 6, "acked"), (10, 20, "acked"), (12, 30, "error"), (15, 40, "acked")])
+    assert trouble_span([window], frame, during_count=1, recovery_ms=None) == (10, 15)
+    assert trouble_span([window], frame, during_count=2, recovery_ms=None) == (10, None)
+    # No count: the last fault plus recovery_ms.
+    assert trouble_span([window], None, None, recovery_ms=2.0) == (10, 10 + 2 * MS)
+    assert trouble_span([window], None, None, None) == (10, None)
+
+
+def test_throughput_counts_completions_per_second_by_outcome() -> None:
+    frame = requests(
+        [(0, S + 10 * MS, "acked"), (0, S + 20 * MS, "acked"), (0, S + 350 * MS, "error")]
+    )
+    rates = throughput_per_s(frame, origin_ns=S)
+    assert list(rates.index) == [0.0, 0.1, 0.2, 0.3]  # empty bins in between are kept
+    assert rates.loc[0.0, "acked"] == pytest.approx(20.0)
+    assert rates.loc[0.3, "error"] == pytest.approx(10.0)
+    assert rates.loc[0.1].sum() == 0
+    assert throughput_per_s(None, 0).empty
+
+
+def test_load_start_prefers_the_load_phase() -> None:
+    phases = pd.DataFrame([("load", 50), ("load-done", 90)], columns=["name", "at_ns"])
+    frame = requests([(40, 45, "acked")])
+    assert load_start_ns(phases, frame) == 50
+    assert load_start_ns(None, frame) == 40
+    assert load_start_ns(None, None) is None
+
+
+def test_load_run_reads_what_exists(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text(json.dumps({"scenario": "x"}))
+    requests([(0, 1, "acked")]).to_parquet(tmp_path / "requests.parquet")
+    (tmp_path / "probes.parquet").write_text("truncated")  # an aborted run's partial file
+    data = load_run(tmp_path)
+    assert data.summary == {"scenario": "x"} and data.scenario_text is None
+    assert data.frame("requests") is not None
+    assert data.frame("probes") is None and data.frame("faults") is None
+
+
+@pytest.mark.parametrize(
+    ("summary", "message"),
+    [(None, "summary.json: missing"), ("{not json", "not readable JSON"), ("[]", "JSON object")],
+)
+def test_load_run_rejects_what_is_not_a_run(
+    tmp_path: Path, summary: str | None, message: str
+) -> None:
+    if summary is not None:
+        (tmp_path / "summary.json").write_text(summary)
+    with pytest.raises(NotARunError, match=message):
+        load_run(tmp_path)
+    with pytest.raises(NotARunError, match="no such run directory"):
+        load_run(tmp_path / "absent")

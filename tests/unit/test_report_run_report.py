@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.report.run_report import REPORT_FILE, number, write_run_report
+
+MS = 1_000_000
+S = 1_000_000_000
+LOAD_START = 100 * S
+
+SUMMARY: dict[str, Any] = {
+    "scenario": "leader-kill",
+    "status": "finished",
+    "release": "v1.2",
+    "started_at": "2026-11-24T18:56:24Z",
+    "duration_s": 4.5,
+    "seed": 7,
+    "harness": {"commit": "abc123", "dirty": True},
+    "target": {"name": "reference", "commit": "def456", "dirty": False},
+    "host": {"hostname": "vm", "cpus": 2},
+    "records": {"requests": 40},
+    "errors": [],
+    "metrics": {"failover_ms": 431.2, "downtime_ms": 450.0, "recovery_ms": 600.0},
+    "failovers": [
+        {"fault": 0, "repeat": 0, "old_leader": "n1", "new_leader": "n2", "failover_ms": 431.2}
+    ],
+    "errors_by_kind": {"unknown:connection reset": 3},
+    "latency_by_phase": {"during": {"count": 5}},
+    "slos": [
+        {"metric": "failover_ms", "value": 431.2, "limit": "<= 800", "verdict": "valid"},
+        {"metric": "recovery_ms", "value": 600.0, "limit": "<= 500", "verdict": "invalid"},
+    ],
+    "steady_state": [{"window": "before faults", "verdict": "valid", "requests": 10}],
+    "checks": [
+        {
+            "name": "no_lost_acks",
+            "verdict": "invalid",
+            "counts": {"missing_orders": 1},
+            "violations": ["order <c-7> acked but missing on n2"],
+            "explanation": "1 acked order lost",
+        }
+    ],
+    "verdict": "invalid",
+}
+SCENARIO = "name: leader-kill\ndescription: Kill <the> leader.\ndowntime_budget_ms: 1500\n"
+
+
+def write_run(run_dir: Path, summary: dict[str, Any], history: bool = True) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    if not history:
+        return run_dir
+    (run_dir / "scenario.yaml").write_text(SCENARIO)
+    rows = []
+    for i in range(40):  # 10 per second, every fourth slow, three lost to the fault
+        intended = LOAD_START + i * 100 * MS
+        outcome = "unknown" if 20 <= i < 23 else "acked"
+        rows.append((intended, intended + MS, intended + (50 if i % 4 else 5) * MS, outcome))
+    pd.DataFrame(rows, columns=["intended_ns", "start_ns", "end_ns", "outcome"]).to_parquet(
+        run_dir / "requests.parquet"
+    )
+    probes = [
+        (node, LOAD_START + t * 50 * MS, role)
+        for t in range(80)
+        for node, role in (
+            ("n1", "leader" if t < 40 else "unreachable"),
+            ("n2", "leader" if t > 48 else "follower"),
+            ("n3", "follower"),
+        )
+    ]
+    pd.DataFrame(probes, columns=["node", "arrival_ns", "role"]).to_parquet(
+        run_dir / "probes.parquet"
+    )
+    fault_columns = ["fault_index", "repeat", "fault_type", "phase", "at_ns", "targets", "detail"]
+    pd.DataFrame(
+        [
+            (0, 0, "kill", "applied", LOAD_START + 2 * S, '["n1"]', '{"signal": "SIGKILL"}'),
+            (0, 0, "kill", "healed", LOAD_START + 3 * S, '["n1"]', "{}"),
+        ],
+        columns=fault_columns,
+    ).to_parquet(run_dir / "faults.parquet")
+    pd.DataFrame([("load", LOAD_START)], columns=["name", "at_ns"]).to_parquet(
+        run_dir / "phases.parquet"
+    )
+    return run_dir
+
+
+def test_full_report_has_every_section(tmp_path: Path) -> None:
+    path = write_run_report(write_run(tmp_path / "run", SUMMARY))
+    assert path == (tmp_path / "run" / REPORT_FILE).resolve()
+    html = path.read_text()
+    assert not list(path.parent.glob(".*partial"))  # written atomically
+    assert html.count('class="figure"') == 2  # timeline and percentiles
+    for text in (
+        "leader-kill: run report",
+        "Kill &lt;the&gt; leader.",
+        'class="badge invalid large"',
+        "v1.2",
+        "431",  # the failover big number
+        "Downtime vs budget",
+        "450.0 ms of 1,500.0 ms",
+        "order &lt;c-7&gt; acked but missing on n2",
+        "unknown:connection reset",
+        "abc123 (dirty)",
+        "def456",
+        "<pre>name: leader-kill",
+        "signal=SIGKILL",
+    ):
+        assert text in html, text
+    assert html.count('<tr class="fail">') == 2  # the broken SLO and the failed check
+    assert "not recorded" not in html
+
+
+def test_aborted_run_without_history_or_checks_still_reports(tmp_path: Path) -> None:
+    summary = {"scenario": "leader-kill", "status": "aborted", "verdict": "unknown"}
+    summary["errors"] = ["topology did not come up"]
+    html = write_run_report(write_run(tmp_path / "run", summary, history=False)).read_text()
+    assert "was <strong>aborted</strong>" in html
+    assert 'class="badge unknown large"' in html
+    assert "topology did not come up" in html
+    assert 'class="figure"' not in html
+    # Timeline, percentiles, SLOs, checks, steady state, fault log, scenario.
+    assert html.count("not recorded") >= 7
+
+
+def test_number_formatting() -> None:
+    assert number(None) == "-"
+    assert number(1234.56) == "1,234.6"
+    assert number(0.0214) == "0.0214"
+    assert number(7) == "7"
+    assert number("x") == "x"
+
+
+def test_report_command_writes_and_prints_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HFTCHAOS_RESULTS", str(tmp_path))
+    run_dir = write_run(tmp_path / "leader-kill" / "20260101T000000.000000Z", SUMMARY)
+    (tmp_path / "latest").symlink_to(run_dir.relative_to(tmp_path))
+    assert main(["report", str(tmp_path / "latest")]) == 0
+    assert capsys.readouterr().out.strip() == str(run_dir / REPORT_FILE)
+    (run_dir / REPORT_FILE).unlink()
+    monkeypatch.chdir(tmp_path / "leader-kill")  # "latest" alone: relative to the results root
+    assert main(["report", "latest"]) == 0
+    assert (run_dir / REPORT_FILE).is_file()
+
+
+def test_report_command_rejects_a_directory_that_is_not_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "summary.json: missing" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "absent")]) == 2
