@@ -118,8 +118,15 @@ def _port(text: str, context: str) -> int:
 def default_cluster_id(voters: Sequence[Voter]) -> str:
     """Every node of one quorum must format with the same id: derive it from the quorum."""
     quorum = ",".join(f"{v.node_id}@{v.host}:{v.port}" for v in voters)
-    digest = hashlib.sha256(quorum.encode()).digest()[:16]
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")  # Kafka's Uuid text form
+    attempt = 0
+    while True:
+        digest = hashlib.sha256(f"{quorum}#{attempt}".encode()).digest()[:16]
+        cluster_id = base64.urlsafe_b64encode(digest).decode().rstrip("=")  # Kafka's Uuid text
+        # Like Kafka's own Uuid.randomUuid: an id starting with "-" reads as an option to
+        # kafka-storage ("--cluster-id: expected one argument"); one quorum in 64 hit that.
+        if not cluster_id.startswith("-"):
+            return cluster_id
+        attempt += 1
 
 
 @dataclass(frozen=True)
