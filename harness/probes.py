@@ -19,6 +19,11 @@ from harness.raft import fetch_json, leader_of
 from harness.records import MetricSample, ProbeSample
 
 DEFAULT_INTERVAL_S = 0.005
+# While an election is under way (the leader went away and no newer leader has shown up yet),
+# members are polled this often, so failover_ms is not rounded up by the steady cadence. The
+# burst lasts one election, a few hundred ms, and never longer than BURST_MAX_S.
+BURST_INTERVAL_S = 0.001
+BURST_MAX_S = 3.0
 REQUEST_TIMEOUT_S = 0.25
 
 
@@ -78,6 +83,32 @@ def sample_from_status(
     )
 
 
+class ElectionWatch:
+    """Says when the probe should poll fast: from the moment a leader stops being one (its
+    samples fail, or it reports another role) until a member reports leadership in a newer
+    term, or BURST_MAX_S has passed. Only transitions start a burst, so a member that stays
+    unreachable (killed, cut off) does not keep the probe fast."""
+
+    def __init__(self) -> None:
+        self._lost_term: int | None = None
+        self._since_ns = 0
+
+    def observe(self, previous: ProbeSample | None, sample: ProbeSample) -> bool:
+        if self._lost_term is not None:
+            leads = sample.reachable and sample.role == "leader"
+            newer_leader = leads and (sample.term or 0) > self._lost_term
+            expired = sample.arrival_ns - self._since_ns > BURST_MAX_S * 1e9
+            if newer_leader or expired:
+                self._lost_term = None
+        was_leader = previous is not None and previous.reachable and previous.role == "leader"
+        still_leader = sample.reachable and sample.role == "leader"
+        if was_leader and not still_leader and self._lost_term is None:
+            assert previous is not None
+            self._lost_term = previous.term or 0
+            self._since_ns = sample.arrival_ns
+        return self._lost_term is not None
+
+
 class LeaderProbe:
     """Samples every Raft member; also serves as the run's `LeaderLookup` (latest samples)."""
 
@@ -93,6 +124,7 @@ class LeaderProbe:
         self._stop = threading.Event()
         self._latest: dict[str, ProbeSample] = {}
         self._lock = threading.Lock()
+        self._election = ElectionWatch()
         self._threads = [
             threading.Thread(target=self._poll, args=(node, url), name=f"probe-{node}", daemon=True)
             for node, url in self.status_urls.items()
@@ -115,9 +147,11 @@ class LeaderProbe:
                 status = poller.get()
                 sample = sample_from_status(node, time.monotonic_ns(), status)
                 with self._lock:
+                    previous = self._latest.get(node)
                     self._latest[node] = sample
+                    bursting = self._election.observe(previous, sample)
                 self._publish(sample)
-                next_due += self._interval_s
+                next_due += BURST_INTERVAL_S if bursting else self._interval_s
                 delay = next_due - time.monotonic()
                 if delay > 0:
                     self._stop.wait(delay)

@@ -9,6 +9,7 @@ Placeholders (see targets/README.md):
 
 from __future__ import annotations
 
+import random
 import re
 import socket
 import sys
@@ -16,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import TopologyError
+from harness.errors import BackendError, TopologyError
 from harness.toolchain import Toolchain
 from harness.topology.loader import LoadedTopology, start_order
 from harness.topology.model import Service
@@ -89,14 +90,42 @@ class Plan:
         return [s for s in self.services.values() if s.raft_cluster == cluster]
 
 
+# Service ports come from below the kernel's ephemeral range: a port from inside it can be
+# taken, between runs or while a killed service restarts, as the source port of some outgoing
+# connection (engine nodes bind theirs to their own address), and the service then cannot
+# bind. Seen in CI: "cannot bind the Raft address 127.0.0.13:60473" on a restart.
+SERVICE_PORTS_FLOOR = 10000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_port_floor() -> int:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default range starts here
+
+
 def allocate_ports(requests: list[str]) -> list[int]:
-    """Free TCP ports, one per requested host, held open together so none is handed out twice."""
+    """Free TCP ports, one per requested host, below the ephemeral range, held open together
+    so none is handed out twice."""
+    ceiling = ephemeral_port_floor()
+    floor = min(SERVICE_PORTS_FLOOR, max(1024, ceiling - 2000))
+    candidates = list(range(floor, ceiling))
+    random.SystemRandom().shuffle(candidates)
     with ExitStack() as stack:
         ports = []
         for host in requests:
-            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            probe.bind((host, 0))
-            ports.append(int(probe.getsockname()[1]))
+            while True:
+                if not candidates:
+                    raise BackendError(f"no free TCP port left in {floor}-{ceiling - 1}")
+                port = candidates.pop()
+                probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    continue
+                ports.append(port)
+                break
         return ports
 
 

@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from harness.topology.plan import allocate_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -64,9 +65,7 @@ def request(
 
 
 def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    return allocate_ports([host])[0]  # below the ephemeral range, like the topology's ports
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout_s: float) -> T:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from harness.toolchain import locate_toolchain
+from harness.topology.plan import allocate_ports
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +27,7 @@ STOP_TIMEOUT_S = 20
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind((LOOPBACK, 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
+    return allocate_ports([LOOPBACK] * count)  # below the ephemeral range, like a topology's
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,11 @@ def test_yaml_syntax_error_and_duplicate_key(write_yaml: WriteYaml) -> None:
     assert "file.yaml:3: duplicate key 'name'" in _error(
         write_yaml, "name: a\nservices: {}\nname: b\n"
     )
+
+
+def test_service_ports_come_from_below_the_ephemeral_range() -> None:
+    from harness.topology.plan import allocate_ports, ephemeral_port_floor
+
+    ports = allocate_ports(["127.0.0.1"] * 50)
+    assert len(set(ports)) == 50
+    assert all(1024 <= port < ephemeral_port_floor() for port in ports)
