@@ -88,7 +88,8 @@ def find_failover(
     samples: Sequence[ProbeSample],
     requests: Sequence[RequestRecord],
 ) -> Failover:
-    """The first sample after the injection in which another member leads in a newer term."""
+    """The first sample after the injection in which another member leads in a newer term;
+    the election is placed at that sample's `observed_ns` (the middle of its request)."""
     elected: ProbeSample | None = None
     for sample in samples:
         if sample.arrival_ns < injection.at_ns or sample.role != "leader":
@@ -105,7 +106,7 @@ def find_failover(
         (
             r.end_ns
             for r in requests
-            if r.outcome is Outcome.ACKED and r.end_ns >= elected.arrival_ns
+            if r.outcome is Outcome.ACKED and r.end_ns >= elected.observed_ns
         ),
         default=None,
     )
@@ -116,7 +117,7 @@ def find_failover(
         old_term,
         injection.at_ns,
         elected.node,
-        elected.arrival_ns,
+        elected.observed_ns,
         first_commit,
     )
 

@@ -61,10 +61,13 @@ class _StatusPoller:
 
 
 def sample_from_status(
-    node: str, arrival_ns: int, status: Mapping[str, object] | None
+    node: str,
+    arrival_ns: int,
+    status: Mapping[str, object] | None,
+    sent_ns: int | None = None,
 ) -> ProbeSample:
     if status is None:
-        return ProbeSample(node=node, arrival_ns=arrival_ns, reachable=False)
+        return ProbeSample(node=node, arrival_ns=arrival_ns, reachable=False, sent_ns=sent_ns)
 
     def integer(key: str) -> int | None:
         value = status.get(key)
@@ -80,6 +83,7 @@ def sample_from_status(
         leader=leader if isinstance(leader, str) else None,
         commit_index=integer("commit_index"),
         last_applied=integer("last_applied"),
+        sent_ns=sent_ns,
     )
 
 
@@ -144,8 +148,9 @@ class LeaderProbe:
         next_due = time.monotonic()
         try:
             while not self._stop.is_set():
+                sent_ns = time.monotonic_ns()
                 status = poller.get()
-                sample = sample_from_status(node, time.monotonic_ns(), status)
+                sample = sample_from_status(node, time.monotonic_ns(), status, sent_ns)
                 with self._lock:
                     previous = self._latest.get(node)
                     self._latest[node] = sample

@@ -42,7 +42,8 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class ProbeSample:
-    """One answer (or non-answer) of a Raft member's status endpoint, stamped on arrival."""
+    """One answer (or non-answer) of a Raft member's status endpoint, stamped on arrival
+    (and with when its request was sent)."""
 
     node: str
     arrival_ns: int
@@ -52,6 +53,17 @@ class ProbeSample:
     leader: str | None = None
     commit_index: int | None = None
     last_applied: int | None = None
+    sent_ns: int | None = None
+
+    @property
+    def observed_ns(self) -> int:
+        """When the member was in the state it reports, best estimate: the middle of the
+        request. It was in that state when it answered, after the request was sent and before
+        the answer arrived; a member slow to answer (GIL, a busy new leader) would otherwise
+        make every change look later by the whole delay."""
+        if self.sent_ns is None:
+            return self.arrival_ns
+        return (self.sent_ns + self.arrival_ns) // 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,16 +39,22 @@ def _record_rows(records: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_history(run_dir: Path, history: History) -> dict[str, int]:
-    """One Parquet file per kind of record; returns the row counts."""
+def write_history(
+    run_dir: Path, history: History, warmup_requests: list[Any] | None = None
+) -> dict[str, int]:
+    """One Parquet file per kind of record (the warm-up's requests in their own file);
+    returns the row counts."""
     counts = {}
-    for name, records in (
+    kinds: list[tuple[str, list[Any]]] = [
         ("requests", history.requests),
         ("probes", history.probes),
         ("faults", history.faults),
         ("phases", history.phases),
         ("metrics", history.metrics),
-    ):
+    ]
+    if warmup_requests:
+        kinds.append(("warmup_requests", warmup_requests))
+    for name, records in kinds:
         frame = pd.DataFrame(_record_rows(list(records)))
         write_atomically(run_dir / f"{name}.parquet", lambda path, f=frame: f.to_parquet(path))
         counts[name] = len(frame)

@@ -24,7 +24,7 @@ from harness.history import EventBus, History
 from harness.metrics import RunMetrics
 from harness.paths import new_run_dir, results_root
 from harness.probes import LeaderProbe, PeriodicProbe, http_status_measure, kafka_lag_measure
-from harness.records import PhaseMark
+from harness.records import PhaseMark, RequestRecord
 from harness.results import (
     git_facts,
     host_facts,
@@ -125,6 +125,7 @@ class ScenarioRun:
         self.report = report
         self.bus = EventBus()
         self.history = History()
+        self.warmup_requests: list[RequestRecord] = []  # appended by the warm-up load only
         self.bus.subscribe(self.history.record)
         self.registry = HealRegistry()
         self.errors: list[str] = []
@@ -157,6 +158,36 @@ class ScenarioRun:
         with LocalBackend(plan, self.report) as backend:
             backend.up()
             self._drive(backend, plan, run_id, live, run_dir)
+
+    def _warm_up(self, gateway: str, run_id: str, plan: Plan) -> None:
+        """Order flow before the measured load: a topology that has just come up answers its
+        first seconds of orders several times slower (JIT, connections, Kafka producer
+        start-up), and that is not the steady state the scenario is about. The warm-up
+        requests are kept apart: not in the metrics, but judged by the safety checks."""
+        from harness.load.driver import LoadDriver
+
+        profile = self.scenario.load
+        if profile.warmup_s <= 0:
+            return
+        self.report(f"warming up for {profile.warmup_s:g}s at {profile.rate_per_s:g} orders/s")
+        warmup = LoadDriver(
+            gateway,
+            profile.model_copy(update={"duration_s": profile.warmup_s}),
+            id_prefix=f"{run_id}w",
+            seed=self.seed + 1,
+            on_record=self.warmup_requests.append,
+            log_file=plan.run_dir / "logs" / "load-warmup.log",
+        )
+        warmup.start()
+        try:
+            if warmup.wait_started(timeout_s=60) is None:
+                raise BackendError(
+                    "the warm-up load did not start within 60 s; "
+                    f"see {plan.run_dir}/logs/load-warmup.log"
+                )
+            warmup.wait(profile.warmup_s + profile.request_timeout_s + 30)
+        finally:
+            warmup.stop()
 
     def _check_shared(self, plan: Plan) -> None:
         wanted = with_clock_control(self.loaded.topology.topology, self.scenario)
@@ -211,6 +242,7 @@ class ScenarioRun:
         view = live(self.bus, probe) if live else nullcontext()
         try:
             view.__enter__()
+            self._warm_up(gateway, run_id, plan)
             load.start()
             # Locust takes most of a second to start; the schedule (and so the fault
             # offsets) begins when the worker says its first slot is due.
@@ -271,10 +303,23 @@ class ScenarioRun:
                 for name in self.scenario.checks
             ]
         else:
-            checks = run_checks(self.scenario.checks, self.history, self.final)
+            checks = run_checks(self.scenario.checks, self._checked_history(), self.final)
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
         verdicts += [c.verdict for c in checks]
         return Verdict.worst(verdicts), metrics, slos, steady, checks
+
+    def _checked_history(self) -> History:
+        """The history the safety checks judge: the warm-up's orders count there too (they
+        are in the engine's state, and an acknowledged one must not be lost either)."""
+        if not self.warmup_requests:
+            return self.history
+        return History(
+            requests=[*self.warmup_requests, *self.history.requests],
+            probes=self.history.probes,
+            faults=self.history.faults,
+            phases=self.history.phases,
+            metrics=self.history.metrics,
+        )
 
     def _steady_states(self) -> list[SteadyStateResult]:
         load_start = self.history.phase_ns("load")
@@ -329,7 +374,7 @@ def run_scenario(
 
 
 def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: str) -> RunResult:
-    counts = write_history(run_dir, run.history)
+    counts = write_history(run_dir, run.history, run.warmup_requests)
     summary: dict[str, Any] = {
         "scenario": run.scenario.name,
         "status": status,

@@ -207,6 +207,13 @@ class LoadProfile(StrictModel):
     mid_price: float = Field(default=100.0, gt=0)
     cancel_ratio: float = Field(default=0.1, ge=0, le=1)
     request_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    warmup_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=120,
+        description="order flow at the same rate before the measured load, on a topology that "
+        "just came up (JITs, connections, Kafka producers); not measured, but judged for safety",
+    )
 
 
 class ProbeSpec(StrictModel):

@@ -23,7 +23,7 @@ from harness.faults.netfilter import list_rules
 from harness.metrics import NS_PER_MS, percentile
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import fetch_json
-from harness.records import FaultEvent, RequestRecord
+from harness.records import FaultEvent, Outcome, RequestRecord
 from harness.runner import RunResult, run_scenario
 from harness.toolchain import locate_toolchain
 from harness.topology.loader import LoadedTopology, load_topology
@@ -129,6 +129,17 @@ faults:
     pids_after = {name: shared_topology.facts(name).pid for name in ("n1", "n2", "n3")}
     assert pids_after[kill.targets[0]] != pids_before[kill.targets[0]]
     assert pids_after[restart.targets[0]] != pids_before[restart.targets[0]]
+    # The warm-up's orders came first and are kept apart: judged, saved, never measured.
+    assert result.history is not None
+    load_start = result.history.phase_ns("load")
+    assert load_start is not None
+    assert all(r.intended_ns >= load_start for r in result.history.requests)
+    assert (result.run_dir / "warmup_requests.parquet").is_file()
+    acked = {c.name: c for c in result.checks}["no_lost_acks"].counts["acked_orders"]
+    measured = sum(
+        1 for r in result.history.requests if r.kind == "new" and r.outcome is Outcome.ACKED
+    )
+    assert acked > measured, (acked, measured)  # the warm-up's acked orders were checked too
     assert_healed(shared_topology)
 
 

@@ -83,6 +83,13 @@ def test_failover_is_first_sample_of_another_leader_in_a_newer_term() -> None:
     assert failover.first_commit_ms == pytest.approx(432)  # acked at 1430 + 2 ms latency
 
 
+def test_a_slow_status_answer_places_the_election_mid_request() -> None:
+    kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
+    slow = ProbeSample("n2", 1212 * MS, True, role="leader", term=4, leader="n2", sent_ns=1200 * MS)
+    failover = find_failover(kill, "n1", 3, [sample("n1", 990, "leader", 3), slow], [])
+    assert failover.failover_ms == pytest.approx(206)  # not 212: the answer took 12 ms
+
+
 def test_no_failover_when_no_new_leader_appears() -> None:
     kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
     failover = find_failover(kill, "n1", 3, [sample("n2", 1200, "candidate", 4)], [])
