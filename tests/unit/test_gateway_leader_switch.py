@@ -8,6 +8,7 @@ command with an unknown outcome went nowhere else.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import socket
@@ -40,8 +41,13 @@ NEW_ORDER = {
     "price": 10125,
     "quantity": 10,
 }
+# The background leader watch is off here: these tests are about what the request path does.
 FAST = EngineClientSettings(
-    connect_timeout_s=0.2, read_timeout_s=1.0, retry_budget_s=1.0, status_timeout_s=0.2
+    connect_timeout_s=0.2,
+    read_timeout_s=1.0,
+    retry_budget_s=1.0,
+    status_timeout_s=0.2,
+    leader_watch_s=0,
 )
 
 
@@ -393,3 +399,33 @@ def test_gateway_health_names_the_leader(
         assert (response.status, json.loads(response.read())) == (200, {"leader": "n3"})
     finally:
         connection.close()
+
+
+def test_the_watch_follows_an_election_the_request_path_cannot_see(
+    engines: dict[str, FakeEngine], log_lines: list[str]
+) -> None:
+    """n1 keeps claiming leadership (cut off from its peers, or paused and about to be
+    replaced) and keeps answering; the others elect n2 in a newer term. With the watch the
+    gateway sends the next order to n2 without any order failing first; a stale claim from
+    an older term never takes the gateway back."""
+    elect(engines, "n1", term=1)
+    watching = EngineClient(
+        tuple(engine.node for engine in engines.values()),
+        dataclasses.replace(FAST, leader_watch_s=0.02),
+        log_line=log_lines.append,
+    )
+    try:
+        assert watching.send_command(NEW_ORDER).node_id == "n1"
+        engines["n2"].become_leader(term=2)
+        engines["n3"].leader, engines["n3"].term = "n2", 2
+        deadline = time.monotonic() + 2
+        while (leader := watching.known_leader()) is None or leader.node_id != "n2":
+            assert time.monotonic() < deadline, log_lines
+            time.sleep(0.01)
+        assert watching.send_command({**NEW_ORDER, "client_order_id": "c-2"}).node_id == "n2"
+        assert any("leader=n2 previous=n1 cause=watch" in line for line in log_lines)
+        time.sleep(0.1)  # n1 still claims term 1: the watch must not switch back
+        leader = watching.known_leader()
+        assert leader is not None and leader.node_id == "n2"
+    finally:
+        watching.close()

@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from pysyncobj import SyncObjException
 
+from targets.reference import gc_log
 from targets.reference.bugs import SKIPPED_AFTER_FAILOVER, UnknownBugError, active_bugs
 from targets.reference.engine.http_api import EngineHttpServer
 from targets.reference.engine.node import EngineNode, NodeConfig, RaftTimings, ReplicatedEngine
@@ -189,6 +190,7 @@ def run(settings: EngineSettings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    gc_log.install(f"engine {settings.node.node_id}")
     bugs = settings.bugs
     if bugs:
         print(f"BUGS {settings.node.node_id} {','.join(sorted(bugs))}", file=sys.stderr, flush=True)

@@ -60,6 +60,9 @@ class EngineReply:
     node_id: str
 
 
+WATCH_STATUS_TIMEOUT_S = 0.1
+
+
 @dataclass(frozen=True)
 class EngineClientSettings:
     connect_timeout_s: float = 0.25
@@ -70,6 +73,11 @@ class EngineClientSettings:
     status_timeout_s: float = 0.5
     retry_pause_s: float = 0.025
     max_idle_connections_per_node: int = 64
+    # How often a background thread asks every node who leads (0: never; only failures make
+    # the gateway look). Without it a leader that stalls without failing (paused, cut off from
+    # its peers but not from the gateway) keeps getting new orders until they time out, long
+    # after the others elected a new leader: leader-pause measured first_commit ~2 s.
+    leader_watch_s: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,9 @@ class EngineClient:
         self._status_executor = ThreadPoolExecutor(
             max_workers=len(nodes), thread_name_prefix="engine-status"
         )
+        self._closed = threading.Event()
+        if self._settings.leader_watch_s > 0:
+            threading.Thread(target=self._watch_leader, name="leader-watch", daemon=True).start()
 
     def known_leader(self) -> EngineNode | None:
         with self._state_lock:
@@ -175,6 +186,7 @@ class EngineClient:
         return self._exchange("GET", path, None, resend_after_sent=True)
 
     def close(self) -> None:
+        self._closed.set()
         self._status_executor.shutdown(wait=False, cancel_futures=True)
         self._pool.close_all()
 
@@ -254,6 +266,27 @@ class EngineClient:
                 self._adopt_leader(leader, cause="discovery")
                 return self._leader, self._generation
 
+    def _watch_leader(self) -> None:
+        """Follows elections the request path cannot see: adopts a node that claims leadership
+        in a newer term than the current leader's. Never adopts "no leader": when nobody
+        answers, the request path's own failures decide."""
+        while not self._closed.wait(self._settings.leader_watch_s):
+            try:
+                # A short timeout: a paused leader must not hold the watch up for long.
+                statuses = self._poll_statuses(
+                    min(WATCH_STATUS_TIMEOUT_S, self._settings.status_timeout_s)
+                )
+            except RuntimeError:  # the executor was shut down: the client is closing
+                return
+            elected = choose_leader(statuses, self._nodes)
+            with self._state_lock:
+                current = self._leader
+                if elected is None or elected == current:
+                    continue
+                current_term = _term(statuses.get(current.node_id, {})) if current else -1
+                if _term(statuses.get(elected.node_id, {})) > current_term:
+                    self._adopt_leader(elected, cause="watch")
+
     def _adopt_leader(self, leader: EngineNode | None, cause: str) -> None:
         """Called with the state lock held."""
         previous = self._leader
@@ -266,10 +299,11 @@ class EngineClient:
                 f"mono_ns={time.monotonic_ns()} wall_ns={time.time_ns()}"
             )
 
-    def _poll_statuses(self) -> dict[str, dict[str, object]]:
+    def _poll_statuses(self, timeout_s: float | None = None) -> dict[str, dict[str, object]]:
         # In parallel: a partitioned node costs one timeout, not one per node.
+        timeout = self._settings.status_timeout_s if timeout_s is None else timeout_s
         futures = {
-            node_id: self._status_executor.submit(self._fetch_status, node)
+            node_id: self._status_executor.submit(self._fetch_status, node, timeout)
             for node_id, node in self._nodes.items()
         }
         statuses: dict[str, dict[str, object]] = {}
@@ -279,10 +313,8 @@ class EngineClient:
                 statuses[node_id] = status
         return statuses
 
-    def _fetch_status(self, node: EngineNode) -> dict[str, object] | None:
-        connection = http.client.HTTPConnection(
-            node.host, node.port, timeout=self._settings.status_timeout_s
-        )
+    def _fetch_status(self, node: EngineNode, timeout_s: float) -> dict[str, object] | None:
+        connection = http.client.HTTPConnection(node.host, node.port, timeout=timeout_s)
         try:
             connection.request("GET", "/status")
             response = connection.getresponse()
