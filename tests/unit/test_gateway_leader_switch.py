@@ -429,3 +429,32 @@ def test_the_watch_follows_an_election_the_request_path_cannot_see(
         assert leader is not None and leader.node_id == "n2"
     finally:
         watching.close()
+
+
+def test_requests_pending_on_a_replaced_leader_are_let_go_as_unknown(
+    engines: dict[str, FakeEngine], log_lines: list[str]
+) -> None:
+    """n1 takes the order and never answers (paused). Once the watch sees n2 lead in a newer
+    term, the pending order is answered unknown at once, not after the read timeout, and it
+    is not sent anywhere else."""
+    elect(engines, "n1", term=1)
+    settings = dataclasses.replace(FAST, read_timeout_s=5.0, leader_watch_s=0.02)
+    watching = EngineClient(
+        tuple(engine.node for engine in engines.values()), settings, log_line=log_lines.append
+    )
+    try:
+        assert watching.send_command(NEW_ORDER).node_id == "n1"
+        engines["n1"].behaviour = Behaviour.SILENT
+
+        def elect_n2_soon() -> None:
+            time.sleep(0.3)
+            engines["n2"].become_leader(term=2)
+
+        threading.Thread(target=elect_n2_soon, daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(OutcomeUnknownError, match="no answer"):
+            watching.send_command({**NEW_ORDER, "client_order_id": "c-2"})
+        assert time.monotonic() - started < 2  # not the 5 s read timeout
+        assert [len(engine.commands) for engine in engines.values()] == [2, 0, 0]
+    finally:
+        watching.close()

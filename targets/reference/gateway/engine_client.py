@@ -16,8 +16,10 @@ after a broken exchange too.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import socket
 import sys
 import threading
 import time
@@ -164,6 +166,10 @@ class EngineClient:
             max_workers=len(nodes), thread_name_prefix="engine-status"
         )
         self._closed = threading.Event()
+        # Requests waiting on an engine's answer, by node id, so that they can be let go when
+        # the watch sees that node replaced (see _abandon_requests_to).
+        self._in_flight: dict[str, set[http.client.HTTPConnection]] = {}
+        self._in_flight_lock = threading.Lock()
         if self._settings.leader_watch_s > 0:
             threading.Thread(target=self._watch_leader, name="leader-watch", daemon=True).start()
 
@@ -231,6 +237,8 @@ class EngineClient:
             return _NotSent(
                 f"engine {node} dropped the connection while sending: {_describe(error)}"
             )
+        with self._in_flight_lock:
+            self._in_flight.setdefault(node.node_id, set()).add(connection)
         try:
             response = connection.getresponse()
             payload = response.read()
@@ -239,6 +247,9 @@ class EngineClient:
             return _SentWithoutAnswer(
                 f"engine {node} took the request, no answer: {_describe(error)}"
             )
+        finally:
+            with self._in_flight_lock:
+                self._in_flight[node.node_id].discard(connection)
         if response.will_close:
             connection.close()
         else:
@@ -286,6 +297,20 @@ class EngineClient:
                 current_term = _term(statuses.get(current.node_id, {})) if current else -1
                 if _term(statuses.get(elected.node_id, {})) > current_term:
                     self._adopt_leader(elected, cause="watch")
+                    if current is not None:
+                        self._abandon_requests_to(current)
+
+    def _abandon_requests_to(self, replaced: EngineNode) -> None:
+        """A leader replaced in a newer term answers its pending requests late or never (a
+        paused node holds them until the read timeout): let them go now, as outcome unknown,
+        which is what they are (the entry may or may not survive the new leader). Their
+        clients learn it at once instead of seconds later, and can go on."""
+        with self._in_flight_lock:
+            pending = list(self._in_flight.get(replaced.node_id, ()))
+        for connection in pending:
+            if connection.sock is not None:
+                with contextlib.suppress(OSError):
+                    connection.sock.shutdown(socket.SHUT_RDWR)
 
     def _adopt_leader(self, leader: EngineNode | None, cause: str) -> None:
         """Called with the state lock held."""
