@@ -73,7 +73,10 @@ def demo(session: nox.Session) -> None:
     kill (`hftchaos demo`), then the leader-kill scenario is run and judged against its SLOs."""
     install_with_toolchain(session, "test")
     session.run("hftchaos", "demo", *session.posargs)
-    session.run("hftchaos", "run", "scenarios/leader-kill.yaml")
+    # The scenario's verdict is the demo's result, printed with its figures; an SLO or a
+    # steady-state window it misses (exit 1) is not a failure of the job. Bad input (2) or a
+    # harness error (3) is.
+    session.run("hftchaos", "run", "scenarios/leader-kill.yaml", success_codes=[0, 1])
 
 
 @nox.session(python=PYTHON)

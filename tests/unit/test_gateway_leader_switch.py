@@ -307,6 +307,8 @@ def test_engine_never_answering_is_unknown_after_the_read_timeout(
         client.send_command(NEW_ORDER)
     assert 0.9 <= time.monotonic() - started < 3
     assert [len(engine.commands) for engine in engines.values()] == [1, 0, 0]
+    # The next order does not go back to the node that left the last one unanswered.
+    assert client.send_command({**NEW_ORDER, "client_order_id": "c-2"}).node_id == "n2"
 
 
 def test_no_leader_anywhere_gives_up_within_the_budget_without_sending(

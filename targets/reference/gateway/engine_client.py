@@ -215,6 +215,10 @@ class EngineClient:
                     hint = outcome.body.get("leader")
                     problem = f"{leader.node_id} answered not_leader (leader hint {hint})"
                 elif isinstance(outcome, _SentWithoutAnswer) and not resend_after_sent:
+                    # This order's outcome stays unknown, but the next one should not go to a
+                    # leader that just failed to answer (through a proxy, a dead node looks
+                    # like this: the proxy takes the request, then drops it).
+                    self._forget_leader(leader)
                     raise OutcomeUnknownError(outcome.problem)
                 else:
                     problem = outcome.problem
@@ -276,6 +280,11 @@ class EngineClient:
             with self._state_lock:
                 self._adopt_leader(leader, cause="discovery")
                 return self._leader, self._generation
+
+    def _forget_leader(self, failed: EngineNode) -> None:
+        with self._state_lock:
+            if self._leader == failed:
+                self._adopt_leader(None, cause="no answer")
 
     def _watch_leader(self) -> None:
         """Follows elections the request path cannot see: adopts a node that claims leadership
