@@ -113,3 +113,14 @@ def nightly(session: nox.Session) -> None:
     finally:
         # The dashboard shows a failed night too: that is when people look at it.
         session.run("hftchaos", "dashboard")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks, each writing JSON under results/bench/: what preloading libfaketime costs
+    (per call and per order through the topology) and how judging a run scales with its
+    length. Arguments after `--` pick benchmarks by module name."""
+    install_with_toolchain(session, "test")
+    chosen = session.posargs or ["faketime_cost", "judging_scaling"]
+    for name in chosen:
+        session.run("python", "-m", f"benchmarks.{name}")

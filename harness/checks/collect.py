@@ -222,7 +222,8 @@ def _read_topic(
     if not brokers:
         return None, "no Kafka broker with a client listener in the topology"
     try:
-        return read_topic(brokers[0].address("client"), topic, timeout_s), ""
+        bootstrap = ",".join(broker.address("client") for broker in brokers)  # any one alive
+        return read_topic(bootstrap, topic, timeout_s), ""
     except _KafkaReadError as error:
         return None, str(error)
 

@@ -119,3 +119,29 @@ def test_service_ports_come_from_below_the_ephemeral_range() -> None:
     ports = allocate_ports(["127.0.0.1"] * 50)
     assert len(set(ports)) == 50
     assert all(1024 <= port < ephemeral_port_floor() for port in ports)
+
+
+def test_three_broker_topology_plans_a_quorum_and_a_proxy_per_client_and_broker(
+    fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    plan = make_plan(
+        load_topology(REFERENCE_TOPOLOGY.parent / "topology-kafka3.yaml"), tmp_path, fake_toolchain
+    )
+    brokers = [plan.services[f"kafka{k}"] for k in (1, 2, 3)]
+    quorum = ",".join(
+        f"{k}@{broker.host}:{broker.ports['controller']}" for k, broker in enumerate(brokers, 1)
+    )
+    for k, broker in enumerate(brokers, 1):
+        command = broker.command
+        assert command[command.index("--node-id") + 1] == str(k)
+        assert command[command.index("--quorum-voters") + 1] == quorum
+        # Each broker advertises, to engine n1, the proxy n1 reaches it through.
+        link = plan.links[f"n1-kafka{k}"]
+        assert f"ENGINE_N1:{broker.ports['n1']}:{link.listen_address}" in command
+        assert link.upstream == (broker.host, broker.ports["n1"])
+    n1 = plan.services["n1"].command
+    assert n1[n1.index("--kafka") + 1] == ",".join(
+        plan.links[f"n1-kafka{k}"].listen_address for k in (1, 2, 3)
+    )
+    order = plan.order
+    assert max(order.index(f"kafka{k}") for k in (1, 2, 3)) < order.index("kafka-topics")

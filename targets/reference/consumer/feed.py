@@ -8,6 +8,9 @@ would. Kafka being down or the topic not existing yet only delays the start.
 
 Lag is asked of the broker through a second client handle: confluent-kafka serialises all calls
 on one handle, and the poll loop, always back inside consume(), would starve a status request.
+A third thread asks every LAG_REFRESH_S and keeps the answer: a status request never waits on
+Kafka (with the partition leader's broker dead, each ask waits out its timeout), and the lag it
+reports is at most LAG_MAX_AGE_S old, else null.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import json
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +43,8 @@ class FeedSettings:
     metadata_timeout_s: float = 1.0
     topic_retry_pause_s: float = 0.5
     watermark_timeout_s: float = 0.5
+    lag_refresh_s: float = 0.1
+    lag_max_age_s: float = 2.0
 
 
 class ExecutionFeed:
@@ -58,9 +64,12 @@ class ExecutionFeed:
         self._watermark_client_closed = False
         self._watermark_client = Consumer(self._client_config())
         self._thread = threading.Thread(target=self._run, name="kafka-poll", daemon=True)
+        self._measured_lag: tuple[int | None, float] = (None, float("-inf"))  # (lag, monotonic s)
+        self._lag_thread = threading.Thread(target=self._measure_lag, name="kafka-lag", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        self._lag_thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
@@ -74,8 +83,10 @@ class ExecutionFeed:
         with self._state_lock:
             snapshot = self._tracker.snapshot()
             partitions = list(self._partitions)
-            next_offsets = dict(self._next_offsets)
             malformed, last_error = self._malformed, self._last_error
+            lag, measured_at = self._measured_lag
+        if time.monotonic() - measured_at > self._settings.lag_max_age_s:
+            lag = None
         return {
             "last_seq": snapshot.last_seq,
             "received": snapshot.received,
@@ -83,7 +94,7 @@ class ExecutionFeed:
             "duplicates": snapshot.duplicates,
             "gaps": [list(gap) for gap in snapshot.gaps],
             "out_of_order": snapshot.out_of_order,
-            "lag": self._lag(partitions, next_offsets),
+            "lag": lag,
             "positions": snapshot.positions,
             "malformed": malformed,
             "topic_ready": bool(partitions),
@@ -145,6 +156,15 @@ class ExecutionFeed:
                 self._malformed += 1
             else:
                 self._tracker.observe(execution)
+
+    def _measure_lag(self) -> None:
+        while not self._stop.wait(self._settings.lag_refresh_s):
+            with self._state_lock:
+                partitions, next_offsets = list(self._partitions), dict(self._next_offsets)
+            lag = self._lag(partitions, next_offsets)
+            if lag is not None:
+                with self._state_lock:
+                    self._measured_lag = (lag, time.monotonic())
 
     def _lag(self, partitions: list[int], next_offsets: dict[int, int]) -> int | None:
         """High watermark minus the next offset to read, summed; None if it cannot be known."""

@@ -166,12 +166,19 @@ class BrokerConfig:
             # Small and quick: tests start brokers often and topics are created explicitly.
             "num.partitions": 1,
             "default.replication.factor": replicas,
+            # With three brokers an acks=all write needs two replicas: one broker may die
+            # without losing an acknowledged execution or stopping the stream.
+            "min.insync.replicas": min(2, replicas),
             "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": 1,
             "transaction.state.log.replication.factor": replicas,
             "transaction.state.log.min.isr": min(2, replicas),
             "transaction.state.log.num.partitions": 1,
             "group.initial.rebalance.delay.ms": 0,
+            # A dead broker keeps leading its partitions until the controller fences it when
+            # its heartbeats stop (default 9 s); a trading system wants to know in 3 s.
+            "broker.session.timeout.ms": 3000,
+            "broker.heartbeat.interval.ms": 500,
             "auto.create.topics.enable": "false",
             "num.network.threads": 2,
             "num.io.threads": 4,

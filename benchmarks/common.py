@@ -1,0 +1,45 @@
+"""What every benchmark writes: its figures, when, where and from which commit."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.paths import results_root
+from harness.results import git_facts, host_facts, write_text_atomically
+
+
+def write_result(name: str, figures: dict[str, Any]) -> Path:
+    """results/bench/<name>.json, written whole or not at all."""
+    directory = results_root() / "bench"
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": name,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "harness": git_facts(),
+        "host": host_facts(),
+        **figures,
+    }
+    path = directory / f"{name}.json"
+    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def percentiles_ms(samples_ns: list[int]) -> dict[str, float]:
+    """p50, p90, p99 and max of durations in nanoseconds, in milliseconds."""
+    ordered = sorted(samples_ns)
+    cut = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {
+        "p50_ms": round(cut[49] / 1e6, 3),
+        "p90_ms": round(cut[89] / 1e6, 3),
+        "p99_ms": round(cut[98] / 1e6, 3),
+        "max_ms": round(ordered[-1] / 1e6, 3),
+        "count": len(ordered),
+    }
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 2) if denominator else None
