@@ -9,16 +9,18 @@ every second order trades), three identical replicas journal them, and Kafka hol
 execution once.
 
     python -m benchmarks.judging_scaling [--small 5000] [--large 50000]
-writes results/bench/judging_scaling.json.
+writes results/bench/judging_scaling.json. Each size is judged in a fresh process, so that its
+peak resident memory (which includes the synthetic run itself) belongs to that size alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
 import sys
 import time
-import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,15 +107,12 @@ def synthetic_run(orders: int) -> tuple[History, FinalState, Scenario]:
 
 def judge(orders: int) -> dict[str, Any]:
     history, final, scenario = synthetic_run(orders)
-    tracemalloc.start()
     started = time.perf_counter()
     analyse(history, scenario)
     metrics_s = time.perf_counter() - started
     started = time.perf_counter()
     results = run_checks(CHECKS, history, final)
     checks_s = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
     not_valid = [r.name for r in results if r.verdict is not Verdict.VALID]
     if not_valid:  # a benchmark of checks that fail on a clean run would measure the wrong path
         raise SystemExit(f"synthetic run of {orders} orders judged not valid by {not_valid}")
@@ -123,16 +122,32 @@ def judge(orders: int) -> dict[str, Any]:
         "checks_s": round(checks_s, 3),
         "checks_us_per_order": round(checks_s / orders * 1e6, 2),
         "metrics_us_per_order": round(metrics_s / orders * 1e6, 2),
-        "peak_judging_memory_mb": round(peak / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def judge_in_fresh_process(orders: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, "-m", "benchmarks.judging_scaling", "--one", str(orders)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    ).stdout
+    figures: dict[str, Any] = json.loads(output)
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.judging_scaling")
     parser.add_argument("--small", type=int, default=5_000)
     parser.add_argument("--large", type=int, default=50_000)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child: one size, JSON
     options = parser.parse_args(argv)
-    small, large = judge(options.small), judge(options.large)
+    if options.one:
+        print(json.dumps(judge(options.one)))
+        return 0
+    small, large = judge_in_fresh_process(options.small), judge_in_fresh_process(options.large)
     # 1.0 is perfectly linear; a quadratic check would show large/small (here 10x) again.
     growth = {
         "checks_per_order_large_over_small": ratio(
