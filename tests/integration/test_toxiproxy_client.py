@@ -159,3 +159,27 @@ def test_an_unreachable_api_is_a_backend_error() -> None:
     client = ToxiproxyClient(f"{LOOPBACK}:{free_port()}", timeout_s=1)
     with pytest.raises(BackendError, match="unreachable"):
         client.version()
+
+
+def test_why_not_the_pypi_package_it_loses_the_servers_error(
+    toxiproxy: ToxiproxyClient,
+) -> None:
+    """toxiproxy-python 0.1.x against Toxiproxy 2.12: a proxy on a listen address already in
+    use gets HTTP 500 "address already in use" from the server, which the package turns into
+    a bare KeyError('name'), and the server address lives in a class attribute shared by every
+    client in the process. If this test starts failing, the package changed: reconsider it."""
+    from toxiproxy import Toxiproxy
+    from toxiproxy.api import APIConsumer
+
+    host, _, port = toxiproxy.api.removeprefix("http://").rpartition(":")
+    package = Toxiproxy()
+    package.update_api_consumer(host, int(port))
+    assert (APIConsumer.host, APIConsumer.port) == (host, int(port))  # class-wide, not per client
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        busy = f"{LOOPBACK}:{taken.getsockname()[1]}"
+        with pytest.raises(KeyError, match="name"):
+            package.create(upstream=f"{LOOPBACK}:1", name="busy", listen=busy)
+        with pytest.raises(BackendError, match=r"address already in use \(HTTP 500\)"):
+            toxiproxy.create_proxy("busy", busy, f"{LOOPBACK}:1")
