@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from harness.records import FaultEvent, Outcome, ProbeSample, RequestRecord
 
 NS_PER_MS = 1_000_000
+# How long after a new leader's first answer its quicker answers are looked for.
+ELECTION_REFINE_WINDOW_NS = 200 * NS_PER_MS
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -88,8 +90,8 @@ def find_failover(
     samples: Sequence[ProbeSample],
     requests: Sequence[RequestRecord],
 ) -> Failover:
-    """The first sample after the injection in which another member leads in a newer term;
-    the election is placed at that sample's `observed_ns` (the middle of its request)."""
+    """The first sample after the injection in which another member leads in a newer term,
+    and when that member became leader: see `election_ns`."""
     elected: ProbeSample | None = None
     for sample in samples:
         if sample.arrival_ns < injection.at_ns or sample.role != "leader":
@@ -102,12 +104,9 @@ def find_failover(
         return Failover(
             injection.fault_index, injection.repeat, old_leader, old_term, injection.at_ns
         )
+    elected_ns = election_ns(elected, samples, injection.at_ns)
     first_commit = min(
-        (
-            r.end_ns
-            for r in requests
-            if r.outcome is Outcome.ACKED and r.end_ns >= elected.observed_ns
-        ),
+        (r.end_ns for r in requests if r.outcome is Outcome.ACKED and r.end_ns >= elected_ns),
         default=None,
     )
     return Failover(
@@ -117,9 +116,49 @@ def find_failover(
         old_term,
         injection.at_ns,
         elected.node,
-        elected.observed_ns,
+        elected_ns,
         first_commit,
     )
+
+
+def election_ns(first: ProbeSample, samples: Sequence[ProbeSample], not_before_ns: int) -> int:
+    """When `first`'s member became leader, on the harness's clock.
+
+    Without more to go on, the middle of the first request that found it leading: it became
+    leader before it answered, and a slow answer (a busy new leader) would otherwise add its
+    whole delay. That is off by up to half that request's round trip, which on a loaded host
+    can exceed 10 ms. A member that also reports how long it has led (`role_age_ms`, a
+    duration on its own clock) is placed more closely: of its answers in the same term within
+    ELECTION_REFINE_WINDOW_NS, the quickest one, minus the age it reported. That estimate is
+    used only if what the probe saw from outside agrees: after `not_before_ns` (the fault),
+    after the member's last answer as something else was sent, and before the first answer
+    as leader arrived."""
+    candidates = [
+        sample
+        for sample in samples
+        if sample.node == first.node
+        and sample.role == "leader"
+        and sample.term == first.term
+        and sample.role_age_ms is not None
+        and sample.round_trip_ns is not None
+        and first.arrival_ns <= sample.arrival_ns <= first.arrival_ns + ELECTION_REFINE_WINDOW_NS
+    ]
+    if candidates:
+        quickest = min(candidates, key=lambda sample: sample.round_trip_ns or 0)
+        assert quickest.role_age_ms is not None
+        estimate = quickest.observed_ns - int(quickest.role_age_ms * 1e6)
+        seen_otherwise = [
+            sample.sent_ns
+            for sample in samples
+            if sample.node == first.node
+            and sample.reachable
+            and sample.sent_ns is not None
+            and sample.arrival_ns < first.arrival_ns
+            and (sample.role != "leader" or sample.term != first.term)
+        ]
+        if max([not_before_ns, *seen_otherwise]) <= estimate <= first.arrival_ns:
+            return estimate
+    return first.observed_ns
 
 
 def outages(requests: Sequence[RequestRecord]) -> list[tuple[int, int]]:

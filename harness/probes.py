@@ -84,7 +84,14 @@ def sample_from_status(
         commit_index=integer("commit_index"),
         last_applied=integer("last_applied"),
         sent_ns=sent_ns,
+        role_age_ms=_number(status.get("role_age_ms")),
     )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value)
 
 
 class ElectionWatch:

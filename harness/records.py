@@ -54,6 +54,11 @@ class ProbeSample:
     commit_index: int | None = None
     last_applied: int | None = None
     sent_ns: int | None = None
+    role_age_ms: float | None = None  # how long the member says it has held `role`
+
+    @property
+    def round_trip_ns(self) -> int | None:
+        return None if self.sent_ns is None else self.arrival_ns - self.sent_ns
 
     @property
     def observed_ns(self) -> int:

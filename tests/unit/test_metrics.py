@@ -90,6 +90,39 @@ def test_a_slow_status_answer_places_the_election_mid_request() -> None:
     assert failover.failover_ms == pytest.approx(206)  # not 212: the answer took 12 ms
 
 
+def answer(at_ms: float, took_ms: float, age_ms: float) -> ProbeSample:
+    """n2 answering as leader of term 4, saying it has led for `age_ms`."""
+    return ProbeSample(
+        "n2", int(at_ms * MS), True, "leader", 4, "n2", sent_ns=int((at_ms - took_ms) * MS),
+        role_age_ms=age_ms,
+    )  # fmt: skip
+
+
+def test_a_reported_leadership_age_places_the_election_by_the_quickest_answer() -> None:
+    kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
+    # Elected at 1180 ms. The first answer took 30 ms (mid-request 1185: 5 ms late); a later,
+    # quick one (1 ms) says it has led 20.5 ms at 1200.5: 1180 exactly.
+    samples = [sample("n1", 990, "leader", 3), answer(1200, 30, 20), answer(1201, 1, 20.5)]
+    failover = find_failover(kill, "n1", 3, samples, [])
+    assert failover.failover_ms == pytest.approx(180)
+
+
+def test_a_reported_age_that_contradicts_the_probe_is_not_used() -> None:
+    kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
+    # "Leader for 500 ms" would put the election before the fault: keep the mid-request figure.
+    samples = [sample("n1", 990, "leader", 3), answer(1200, 10, 500)]
+    assert find_failover(kill, "n1", 3, samples, []).failover_ms == pytest.approx(195)
+    # Nor one that says it led while the probe saw it as a candidate (sent at 1150 ms).
+    candidate = ProbeSample("n2", 1160 * MS, True, "candidate", 4, None, sent_ns=1150 * MS)
+    samples = [sample("n1", 990, "leader", 3), candidate, answer(1200, 10, 80)]
+    assert find_failover(kill, "n1", 3, samples, []).failover_ms == pytest.approx(195)
+    # Answers of another term or long after the first are not used either.
+    later = answer(1500, 1, 320)
+    stale = ProbeSample("n2", 1201 * MS, True, "leader", 5, "n2", sent_ns=1200 * MS, role_age_ms=1)
+    failover = find_failover(kill, "n1", 3, [answer(1200, 10, 500), later, stale], [])
+    assert failover.failover_ms == pytest.approx(195)
+
+
 def test_no_failover_when_no_new_leader_appears() -> None:
     kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
     failover = find_failover(kill, "n1", 3, [sample("n2", 1200, "candidate", 4)], [])

@@ -190,6 +190,7 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         self._raft_state = 0
         self._reported: tuple[str, int, str | None] | None = None
         self._role_changed_ns: tuple[int, int] | None = None
+        self._role_since_ns = time.monotonic_ns()  # for role_age_ms in the status
         self._wakeup: PipeNotifier | None = None
         self._wakeup_installed = False
         self._next_keepalive = 0.0
@@ -305,6 +306,7 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         # the tick: the harness compares its own failover figure with these stamps.
         self._raft_state = new
         self._role_changed_ns = (time.monotonic_ns(), time.time_ns())
+        self._role_since_ns = self._role_changed_ns[0]
 
     def _after_tick(self) -> None:
         if not self._wakeup_installed:
@@ -383,6 +385,9 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             "role": self.role,
             "term": self.term,
             "leader": self.leader_node_id(),
+            # How long this node has held its role, by its own monotonic clock: a duration, so
+            # a harness on another host can place the election without sharing a clock.
+            "role_age_ms": (time.monotonic_ns() - self._role_since_ns) / 1e6,
             "commit_index": int(self.raftCommitIndex),
             "last_applied": applied_through,
             "state_hash": state_hash,
