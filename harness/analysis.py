@@ -55,6 +55,7 @@ def _failovers(history: History) -> list[Failover]:
     probes = sorted(history.probes, key=lambda s: s.arrival_ns)
     result = []
     applied = [f for f in history.faults if f.phase == "applied"]
+    leader_removals = [f.at_ns for f in applied if f.detail.get("removes_leader")]
     for event in applied:
         old_leader = event.detail.get("leader_before")
         if not isinstance(old_leader, str):
@@ -71,6 +72,12 @@ def _failovers(history: History) -> list[Failover]:
         observed_while_active = failover.elected_ns is not None and (
             heal is None or failover.elected_ns <= heal.at_ns + LEADER_CHANGE_AFTER_HEAL_NS
         )
+        # An election after a later fault removed the leader is that fault's failover.
+        claimed_by_later = failover.elected_ns is not None and any(
+            event.at_ns < at_ns <= failover.elected_ns for at_ns in leader_removals
+        )
+        if claimed_by_later:
+            continue
         if event.detail.get("removes_leader") or observed_while_active:
             result.append(failover)
     return result

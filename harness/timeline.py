@@ -140,6 +140,10 @@ class Timeline:
                 detail={**before, **active.detail, "removes_leader": removes_leader},
             )
         )
+        if isinstance(fault, RestartFault):
+            # Over when inject returns (stopped, started, healthy again): its window ends
+            # here, not when the run heals what is left, where it would claim later elections.
+            self._heal(step)
 
     def _heal(self, step: Step) -> None:
         fault = self._faults[step.fault_index]

@@ -58,3 +58,45 @@ def test_a_flapping_fault_recovers_from_its_last_heal_not_its_first() -> None:
     assert metrics.recovery_ms is not None
     assert 2850 - 1000 <= metrics.recovery_ms <= 2900 - 1000
     assert metrics.recovery_from_heal_ms == 0
+
+
+def test_an_election_belongs_to_the_latest_fault_that_removed_the_leader() -> None:
+    # A rolling restart: n1 (leader) at 3 s, n2 (a follower) at 7 s, n3 (leader) at 11 s.
+    # The election at 11.27 s comes within 5 s of the n2 restart's end too, but it is the
+    # n3 restart's failover: counted for n2 it read 4,270 ms.
+    from harness.records import ProbeSample
+
+    history = History()
+    for t in range(0, 14000, 10):
+        history.record(request(t, 2))
+    for t in range(0, 14000, 5):
+        if t < 3000:
+            leader, term = "n1", 1
+        elif t >= 3300 and t < 11000:
+            leader, term = "n3", 2
+        elif t >= 11270:
+            leader, term = "n1", 3
+        else:
+            continue
+        history.record(ProbeSample(leader, t * MS, True, "leader", term, leader))
+    restarts = [(3000, 3500, "n1", "n1", 1, True), (7000, 7500, "n2", "n3", 2, False)]
+    restarts.append((11000, 11500, "n3", "n3", 2, True))
+    for index, (applied, healed, target, leader, term, removes) in enumerate(restarts):
+        detail = {"leader_before": leader, "term_before": term, "removes_leader": removes}
+        history.record(FaultEvent(index, 0, "restart", "applied", applied * MS, (target,), detail))
+        history.record(FaultEvent(index, 0, "restart", "healed", healed * MS, (target,)))
+    scenario = Scenario.model_validate(
+        {
+            "name": "rolling",
+            "load": {"rate_per_s": 100, "duration_s": 14},
+            "faults": [
+                {"type": "restart", "at_s": s, "target": n}
+                for s, n in ((3, "n1"), (7, "n2"), (11, "n3"))
+            ],
+        }
+    )
+
+    metrics = analyse(history, scenario)
+
+    assert [(f.fault_index, f.new_leader) for f in metrics.failovers] == [(0, "n3"), (2, "n1")]
+    assert metrics.failover_ms == 300

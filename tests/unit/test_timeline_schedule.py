@@ -1,7 +1,24 @@
 from __future__ import annotations
 
-from harness.scenario.model import KillFault, LatencyFault, PauseFault, Repeat, RoleSelector
-from harness.timeline import schedule
+import time
+from pathlib import Path
+
+from harness.backends.fakes import FakeBackend
+from harness.faults.base import FaultContext, HealRegistry
+from harness.paths import REFERENCE_TOPOLOGY
+from harness.records import FaultEvent
+from harness.scenario.model import (
+    KillFault,
+    LatencyFault,
+    PauseFault,
+    Repeat,
+    RestartFault,
+    RoleSelector,
+)
+from harness.timeline import Timeline, schedule
+from harness.toolchain import Toolchain
+from harness.topology.loader import load_topology
+from harness.topology.plan import make_plan
 
 
 def test_repeats_heal_before_the_next_application() -> None:
@@ -34,3 +51,21 @@ def test_kill_heals_by_restart_after_its_delay_and_ordering_across_faults() -> N
 def test_fault_without_duration_has_no_scheduled_heal() -> None:
     kill = KillFault(type="kill", at_s=5, target="n1")
     assert [s.action for s in schedule([kill])] == ["apply"]
+
+
+def test_a_restart_is_healed_when_it_completes_not_at_the_end_of_the_run(
+    fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    plan = make_plan(load_topology(REFERENCE_TOPOLOGY), tmp_path, fake_toolchain)
+    backend = FakeBackend(plan)
+    backend.up()
+    events: list[FaultEvent] = []
+    restart = RestartFault(type="restart", at_s=0, target="n2")
+    context = FaultContext(backend, plan, "run-1")
+    timeline = Timeline([restart], context, HealRegistry(), events.append)
+    timeline.start(time.monotonic_ns())
+    timeline.stop()  # returns once the schedule ran: the restart is its only step
+    assert [(e.phase, e.targets) for e in events] == [("applied", ("n2",)), ("healed", ("n2",))]
+    assert backend.calls[-2:] == [("stop", "n2"), ("start", "n2")]
+    timeline.heal_remaining()
+    assert len(events) == 2  # nothing left to heal at the end
