@@ -278,6 +278,30 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             retry_at = int(self._SyncObj__raftCommitIndex) + 1
         super()._SyncObj__sendNextNodeIdx(node, reset, retry_at, success)
 
+    # ----------------------------------------------------------------- no rewinds
+    #
+    # PySyncObj's leader advances a follower's next index as it sends, so several batches are in
+    # flight at once (the more so with the sends at the end of each tick above). But the answer
+    # to an earlier batch sets the next index back to just after that batch: the leader sends the
+    # later batches again, and the follower, whose log already holds them, truncates and appends
+    # them again ("truncating already-applied log entries", many times a run, even with no fault).
+    # An acknowledgement must only move the next index forward; a rejection (reset) still moves
+    # it wherever the follower asks.
+
+    def _SyncObj__onMessageReceived(self, node: object, message: object) -> None:  # noqa: N802
+        next_index = getattr(self, "_SyncObj__raftNextIndex", None)
+        acknowledgement = (
+            isinstance(message, dict)
+            and message.get("type") == "next_node_idx"
+            and message.get("success")
+            and not message.get("reset")
+            and isinstance(next_index, dict)
+        )
+        before = next_index.get(node) if acknowledgement and next_index is not None else None
+        super()._SyncObj__onMessageReceived(node, message)
+        if before is not None and next_index is not None and next_index.get(node, before) < before:
+            next_index[node] = before
+
     def _wake_tick_thread(self) -> None:
         if self._wakeup is None:
             return
