@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,22 @@ def write_result(name: str, figures: dict[str, Any]) -> Path:
     path = directory / f"{name}.json"
     write_text_atomically(path, json.dumps(document, indent=2) + "\n")
     return path
+
+
+def python_json(
+    arguments: list[str], timeout_s: float, environment: Mapping[str, str] | None = None
+) -> Any:
+    """Run this Python with `arguments` in a fresh process and parse the JSON it prints:
+    a figure measured there is not disturbed by what this process has loaded or allocated."""
+    output = subprocess.run(
+        [sys.executable, *arguments],
+        env=None if environment is None else dict(environment),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout_s,
+    ).stdout
+    return json.loads(output)
 
 
 def percentiles_ms(samples_ns: list[int]) -> dict[str, float]:

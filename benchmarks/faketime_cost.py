@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import percentiles_ms, ratio, write_result
+from benchmarks.common import percentiles_ms, python_json, ratio, write_result
 from harness.backends.local import LocalBackend
 from harness.faults.clock import faketime_environment, faketime_offset_text
 from harness.orders import GatewayClient
@@ -52,27 +51,16 @@ def call_cost(preloaded: bool, library: Path, timestamp_file: Path) -> dict[str,
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
     if preloaded:
         environment.update(faketime_environment(library, timestamp_file))
-    output = subprocess.run(
-        [sys.executable, "-c", CALL_COST_PROGRAM],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    costs: dict[str, float] = json.loads(output)
+    costs: dict[str, float] = python_json(["-c", CALL_COST_PROGRAM], 120, environment)
     return costs
 
 
 def order_latencies(preloaded: bool, orders: int, work: Path) -> tuple[list[int], int]:
     """Per-order round trips (ns) through the gateway, and how many were not acked."""
     loaded = load_topology(REFERENCE_TOPOLOGY)
-    services = {
-        name: service.model_copy(update={"clock_control": preloaded and service.role == "engine"})
-        for name, service in loaded.topology.services.items()
-    }
-    topology = loaded.topology.model_copy(update={"services": services})
-    plan = make_plan(type(loaded)(topology, loaded.source), work, locate_toolchain())
+    engines = loaded.topology.services_with_role("engine") if preloaded else []
+    topology = loaded.topology.with_clock_control(engines)
+    plan = make_plan(loaded.with_topology(topology), work, locate_toolchain())
     with LocalBackend(plan) as backend:
         backend.up()
         gateway = GatewayClient(plan.with_role("gateway")[0].address("http"))

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.common import ratio, write_result
+from benchmarks.common import python_json, ratio, write_result
 from harness.analysis import analyse
 from harness.checks import CHECKS, FinalState, NodeFinal, run_checks
 from harness.history import History
@@ -127,14 +126,9 @@ def judge(orders: int) -> dict[str, Any]:
 
 
 def judge_in_fresh_process(orders: int) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, "-m", "benchmarks.judging_scaling", "--one", str(orders)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    ).stdout
-    figures: dict[str, Any] = json.loads(output)
+    figures: dict[str, Any] = python_json(
+        ["-m", "benchmarks.judging_scaling", "--one", str(orders)], 1800
+    )
     return figures
 
 

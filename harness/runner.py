@@ -94,11 +94,7 @@ def with_clock_control(topology: Topology, scenario: Scenario) -> Topology:
                 chosen.update(topology.services_with_role(fault.target.role))
             else:
                 chosen.add(fault.target)
-    services = {
-        name: service.model_copy(update={"clock_control": True}) if name in chosen else service
-        for name, service in topology.services.items()
-    }
-    return topology.model_copy(update={"services": services})
+    return topology.with_clock_control(chosen)
 
 
 def _start_side_probes(plan: Plan, scenario: Scenario, bus: EventBus) -> list[PeriodicProbe]:
@@ -153,8 +149,7 @@ class ScenarioRun:
             self._drive(running, running.plan, run_id, live, run_dir)
             return
         topology = with_clock_control(self.loaded.topology.topology, self.scenario)
-        loaded_topology = type(self.loaded.topology)(topology, self.loaded.topology.source)
-        plan = make_plan(loaded_topology, run_dir, ensure_toolchain())
+        plan = make_plan(self.loaded.topology.with_topology(topology), run_dir, ensure_toolchain())
         with LocalBackend(plan, self.report) as backend:
             backend.up()
             self._drive(backend, plan, run_id, live, run_dir)

@@ -20,6 +20,10 @@ class LoadedTopology:
     def file(self) -> Path:
         return self.source.file
 
+    def with_topology(self, topology: Topology) -> LoadedTopology:
+        """The same file and source map, for a topology derived from this one."""
+        return LoadedTopology(topology, self.source)
+
 
 def load_topology(file: Path) -> LoadedTopology:
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -115,3 +116,12 @@ class Topology(StrictModel):
 
     def services_with_role(self, role: str) -> list[str]:
         return [name for name, service in self.services.items() if service.role == role]
+
+    def with_clock_control(self, names: Iterable[str]) -> Topology:
+        """A copy in which these services are started with libfaketime preloaded."""
+        chosen = set(names)
+        services = {
+            name: service.model_copy(update={"clock_control": True}) if name in chosen else service
+            for name, service in self.services.items()
+        }
+        return self.model_copy(update={"services": services})

@@ -34,7 +34,7 @@ from harness.orders import GatewayClient
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.records import Outcome, PhaseMark, RequestRecord
 from harness.toolchain import locate_toolchain
-from harness.topology.loader import LoadedTopology, load_topology
+from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan
 from harness.verdicts import Verdict
 from targets.reference.bugs import ENVIRONMENT_VARIABLE, SKIPPED_AFTER_FAILOVER
@@ -110,12 +110,8 @@ def topology(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bugs: str) -> Iter
     else:
         monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
     loaded = load_topology(REFERENCE_TOPOLOGY)
-    services = {
-        name: service.model_copy(update={"clock_control": service.role == "engine"})
-        for name, service in loaded.topology.services.items()
-    }
-    topology = loaded.topology.model_copy(update={"services": services})
-    plan = make_plan(LoadedTopology(topology, loaded.source), tmp_path / "run", locate_toolchain())
+    topology = loaded.topology.with_clock_control(loaded.topology.services_with_role("engine"))
+    plan = make_plan(loaded.with_topology(topology), tmp_path / "run", locate_toolchain())
     log: list[str] = []
     with LocalBackend(plan, log.append) as backend:
         backend.up()

@@ -26,7 +26,7 @@ from harness.raft import fetch_json
 from harness.records import FaultEvent, Outcome, RequestRecord
 from harness.runner import RunResult, run_scenario
 from harness.toolchain import locate_toolchain
-from harness.topology.loader import LoadedTopology, load_topology
+from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan
 from harness.toxiproxy import ToxiproxyClient
 from harness.verdicts import Verdict
@@ -146,10 +146,8 @@ faults:
 def test_clock_skew_moves_wall_clock_only_while_active(tmp_path: Path) -> None:
     """On its own topology: only the skewed node is started with libfaketime preloaded."""
     loaded = load_topology(REFERENCE_TOPOLOGY)
-    services = dict(loaded.topology.services)
-    services["n2"] = services["n2"].model_copy(update={"clock_control": True})
-    topology = loaded.topology.model_copy(update={"services": services})
-    plan = make_plan(LoadedTopology(topology, loaded.source), tmp_path / "run", locate_toolchain())
+    topology = loaded.topology.with_clock_control(["n2"])
+    plan = make_plan(loaded.with_topology(topology), tmp_path / "run", locate_toolchain())
     with LocalBackend(plan) as backend:
         backend.up()
         _clock_skew_on(backend, tmp_path)

@@ -145,3 +145,11 @@ def test_three_broker_topology_plans_a_quorum_and_a_proxy_per_client_and_broker(
     )
     order = plan.order
     assert max(order.index(f"kafka{k}") for k in (1, 2, 3)) < order.index("kafka-topics")
+
+
+def test_clock_control_is_added_to_the_named_services_only() -> None:
+    topology = load_topology(REFERENCE_TOPOLOGY).topology
+    skewable = topology.with_clock_control(topology.services_with_role("engine"))
+    chosen = {name for name, service in skewable.services.items() if service.clock_control}
+    assert chosen == {"n1", "n2", "n3"}
+    assert not any(service.clock_control for service in topology.services.values())
