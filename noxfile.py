@@ -118,9 +118,10 @@ def nightly(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks, each writing JSON under results/bench/: what preloading libfaketime costs
-    (per call and per order through the topology) and how judging a run scales with its
-    length. Arguments after `--` pick benchmarks by module name."""
+    (per call and per order through the topology), how judging a run scales with its length,
+    and what a status request costs the probe and the services (stdlib vs lean HTTP).
+    Arguments after `--` pick benchmarks by module name."""
     install_with_toolchain(session, "test")
-    chosen = session.posargs or ["faketime_cost", "judging_scaling"]
+    chosen = session.posargs or ["faketime_cost", "judging_scaling", "http_handler_cost"]
     for name in chosen:
         session.run("python", "-m", f"benchmarks.{name}")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from harness.backends.base import RaftRole, RaftView
 from harness.raft import fetch_json, leader_of
 from harness.records import MetricSample, ProbeSample
+from harness.status_client import KeepAliveGet, StatusHttpError
 
 DEFAULT_INTERVAL_S = 0.005
 # While an election is under way (the leader went away and no newer leader has shown up yet),
@@ -31,33 +32,20 @@ class _StatusPoller:
     """GET one status URL over one keep-alive connection, reconnecting after failures."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
-        self._path = parts.path or "/"
-        self._connection: http.client.HTTPConnection | None = None
+        self._client = KeepAliveGet(url, REQUEST_TIMEOUT_S)
 
     def get(self) -> dict[str, object] | None:
         try:
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection(
-                    self._host, self._port, timeout=REQUEST_TIMEOUT_S
-                )
-            self._connection.request("GET", self._path)
-            response = self._connection.getresponse()
-            body = response.read()
-            if response.status != 200:
+            status, body = self._client.get()
+            if status != 200:
                 return None
             parsed = json.loads(body)
-            return parsed if isinstance(parsed, dict) else None
-        except (OSError, http.client.HTTPException, ValueError):
-            self.close()
+        except (OSError, StatusHttpError, ValueError):
             return None
+        return parsed if isinstance(parsed, dict) else None
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self._client.close()
 
 
 def sample_from_status(

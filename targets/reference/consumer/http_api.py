@@ -7,9 +7,11 @@ import signal
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import FrameType
 from urllib.parse import urlsplit
+
+from targets.reference.lean_http import LeanRequestHandler
 
 StatusSource = Callable[[], dict[str, object]]
 
@@ -29,7 +31,7 @@ class ConsumerHttpServer(ThreadingHTTPServer):
         return f"{host!s}:{port}"
 
 
-class ConsumerRequestHandler(BaseHTTPRequestHandler):
+class ConsumerRequestHandler(LeanRequestHandler):
     protocol_version = "HTTP/1.1"
     wbufsize = 64 * 1024  # headers and body leave in one segment on flush
     server: ConsumerHttpServer

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -21,6 +21,7 @@ from targets.reference.engine.commands import (
     parse_client_request,
 )
 from targets.reference.engine.node import Acked, NotLeader, SubmitOutcome, Unknown
+from targets.reference.lean_http import LeanRequestHandler
 
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_EXECUTIONS_LIMIT = 1000
@@ -47,7 +48,7 @@ class EngineHttpServer(ThreadingHTTPServer):
         self.commit_timeout_s = commit_timeout_s
 
 
-class EngineRequestHandler(BaseHTTPRequestHandler):
+class EngineRequestHandler(LeanRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: EngineHttpServer

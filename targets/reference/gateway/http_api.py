@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import FrameType
 from urllib.parse import unquote, urlsplit
 
 from targets.reference.gateway.service import Answer, GatewayService, bad_request, not_found
+from targets.reference.lean_http import LeanRequestHandler
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -29,7 +30,7 @@ class GatewayHttpServer(ThreadingHTTPServer):
         return f"{host!s}:{port}"
 
 
-class GatewayRequestHandler(BaseHTTPRequestHandler):
+class GatewayRequestHandler(LeanRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body leave in one segment on flush, and without waiting for Nagle.
     wbufsize = 64 * 1024
