@@ -21,6 +21,8 @@ from harness.metrics import (
     recovered_at,
 )
 from harness.records import FaultEvent, Outcome, RequestRecord
+from harness.rig import INTERVAL_S as RIG_INTERVAL_S
+from harness.rig import RigLoad, rig_load
 from harness.scenario.model import Scenario, SteadyState
 from harness.verdicts import Verdict
 
@@ -147,6 +149,7 @@ class SteadyStateResult:
     success_rate: float | None
     latency_p99_ms: float | None
     problems: tuple[str, ...] = ()
+    rig: RigLoad | None = None  # how busy the machine was meanwhile (context, not judged)
 
 
 def check_steady_state(
@@ -188,4 +191,6 @@ def check_steady_state(
     verdict = Verdict.INVALID if problems else Verdict.VALID
     if not window:
         verdict = Verdict.UNKNOWN
-    return SteadyStateResult(name, verdict, len(window), success_rate, p99, tuple(problems))
+    # Each rig sample covers the interval before it: the one just after the window counts.
+    rig = rig_load(history.metrics, start_ns, end_ns + int(RIG_INTERVAL_S * 1_000_000_000))
+    return SteadyStateResult(name, verdict, len(window), success_rate, p99, tuple(problems), rig)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from harness.runner import RunResult
+from harness.rig import describe
+from harness.runner import RunResult, rig_during_load
 from harness.verdicts import Verdict
 
 STYLE = {Verdict.VALID: "green", Verdict.UNKNOWN: "yellow", Verdict.INVALID: "bold red"}
@@ -56,10 +57,14 @@ def print_result(console: Console, result: RunResult) -> None:
             )
     for steady in result.steady:
         problems = "; ".join(steady.problems) or "within tolerance"
+        context = f"; rig: {describe(steady.rig)}" if steady.rig and steady.problems else ""
         console.print(
             f"steady state {steady.name}: [{STYLE[steady.verdict]}]{steady.verdict.value}[/] "
-            f"({steady.requests} requests, {problems})"
+            f"({steady.requests} requests, {problems}{context})"
         )
+    rig = rig_during_load(result)
+    if rig:
+        console.print(f"rig during load: {describe(rig)}")
     if result.checks:
         checks = Table(title="safety checks")
         checks.add_column("check", no_wrap=True)

@@ -6,13 +6,14 @@ Judging happens after the run on the recorded history only; healing happens in `
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.local import LocalBackend
@@ -33,6 +34,7 @@ from harness.results import (
     write_scenario,
     write_summary,
 )
+from harness.rig import RigLoad, rig_load, rig_probes
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
     ClockSkewFault,
@@ -47,6 +49,9 @@ from harness.topology.model import Topology
 from harness.topology.plan import Plan, make_plan
 from harness.toxiproxy import ToxiproxyClient
 from harness.verdicts import SloResult, Verdict, judge_slos
+
+if TYPE_CHECKING:
+    from harness.load.driver import LoadDriver
 
 Report = Callable[[str], None]
 # Builds the live display for a run: given the event bus and the leader probe.
@@ -106,6 +111,22 @@ def _start_side_probes(plan: Plan, scenario: Scenario, bus: EventBus) -> list[Pe
     for spec in scenario.steady_state.probes:
         if spec.probe == "http" and spec.url:
             probes.append(PeriodicProbe("http", http_status_measure(spec.url), bus.publish))
+    for probe in probes:
+        probe.start()
+    return probes
+
+
+def _start_rig_probes(
+    backend: LocalBackend, plan: Plan, load: LoadDriver, bus: EventBus
+) -> list[PeriodicProbe]:
+    def pid_of(name: str) -> Callable[[], int | None]:
+        return lambda: backend.facts(name).pid
+
+    pids = {name: pid_of(name) for name in plan.services}
+    # The instrument's own footprint, in brackets: no service can be named so.
+    pids["(harness)"] = os.getpid
+    pids["(load generator)"] = lambda: load.pid
+    probes = rig_probes(pids, bus.publish)
     for probe in probes:
         probe.start()
     return probes
@@ -234,6 +255,7 @@ class ScenarioRun:
             on_record=self.bus.publish,
             log_file=plan.run_dir / "logs" / "load.log",
         )
+        side_probes += _start_rig_probes(backend, plan, load, self.bus)
         view = live(self.bus, probe) if live else nullcontext()
         try:
             view.__enter__()
@@ -477,7 +499,19 @@ def _judgement(result: RunResult) -> dict[str, Any]:
                 "success_rate": s.success_rate,
                 "latency_p99_ms": s.latency_p99_ms,
                 "problems": list(s.problems),
+                "rig": s.rig.as_dict() if s.rig else None,
             }
             for s in result.steady
         ],
+        "rig": rig.as_dict() if (rig := rig_during_load(result)) else None,
     }
+
+
+def rig_during_load(result: RunResult) -> RigLoad | None:
+    history = result.history
+    if history is None:
+        return None
+    start, end = history.phase_ns("load"), history.phase_ns("load-done")
+    if start is None or end is None:
+        return None
+    return rig_load(history.metrics, start, end)

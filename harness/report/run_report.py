@@ -277,12 +277,43 @@ def _steady_state_section(summary: dict[str, Any]) -> str:
             _percent(s.get("success_rate")),
             number(s.get("latency_p99_ms")),
             "; ".join(s.get("problems") or []) or "within tolerance",
+            number((s.get("rig") or {}).get("host_busy_pct_mean")),
+            number((s.get("rig") or {}).get("host_steal_pct_max")),
         ]
         for s in results
     ]
-    headers = ["window", "verdict", "requests", "success rate", "p99 ms", "problems"]
+    headers = [
+        "window",
+        "verdict",
+        "requests",
+        "success rate",
+        "p99 ms",
+        "problems",
+        "host CPU busy %",
+        "max CPU steal %",
+    ]
     classes = ["fail" if s.get("verdict") == "invalid" else "" for s in results]
-    return _section("Steady state", table_html(headers, rows, classes))
+    return _section("Steady state", table_html(headers, rows, classes) + _rig_note(summary))
+
+
+def _rig_note(summary: dict[str, Any]) -> str:
+    """The machine's load over the whole order flow: context for latency, not a verdict."""
+    rig = summary.get("rig")
+    if not isinstance(rig, dict) or rig.get("host_busy_pct_mean") is None:
+        return ""
+    services = rig.get("services_cpu_pct_mean") or {}
+    busiest = ", ".join(f"{name} {pct:.0f} %" for name, pct in list(services.items())[:4])
+    text = (
+        f"During the load the host's CPUs were {rig['host_busy_pct_mean']:.0f} % busy "
+        f"(max {rig.get('host_busy_pct_max') or 0:.0f} % over 0.5 s)"
+    )
+    if rig.get("host_steal_pct_max") is not None:
+        text += f"; the hypervisor took up to {rig['host_steal_pct_max']:.0f} % (steal)"
+    if busiest:
+        text += f". Busiest services, in % of one core: {busiest}"
+    if rig.get("saturated"):
+        text += ". The rig was saturated: latency includes waiting for CPU"
+    return f'<p class="note">{escape(text)}.</p>'
 
 
 def _percent(fraction: object) -> str:

@@ -117,6 +117,29 @@ def test_full_report_has_every_section(tmp_path: Path) -> None:
     assert "not recorded" not in html
 
 
+def test_steady_state_shows_how_busy_the_rig_was(tmp_path: Path) -> None:
+    rig = {"host_busy_pct_mean": 93.4, "host_steal_pct_max": 21.0}
+    summary = {
+        **SUMMARY,
+        "steady_state": [
+            {"window": "after recovery", "verdict": "invalid", "requests": 300, "rig": rig}
+        ],
+        "rig": {
+            **rig,
+            "host_busy_pct_max": 100.0,
+            "services_cpu_pct_mean": {"gateway": 21.3, "n2": 19.0},
+            "saturated": True,
+        },
+    }
+    html = write_run_report(write_run(tmp_path / "run", summary)).read_text()
+    for text in ("host CPU busy %", "93.4", "21.0", "gateway 21 %", "The rig was saturated"):
+        assert text in html, text
+    calm = {**SUMMARY, "rig": {"host_busy_pct_mean": 60.0, "saturated": False}}
+    html = write_run_report(write_run(tmp_path / "calm", calm)).read_text()
+    assert "60 % busy" in html
+    assert "saturated" not in html
+
+
 def test_aborted_run_without_history_or_checks_still_reports(tmp_path: Path) -> None:
     summary = {"scenario": "leader-kill", "status": "aborted", "verdict": "unknown"}
     summary["errors"] = ["topology did not come up"]

@@ -1,0 +1,128 @@
+"""Rig sampling: /proc parsing, per-interval shares, window summaries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.records import MetricSample
+from harness.rig import (
+    HOST_BUSY,
+    HOST_STEAL,
+    SERVICE_PREFIX,
+    CpuTimes,
+    describe,
+    host_cpu_measure,
+    parse_proc_stat,
+    process_cpu_measure,
+    process_cpu_ticks,
+    rig_load,
+)
+
+STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 1\n"
+
+
+def stat(user: int, system: int, idle: int, steal: int) -> str:
+    return STAT.format(user=user, system=system, idle=idle, steal=steal)
+
+
+def test_parses_the_aggregate_cpu_line() -> None:
+    assert parse_proc_stat(stat(100, 50, 800, 50)) == CpuTimes(total=1000, busy=150, steal=50)
+    assert parse_proc_stat("intr 1\n") is None
+
+
+def test_host_shares_are_per_interval_and_of_all_cores() -> None:
+    readings = iter([stat(100, 50, 800, 50), stat(250, 100, 900, 150), stat(250, 100, 1300, 150)])
+    busy = host_cpu_measure("busy", read=lambda: next(readings))
+    assert busy() is None  # no baseline yet
+    assert busy() == pytest.approx(100 * 200 / 400)
+    assert busy() == 0.0
+    readings = iter([stat(100, 50, 800, 50), stat(250, 100, 900, 150)])
+    steal = host_cpu_measure("steal", read=lambda: next(readings))
+    steal()
+    assert steal() == pytest.approx(100 * 100 / 400)
+
+
+def test_process_ticks_survive_a_command_name_with_spaces_and_parens() -> None:
+    fields = ["S", *["0"] * 10, "120", "30", *["0"] * 20]
+    assert process_cpu_ticks("42 (my (odd) name) " + " ".join(fields)) == 150
+
+
+def test_process_share_restarts_its_baseline_on_a_new_pid() -> None:
+    fields = lambda ticks: "1 (x) S " + " ".join(["0"] * 10 + [str(ticks), "0"] + ["0"] * 20)  # noqa: E731
+    ticks = {1: iter([100, 150]), 2: iter([10, 60])}
+    pid = [1]
+    now = iter([0.0, 1.0, 2.0, 3.0])
+    measure = process_cpu_measure(
+        lambda: pid[0],
+        read_stat=lambda p: fields(next(ticks[p])),
+        clock=lambda: next(now),
+        ticks_per_s=100,
+    )
+    assert measure() is None
+    assert measure() == pytest.approx(50.0)  # 50 ticks in 1 s at 100 ticks/s
+    pid[0] = 2
+    assert measure() is None  # restarted: no share across two processes
+    assert measure() == pytest.approx(50.0)
+
+
+def test_a_gone_process_has_no_share() -> None:
+    def unreadable(pid: int) -> str:
+        raise FileNotFoundError(pid)
+
+    assert process_cpu_measure(lambda: 7, read_stat=unreadable)() is None
+    assert process_cpu_measure(lambda: None)() is None
+
+
+def test_a_spinning_process_shows_far_more_cpu_than_a_sleeping_one() -> None:
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    sleep = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        spinning = process_cpu_measure(lambda: spin.pid)
+        sleeping = process_cpu_measure(lambda: sleep.pid)
+        spinning(), sleeping()
+        time.sleep(1.0)
+        spin_pct, sleep_pct = spinning(), sleeping()
+    finally:
+        spin.kill()
+        sleep.kill()
+        spin.wait()
+        sleep.wait()
+    assert spin_pct is not None and sleep_pct is not None
+    assert spin_pct > 30
+    assert sleep_pct < 5
+
+
+def samples(probe: str, values: list[float | None], start_ns: int = 0) -> list[MetricSample]:
+    return [MetricSample(probe, start_ns + i * 500_000_000, v) for i, v in enumerate(values)]
+
+
+def test_window_summary_and_saturation() -> None:
+    metrics = [
+        *samples(HOST_BUSY, [50, 96, 98, 92]),
+        *samples(HOST_STEAL, [0, 1, 2, None]),
+        *samples(SERVICE_PREFIX + "gateway", [20, 40, 60, 40]),
+        *samples(SERVICE_PREFIX + "n1", [10, 10, 10, 10]),
+        *samples("kafka_consumer_lag", [5, 5, 5, 5]),
+    ]
+    load = rig_load(metrics, 500_000_000, 1_500_000_000)
+    assert load is not None
+    assert load.samples == 3
+    assert load.host_busy_pct_mean == pytest.approx(95.333, abs=0.01)
+    assert load.host_busy_pct_max == 98
+    assert load.host_steal_pct_max == 2
+    assert list(load.services_cpu_pct_mean) == ["gateway", "n1"]
+    assert load.saturated
+    assert "saturated" in describe(load)
+    assert load.as_dict()["services_cpu_pct_mean"] == {"gateway": 46.7, "n1": 10.0}
+    calm = rig_load(metrics, 0, 0)
+    assert calm is not None and not calm.saturated and "saturated" not in describe(calm)
+    assert rig_load(metrics, 10**12, 2 * 10**12) is None
+
+
+def test_steal_alone_marks_the_rig_saturated() -> None:
+    load = rig_load([*samples(HOST_BUSY, [40, 40]), *samples(HOST_STEAL, [0, 25])], 0, 10**10)
+    assert load is not None and load.saturated
