@@ -64,10 +64,6 @@ def request(
         connection.close()
 
 
-def free_port(host: str) -> int:
-    return allocate_ports([host])[0]  # below the ephemeral range, like the topology's ports
-
-
 def wait_for(what: str, check: Callable[[], T | None], timeout_s: float) -> T:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -90,51 +86,100 @@ def new_order(client_order_id: str, side: str, price: int, quantity: int) -> dic
     }
 
 
+# Ports are probed free and then released before the engines bind them; in one CI run another
+# process took one in between (the engine gave up after 5 s of EADDRINUSE). A cluster whose
+# node could not bind is started again on fresh ports rather than failing the test.
+START_ATTEMPTS = 3
+BIND_FAILURE = "Address already in use"
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[dict[str, EngineProcess]]:
+    started: list[EngineProcess] = []
+    try:
+        for attempt in range(START_ATTEMPTS):
+            nodes = _start_cluster(tmp_path / f"attempt-{attempt}")
+            started.extend(nodes.values())
+            if _all_serving(nodes):
+                break
+            _stop(list(nodes.values()))
+        else:
+            pytest.fail(f"no cluster could bind its ports in {START_ATTEMPTS} attempts")
+        yield nodes
+    finally:
+        _stop(started)
+
+
+def _start_cluster(directory: Path) -> dict[str, EngineProcess]:
+    directory.mkdir(parents=True)
+    hosts = list(HOSTS.items())
+    # One allocation for all six ports, so no two of them can be the same.
+    ports = allocate_ports([host for _, host in hosts for _ in ("raft", "http")])
     nodes = {
         node_id: EngineProcess(
             node_id=node_id,
-            raft=f"{host}:{free_port(host)}",
+            raft=f"{host}:{ports[2 * index]}",
             http_host=host,
-            http_port=free_port(host),
-            stderr_path=tmp_path / f"{node_id}.stderr",
+            http_port=ports[2 * index + 1],
+            stderr_path=directory / f"{node_id}.stderr",
         )
-        for node_id, host in HOSTS.items()
+        for index, (node_id, host) in enumerate(hosts)
     }
-    try:
-        for node in nodes.values():
-            peers = ",".join(f"{o.node_id}={o.raft}" for o in nodes.values() if o is not node)
-            command = [
-                sys.executable, "-m", "targets.reference.engine",
-                "--node-id", node.node_id,
-                "--raft", node.raft,
-                "--peers", peers,
-                "--http", f"{node.http_host}:{node.http_port}",
-                "--data-dir", str(tmp_path / node.node_id),
-            ]  # fmt: skip
-            with node.stderr_path.open("wb") as stderr:
-                node.process = subprocess.Popen(
-                    command,
-                    cwd=REPO_ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    env={k: v for k, v in os.environ.items() if not k.startswith("ENGINE_")},
-                    start_new_session=True,
-                )
-        yield nodes
-    finally:
-        for node in nodes.values():
-            if node.alive():
-                assert node.process is not None
-                node.process.kill()
-        for node in nodes.values():
-            if node.process is not None:
-                node.process.wait(timeout=10)
-        for node in nodes.values():
-            if node.process is not None:
-                with pytest.raises(ProcessLookupError):
-                    os.kill(node.process.pid, 0)
+    for node in nodes.values():
+        peers = ",".join(f"{o.node_id}={o.raft}" for o in nodes.values() if o is not node)
+        command = [
+            sys.executable, "-m", "targets.reference.engine",
+            "--node-id", node.node_id,
+            "--raft", node.raft,
+            "--peers", peers,
+            "--http", f"{node.http_host}:{node.http_port}",
+            "--data-dir", str(directory / node.node_id),
+        ]  # fmt: skip
+        with node.stderr_path.open("wb") as stderr:
+            node.process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env={k: v for k, v in os.environ.items() if not k.startswith("ENGINE_")},
+                start_new_session=True,
+            )
+    return nodes
+
+
+def _all_serving(nodes: dict[str, EngineProcess]) -> bool:
+    """True once every node answers /status; False if one exited because its port was taken.
+    Any other early exit fails the test with that node's stderr."""
+    deadline = time.monotonic() + 20
+    waiting = set(nodes)
+    while waiting and time.monotonic() < deadline:
+        for node_id in sorted(waiting):
+            node = nodes[node_id]
+            if node.status() is not None:
+                waiting.discard(node_id)
+            elif not node.alive():
+                stderr = node.stderr_path.read_text(errors="replace")
+                if BIND_FAILURE in stderr:
+                    return False
+                pytest.fail(f"engine {node_id} exited at start: {stderr}")
+        time.sleep(0.05)
+    if waiting:
+        pytest.fail(f"engines {sorted(waiting)} did not answer /status within 20 s")
+    return True
+
+
+def _stop(nodes: list[EngineProcess]) -> None:
+    for node in nodes:
+        if node.alive():
+            assert node.process is not None
+            node.process.kill()
+    for node in nodes:
+        if node.process is not None:
+            node.process.wait(timeout=10)
+    for node in nodes:
+        if node.process is not None:
+            with pytest.raises(ProcessLookupError):
+                os.kill(node.process.pid, 0)
 
 
 def leader_of(nodes: list[EngineProcess]) -> tuple[EngineProcess, int] | None:
