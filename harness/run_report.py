@@ -9,6 +9,7 @@ from harness.rig import describe
 from harness.runner import RunResult, rig_during_load
 from harness.verdicts import Verdict
 
+LATE_NOTICE_MS = 250.0
 STYLE = {Verdict.VALID: "green", Verdict.UNKNOWN: "yellow", Verdict.INVALID: "bold red"}
 
 
@@ -54,6 +55,14 @@ def print_result(console: Console, result: RunResult) -> None:
             console.print(
                 "errors by kind: "
                 + ", ".join(f"{kind}={count}" for kind, count in sorted(metrics.errors.items()))
+            )
+    for fault in result.history.faults if result.history else []:
+        late_ms = fault.detail.get("late_ms")
+        if fault.phase == "applied" and isinstance(late_ms, float) and late_ms > LATE_NOTICE_MS:
+            # Usually the heal before it was slow; this fault's window was that much shorter.
+            console.print(
+                f"[yellow]fault {fault.fault_index}.{fault.repeat} ({fault.fault_type}) went in "
+                f"{late_ms:,.0f} ms behind schedule[/]"
             )
     for steady in result.steady:
         problems = "; ".join(steady.problems) or "within tolerance"

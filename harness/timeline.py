@@ -98,11 +98,12 @@ class Timeline:
             if delay > 0 and self._stop.wait(delay):
                 return
             if step.action == "apply":
-                self._apply(step)
+                due_ns = origin_ns + int(step.offset_s * NS)
+                self._apply(step, late_ns=max(0, time.monotonic_ns() - due_ns))
             else:
                 self._heal(step)
 
-    def _apply(self, step: Step) -> None:
+    def _apply(self, step: Step, late_ns: int = 0) -> None:
         fault = self._faults[step.fault_index]
         lookup = self._context.leader_lookup
         views = lookup.raft_views() if lookup else {}
@@ -137,7 +138,14 @@ class Timeline:
                 "applied",
                 applied_ns,
                 targets=tuple(active.targets),
-                detail={**before, **active.detail, "removes_leader": removes_leader},
+                detail={
+                    **before,
+                    **active.detail,
+                    "removes_leader": removes_leader,
+                    # Behind schedule, e.g. because the previous step's heal was slow: the
+                    # fault's window is that much shorter than the scenario asked.
+                    "late_ms": round(late_ns / 1e6, 1),
+                },
             )
         )
         if isinstance(fault, RestartFault):

@@ -61,9 +61,10 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
             return False
         self.headers = headers  # type: ignore[assignment]
         connection = (headers.get("Connection") or "").lower()
-        if version == "HTTP/1.1":
+        if version == "HTTP/1.1" and self.protocol_version >= "HTTP/1.1":
             self.close_connection = connection == "close"
         else:
+            # An HTTP/1.0 exchange (either side) persists only when asked to, as in the stdlib.
             self.close_connection = connection != "keep-alive"
         if (headers.get("Expect") or "").lower() == "100-continue":
             return self.handle_expect_100()

@@ -99,6 +99,21 @@ def test_connection_persistence_follows_the_version_and_header(
     assert closed is closes
 
 
+class OldHandler(EchoHandler):
+    protocol_version = "HTTP/1.0"
+
+
+def test_a_handler_that_speaks_http_1_0_closes_after_each_answer() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), OldHandler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        answer = raw_exchange(httpd.server_address[1], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert answer.startswith(b"HTTP/1.0 200")
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [

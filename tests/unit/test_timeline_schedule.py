@@ -69,3 +69,34 @@ def test_a_restart_is_healed_when_it_completes_not_at_the_end_of_the_run(
     assert backend.calls[-2:] == [("stop", "n2"), ("start", "n2")]
     timeline.heal_remaining()
     assert len(events) == 2  # nothing left to heal at the end
+
+
+def test_a_slow_heal_makes_the_next_application_late_and_that_is_recorded(
+    fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    plan = make_plan(load_topology(REFERENCE_TOPOLOGY), tmp_path, fake_toolchain)
+    backend = FakeBackend(plan)
+    backend.up()
+    resume = backend.resume
+
+    def slow_resume(name: str) -> None:  # like a Toxiproxy toxic that takes 5 s to remove
+        time.sleep(0.4)
+        resume(name)
+
+    backend.resume = slow_resume  # type: ignore[method-assign]
+    events: list[FaultEvent] = []
+    faults = [
+        PauseFault(type="pause", at_s=0, duration_s=0.05, target="n2"),
+        PauseFault(type="pause", at_s=0.1, duration_s=0.05, target="n3"),
+    ]
+    timeline = Timeline(faults, FaultContext(backend, plan, "run-1"), HealRegistry(), events.append)
+    timeline.start(time.monotonic_ns())
+    deadline = time.monotonic() + 5
+    while len([e for e in events if e.phase == "applied"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    timeline.stop()
+    timeline.heal_remaining()
+    late = {e.targets: e.detail["late_ms"] for e in events if e.phase == "applied"}
+    assert isinstance(late[("n2",)], float) and late[("n2",)] < 200
+    # Due at 0.1 s; the heal of n2 started at 0.05 s and took 0.4 s.
+    assert isinstance(late[("n3",)], float) and late[("n3",)] > 250
