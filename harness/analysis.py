@@ -21,7 +21,7 @@ from harness.metrics import (
     recovered_at,
 )
 from harness.records import FaultEvent, Outcome, RequestRecord
-from harness.rig import INTERVAL_S as RIG_INTERVAL_S
+from harness.rig import INTERVAL_NS as RIG_INTERVAL_NS
 from harness.rig import RigLoad, rig_load
 from harness.scenario.model import Scenario, SteadyState
 from harness.verdicts import Verdict
@@ -192,5 +192,5 @@ def check_steady_state(
     if not window:
         verdict = Verdict.UNKNOWN
     # Each rig sample covers the interval before it: the one just after the window counts.
-    rig = rig_load(history.metrics, start_ns, end_ns + int(RIG_INTERVAL_S * 1_000_000_000))
+    rig = rig_load(history.metrics, start_ns, end_ns + RIG_INTERVAL_NS)
     return SteadyStateResult(name, verdict, len(window), success_rate, p99, tuple(problems), rig)

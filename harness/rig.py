@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from harness.probes import PeriodicProbe
 from harness.records import MetricSample
 
 INTERVAL_S = 0.5
+INTERVAL_NS = int(INTERVAL_S * 1_000_000_000)
 HOST_BUSY = "rig_host_busy_pct"
 HOST_STEAL = "rig_host_steal_pct"
 SERVICE_PREFIX = "rig_cpu_pct:"
@@ -133,7 +134,7 @@ class RigLoad:
     """The rig over one stretch of the run."""
 
     samples: int
-    host_busy_pct_mean: float | None
+    host_busy_pct_mean: float
     host_busy_pct_max: float | None
     host_steal_pct_mean: float | None
     host_steal_pct_max: float | None
@@ -141,14 +142,33 @@ class RigLoad:
 
     @property
     def saturated(self) -> bool:
-        busy = self.host_busy_pct_mean or 0.0
         steal = self.host_steal_pct_max or 0.0
-        return busy >= SATURATED_BUSY_PCT or steal >= SATURATED_STEAL_PCT
+        return self.host_busy_pct_mean >= SATURATED_BUSY_PCT or steal >= SATURATED_STEAL_PCT
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RigLoad | None:
+        """Back from `as_dict` (a summary.json); None when it holds no host figure."""
+        busy = _number(data.get("host_busy_pct_mean"))
+        if busy is None:
+            return None
+        services = data.get("services_cpu_pct_mean")
+        return cls(
+            samples=int(_number(data.get("samples")) or 0),
+            host_busy_pct_mean=busy,
+            host_busy_pct_max=_number(data.get("host_busy_pct_max")),
+            host_steal_pct_mean=_number(data.get("host_steal_pct_mean")),
+            host_steal_pct_max=_number(data.get("host_steal_pct_max")),
+            services_cpu_pct_mean={
+                str(name): pct
+                for name, value in (services.items() if isinstance(services, dict) else [])
+                if (pct := _number(value)) is not None
+            },
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
             "samples": self.samples,
-            "host_busy_pct_mean": _round(self.host_busy_pct_mean),
+            "host_busy_pct_mean": round(self.host_busy_pct_mean, 1),
             "host_busy_pct_max": _round(self.host_busy_pct_max),
             "host_steal_pct_mean": _round(self.host_steal_pct_mean),
             "host_steal_pct_max": _round(self.host_steal_pct_max),
@@ -187,24 +207,25 @@ def rig_load(metrics: Sequence[MetricSample], start_ns: int, end_ns: int) -> Rig
 
 
 def describe(load: RigLoad) -> str:
-    """One line for the console and the report."""
-    text = (
-        f"host CPU {load.host_busy_pct_mean:.0f} % busy (max {load.host_busy_pct_max:.0f} % "
-        f"over {INTERVAL_S:g} s)"
-    )
-    if load.host_steal_pct_mean is not None and load.host_steal_pct_max is not None:
-        text += (
-            f", {load.host_steal_pct_mean:.1f} % stolen by the hypervisor "
-            f"(max {load.host_steal_pct_max:.0f} %)"
-        )
+    """One line for the console and the run report."""
+    text = f"host CPU {load.host_busy_pct_mean:.0f} % busy"
+    if load.host_busy_pct_max is not None:
+        text += f" (max {load.host_busy_pct_max:.0f} % over {INTERVAL_S:g} s)"
+    if load.host_steal_pct_max is not None:
+        mean = "" if load.host_steal_pct_mean is None else f"{load.host_steal_pct_mean:.1f} % "
+        text += f", {mean}stolen by the hypervisor (max {load.host_steal_pct_max:.0f} %)"
     top = list(load.services_cpu_pct_mean.items())[:4]
     if top:
         text += "; busiest: " + ", ".join(f"{name} {pct:.0f} %" for name, pct in top)
         text += " of a core"
     if load.saturated:
-        text += " - saturated: latency here includes waiting for CPU"
+        text += ". The rig was saturated: latency includes waiting for CPU"
     return text
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

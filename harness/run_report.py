@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.rig import describe
-from harness.runner import RunResult, rig_during_load
+from harness.runner import RunResult
 from harness.verdicts import Verdict
 
 LATE_NOTICE_MS = 250.0
@@ -71,9 +71,8 @@ def print_result(console: Console, result: RunResult) -> None:
             f"steady state {steady.name}: [{STYLE[steady.verdict]}]{steady.verdict.value}[/] "
             f"({steady.requests} requests, {problems}{context})"
         )
-    rig = rig_during_load(result)
-    if rig:
-        console.print(f"rig during load: {describe(rig)}")
+    if result.rig:
+        console.print(f"rig during load: {describe(result.rig)}")
     if result.checks:
         checks = Table(title="safety checks")
         checks.add_column("check", no_wrap=True)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,16 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     history: History | None = None
     checks: list[CheckResult] = field(default_factory=list)
+
+    @cached_property
+    def rig(self) -> RigLoad | None:
+        """How busy the machine was during the load (None without the history or samples)."""
+        if self.history is None:
+            return None
+        start, end = self.history.phase_ns("load"), self.history.phase_ns("load-done")
+        if start is None or end is None:
+            return None
+        return rig_load(self.history.metrics, start, end)
 
     @property
     def exit_code(self) -> int:
@@ -503,15 +514,5 @@ def _judgement(result: RunResult) -> dict[str, Any]:
             }
             for s in result.steady
         ],
-        "rig": rig.as_dict() if (rig := rig_during_load(result)) else None,
+        "rig": result.rig.as_dict() if result.rig else None,
     }
-
-
-def rig_during_load(result: RunResult) -> RigLoad | None:
-    history = result.history
-    if history is None:
-        return None
-    start, end = history.phase_ns("load"), history.phase_ns("load-done")
-    if start is None or end is None:
-        return None
-    return rig_load(history.metrics, start, end)

@@ -94,11 +94,11 @@ class Timeline:
 
     def _run(self, origin_ns: int) -> None:
         for step in schedule(self._faults):
-            delay = (origin_ns + int(step.offset_s * NS) - time.monotonic_ns()) / NS
+            due_ns = origin_ns + int(step.offset_s * NS)
+            delay = (due_ns - time.monotonic_ns()) / NS
             if delay > 0 and self._stop.wait(delay):
                 return
             if step.action == "apply":
-                due_ns = origin_ns + int(step.offset_s * NS)
                 self._apply(step, late_ns=max(0, time.monotonic_ns() - due_ns))
             else:
                 self._heal(step)

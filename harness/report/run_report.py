@@ -25,6 +25,7 @@ from harness.report.run_data import (
     trouble_span,
 )
 from harness.results import write_text_atomically
+from harness.rig import RigLoad, describe
 
 REPORT_FILE = "report.html"
 NOT_RECORDED = '<p class="note">not recorded</p>'
@@ -299,21 +300,10 @@ def _steady_state_section(summary: dict[str, Any]) -> str:
 def _rig_note(summary: dict[str, Any]) -> str:
     """The machine's load over the whole order flow: context for latency, not a verdict."""
     rig = summary.get("rig")
-    if not isinstance(rig, dict) or rig.get("host_busy_pct_mean") is None:
+    load = RigLoad.from_dict(rig) if isinstance(rig, dict) else None
+    if load is None:
         return ""
-    services = rig.get("services_cpu_pct_mean") or {}
-    busiest = ", ".join(f"{name} {pct:.0f} %" for name, pct in list(services.items())[:4])
-    text = (
-        f"During the load the host's CPUs were {rig['host_busy_pct_mean']:.0f} % busy "
-        f"(max {rig.get('host_busy_pct_max') or 0:.0f} % over 0.5 s)"
-    )
-    if rig.get("host_steal_pct_max") is not None:
-        text += f"; the hypervisor took up to {rig['host_steal_pct_max']:.0f} % (steal)"
-    if busiest:
-        text += f". Busiest services, in % of one core: {busiest}"
-    if rig.get("saturated"):
-        text += ". The rig was saturated: latency includes waiting for CPU"
-    return f'<p class="note">{escape(text)}.</p>'
+    return f'<p class="note">During the load: {escape(describe(load))}.</p>'
 
 
 def _percent(fraction: object) -> str:

@@ -30,9 +30,6 @@ class LeanHeaders:
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._values.get(name.lower(), default)
 
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._values
-
 
 class LeanRequestHandler(BaseHTTPRequestHandler):
     raw_requestline: bytes  # set by handle_one_request before parse_request
@@ -80,7 +77,8 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
             if raw in (b"\r\n", b"\n", b""):
                 return headers
             name, colon, value = str(raw, "iso-8859-1").partition(":")
-            if not colon or not name or name != name.strip() or name[0] in " \t":
+            # A name with surrounding whitespace includes a folded continuation line.
+            if not colon or not name or name != name.strip():
                 self.send_error(HTTPStatus.BAD_REQUEST, f"Bad header line {raw!r}")
                 return None
             headers[name] = value.strip()

@@ -14,6 +14,7 @@ from harness.rig import (
     HOST_STEAL,
     SERVICE_PREFIX,
     CpuTimes,
+    RigLoad,
     describe,
     host_cpu_measure,
     parse_proc_stat,
@@ -118,6 +119,11 @@ def test_window_summary_and_saturation() -> None:
     assert load.saturated
     assert "saturated" in describe(load)
     assert load.as_dict()["services_cpu_pct_mean"] == {"gateway": 46.7, "n1": 10.0}
+    back = RigLoad.from_dict(load.as_dict())  # as the run report reads summary.json
+    assert back is not None and back.saturated
+    assert back.services_cpu_pct_mean == {"gateway": 46.7, "n1": 10.0}
+    assert describe(back) == describe(load)
+    assert RigLoad.from_dict({"samples": 3}) is None
     calm = rig_load(metrics, 0, 0)
     assert calm is not None and not calm.saturated and "saturated" not in describe(calm)
     assert rig_load(metrics, 10**12, 2 * 10**12) is None

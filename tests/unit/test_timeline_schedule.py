@@ -53,15 +53,19 @@ def test_fault_without_duration_has_no_scheduled_heal() -> None:
     assert [s.action for s in schedule([kill])] == ["apply"]
 
 
+def started_fake_backend(toolchain: Toolchain, tmp_path: Path) -> FakeBackend:
+    backend = FakeBackend(make_plan(load_topology(REFERENCE_TOPOLOGY), tmp_path, toolchain))
+    backend.up()
+    return backend
+
+
 def test_a_restart_is_healed_when_it_completes_not_at_the_end_of_the_run(
     fake_toolchain: Toolchain, tmp_path: Path
 ) -> None:
-    plan = make_plan(load_topology(REFERENCE_TOPOLOGY), tmp_path, fake_toolchain)
-    backend = FakeBackend(plan)
-    backend.up()
+    backend = started_fake_backend(fake_toolchain, tmp_path)
     events: list[FaultEvent] = []
     restart = RestartFault(type="restart", at_s=0, target="n2")
-    context = FaultContext(backend, plan, "run-1")
+    context = FaultContext(backend, backend.plan, "run-1")
     timeline = Timeline([restart], context, HealRegistry(), events.append)
     timeline.start(time.monotonic_ns())
     timeline.stop()  # returns once the schedule ran: the restart is its only step
@@ -74,9 +78,7 @@ def test_a_restart_is_healed_when_it_completes_not_at_the_end_of_the_run(
 def test_a_slow_heal_makes_the_next_application_late_and_that_is_recorded(
     fake_toolchain: Toolchain, tmp_path: Path
 ) -> None:
-    plan = make_plan(load_topology(REFERENCE_TOPOLOGY), tmp_path, fake_toolchain)
-    backend = FakeBackend(plan)
-    backend.up()
+    backend = started_fake_backend(fake_toolchain, tmp_path)
     resume = backend.resume
 
     def slow_resume(name: str) -> None:  # like a Toxiproxy toxic that takes 5 s to remove
@@ -89,7 +91,8 @@ def test_a_slow_heal_makes_the_next_application_late_and_that_is_recorded(
         PauseFault(type="pause", at_s=0, duration_s=0.05, target="n2"),
         PauseFault(type="pause", at_s=0.1, duration_s=0.05, target="n3"),
     ]
-    timeline = Timeline(faults, FaultContext(backend, plan, "run-1"), HealRegistry(), events.append)
+    context = FaultContext(backend, backend.plan, "run-1")
+    timeline = Timeline(faults, context, HealRegistry(), events.append)
     timeline.start(time.monotonic_ns())
     deadline = time.monotonic() + 5
     while len([e for e in events if e.phase == "applied"]) < 2 and time.monotonic() < deadline:
