@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import psutil
 
 from harness.backends.local import STATE_FILE, LocalBackend, Report, log_tail
 from harness.errors import BackendError
-from harness.paths import up_dir
+from harness.paths import remove_tree, up_dir, up_root
 from harness.toolchain import locate_toolchain
 from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan
@@ -69,7 +68,7 @@ def prepare_up_dir(topology_name: str) -> Path:
             f"{running.supervisor_pid}); run `hftchaos down` first"
         )
     run_dir = up_dir(topology_name)
-    shutil.rmtree(run_dir, ignore_errors=True)
+    remove_tree(run_dir, up_root())
     run_dir.mkdir(parents=True)
     return run_dir
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harness.paths import TOPOLOGY_NAME_PATTERN
 from harness.validation import StrictModel
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -100,6 +101,17 @@ class Topology(StrictModel):
     description: str = ""
     services: dict[str, Service] = Field(min_length=1)
     links: dict[str, Link] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _topology_name(cls, value: str) -> str:
+        # The name becomes a folder under the cache (`hftchaos up`): an identifier, never a path.
+        if not TOPOLOGY_NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value[:80]!r} must start with a lowercase letter and use only a-z, 0-9 "
+                "and '-' (at most 63 characters)"
+            )
+        return value
 
     @field_validator("services", "links")
     @classmethod
