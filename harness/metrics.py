@@ -69,6 +69,8 @@ class Failover:
     new_leader: str | None = None
     elected_ns: int | None = None
     first_commit_ns: int | None = None
+    # How elected_ns was placed; None when no new leader was seen.
+    election: ElectionEstimate | None = None
 
     @property
     def failover_ms(self) -> float | None:
@@ -104,7 +106,8 @@ def find_failover(
         return Failover(
             injection.fault_index, injection.repeat, old_leader, old_term, injection.at_ns
         )
-    elected_ns = election_ns(elected, samples, injection.at_ns)
+    estimate = estimate_election(elected, samples, injection.at_ns)
+    elected_ns = estimate.chosen_ns
     first_commit = min(
         (r.end_ns for r in requests if r.outcome is Outcome.ACKED and r.end_ns >= elected_ns),
         default=None,
@@ -118,21 +121,69 @@ def find_failover(
         elected.node,
         elected_ns,
         first_commit,
+        estimate,
     )
 
 
-def election_ns(first: ProbeSample, samples: Sequence[ProbeSample], not_before_ns: int) -> int:
-    """When `first`'s member became leader, on the harness's clock.
+@dataclass(frozen=True)
+class ElectionEstimate:
+    """Two ways of placing an election on the harness's clock, kept apart so that each can be
+    checked against an independent reference (tests/integration/test_failover_agreement.py).
 
-    Without more to go on, the middle of the first request that found it leading: it became
-    leader before it answered, and a slow answer (a busy new leader) would otherwise add its
-    whole delay. That is off by up to half that request's round trip, which on a loaded host
-    can exceed 10 ms. A member that also reports how long it has led (`role_age_ms`, a
-    duration on its own clock) is placed more closely: of its answers in the same term within
-    ELECTION_REFINE_WINDOW_NS, the quickest one, minus the age it reported. That estimate is
-    used only if what the probe saw from outside agrees: after `not_before_ns` (the fault),
-    after the member's last answer as something else was sent, and before the first answer
-    as leader arrived."""
+    mid_request_ns: the middle of the first probe request that found the new leader leading
+    (outside-in; off by up to half that request's round trip).
+    role_age_ns: the quickest answer in the same term minus the role age the member reported
+    (a duration on its own clock); None when the member reports no age or when the result
+    disagrees with what the probe saw from outside."""
+
+    mid_request_ns: int
+    role_age_ns: int | None
+
+    @property
+    def chosen_ns(self) -> int:
+        return self.role_age_ns if self.role_age_ns is not None else self.mid_request_ns
+
+    @property
+    def estimator(self) -> str:
+        return ROLE_AGE if self.role_age_ns is not None else MID_REQUEST
+
+
+ROLE_AGE = "role_age"
+MID_REQUEST = "mid_request"
+
+
+def election_ns(first: ProbeSample, samples: Sequence[ProbeSample], not_before_ns: int) -> int:
+    """When `first`'s member became leader, on the harness's clock: see `estimate_election`."""
+    return estimate_election(first, samples, not_before_ns).chosen_ns
+
+
+def estimate_election(
+    first: ProbeSample, samples: Sequence[ProbeSample], not_before_ns: int
+) -> ElectionEstimate:
+    """When `first`'s member became leader, both ways (see `ElectionEstimate`).
+
+    The role-age estimate takes, of the member's answers in the same term within
+    ELECTION_REFINE_WINDOW_NS, the quickest one, minus the age it reported. It is kept only
+    if what the probe saw from outside agrees: after `not_before_ns` (the fault), after the
+    member's last answer as something else was sent, and before the first answer as leader
+    arrived."""
+    estimate = _role_age_estimate(first, samples)
+    if estimate is not None:
+        seen_otherwise = [
+            sample.sent_ns
+            for sample in samples
+            if sample.node == first.node
+            and sample.reachable
+            and sample.sent_ns is not None
+            and sample.arrival_ns < first.arrival_ns
+            and (sample.role != "leader" or sample.term != first.term)
+        ]
+        if not max([not_before_ns, *seen_otherwise]) <= estimate <= first.arrival_ns:
+            estimate = None
+    return ElectionEstimate(mid_request_ns=first.observed_ns, role_age_ns=estimate)
+
+
+def _role_age_estimate(first: ProbeSample, samples: Sequence[ProbeSample]) -> int | None:
     candidates = [
         sample
         for sample in samples
@@ -143,22 +194,11 @@ def election_ns(first: ProbeSample, samples: Sequence[ProbeSample], not_before_n
         and sample.round_trip_ns is not None
         and first.arrival_ns <= sample.arrival_ns <= first.arrival_ns + ELECTION_REFINE_WINDOW_NS
     ]
-    if candidates:
-        quickest = min(candidates, key=lambda sample: sample.round_trip_ns or 0)
-        assert quickest.role_age_ms is not None
-        estimate = quickest.observed_ns - int(quickest.role_age_ms * 1e6)
-        seen_otherwise = [
-            sample.sent_ns
-            for sample in samples
-            if sample.node == first.node
-            and sample.reachable
-            and sample.sent_ns is not None
-            and sample.arrival_ns < first.arrival_ns
-            and (sample.role != "leader" or sample.term != first.term)
-        ]
-        if max([not_before_ns, *seen_otherwise]) <= estimate <= first.arrival_ns:
-            return estimate
-    return first.observed_ns
+    if not candidates:
+        return None
+    quickest = min(candidates, key=lambda sample: sample.round_trip_ns or 0)
+    assert quickest.role_age_ms is not None
+    return quickest.observed_ns - int(quickest.role_age_ms * NS_PER_MS)
 
 
 def outages(requests: Sequence[RequestRecord]) -> list[tuple[int, int]]:

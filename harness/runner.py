@@ -204,6 +204,7 @@ class ScenarioRun:
             seed=self.seed + 1,
             on_record=self.warmup_requests.append,
             log_file=plan.run_dir / "logs" / "load-warmup.log",
+            run_dir=plan.run_dir,
         )
         warmup.start()
         try:
@@ -265,6 +266,7 @@ class ScenarioRun:
             seed=self.seed,
             on_record=self.bus.publish,
             log_file=plan.run_dir / "logs" / "load.log",
+            run_dir=plan.run_dir,
         )
         side_probes += _start_rig_probes(backend, plan, load, self.bus)
         view = live(self.bus, probe) if live else nullcontext()
@@ -482,6 +484,8 @@ def _judgement(result: RunResult) -> dict[str, Any]:
                 "new_leader": f.new_leader,
                 "failover_ms": f.failover_ms,
                 "first_commit_ms": f.first_commit_ms,
+                # which estimator placed the election (see metrics.ElectionEstimate)
+                "estimator": f.election.estimator if f.election else None,
             }
             for f in metrics.failovers
         ],

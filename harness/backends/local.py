@@ -22,6 +22,7 @@ from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.health import check_health, wait_for_raft_leader
 from harness.errors import BackendError, HealthTimeoutError
 from harness.faults.clock import faketime_environment, faketime_offset_text
+from harness.run_marker import marker_environment
 from harness.topology.plan import Plan, PlannedService
 from harness.toxiproxy import ToxiproxyClient
 
@@ -221,6 +222,7 @@ class LocalBackend:
         environment = {
             "PYTHONUNBUFFERED": "1",
             "HFTCHAOS_SERVICE": service.name,
+            **marker_environment(self.plan.run_dir),
             "HFTCHAOS_KAFKA_LIBS": str(self.plan.toolchain.kafka_libs),
         }
         if service.clock_control:

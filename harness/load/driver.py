@@ -27,6 +27,7 @@ from typing import IO, Any
 from harness.errors import BackendError
 from harness.load import wire
 from harness.records import RequestRecord
+from harness.run_marker import marker_environment
 from harness.scenario.model import LoadProfile
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,11 @@ class LoadDriver:
         seed: int,
         on_record: Callable[[RequestRecord], None],
         log_file: Path,
+        run_dir: Path | None = None,
     ) -> None:
         self.gateway = gateway
+        # Marks the worker as the run's (see harness.run_marker); defaults to the log's run.
+        self.run_dir = run_dir if run_dir is not None else log_file.parent.parent
         self.profile = profile
         self.id_prefix = id_prefix
         self.seed = seed
@@ -136,6 +140,7 @@ class LoadDriver:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log_output,
+                    env={**os.environ, **marker_environment(self.run_dir)},
                     process_group=0,
                     preexec_fn=_die_with_parent,
                 )

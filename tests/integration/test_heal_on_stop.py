@@ -1,5 +1,10 @@
 """Faults are healed however the harness stops: SIGTERM mid-fault heals and exits 130; a
-SIGKILLed harness takes its services with it, and its kernel rules are swept afterwards."""
+SIGKILLed harness takes its services with it, and its kernel rules are swept afterwards.
+
+Survivors are looked for by the run marker in the environment (harness.run_marker), which
+every process of the run carries: the test first checks that each service of the topology
+and the load generator do carry it, so a service the scan could not see fails the test,
+and `test_the_survivor_scan_sees_a_process_left_alive` shows that the scan finds one."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import psutil
 import pytest
 
 from harness.faults.netfilter import list_rules, parse_tag
+from harness.run_marker import RUN_MARKER_VARIABLE
 
 SCENARIO = """
 name: stop-mid-fault
@@ -30,12 +36,33 @@ def _run_ids_with_rules() -> set[str]:
     return {tag[0] for rule in list_rules() if (tag := parse_tag(rule.tag)) is not None}
 
 
-def _service_processes(marker: str) -> list[int]:
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        if marker in " ".join(process.info["cmdline"] or []):
-            found.append(process.info["pid"])
+# Every long-running process of the reference topology, and the load generator.
+EXPECTED_PROCESSES = {"toxiproxy", "kafka", "n1", "n2", "n3", "gateway", "consumer", "load"}
+
+
+def _marked_processes(results: Path) -> dict[int, str]:
+    """pid -> what it is, for every live process whose run marker lies under `results`.
+
+    Read here from /proc through psutil, not through the harness's own helper, so that a
+    fault in that helper cannot hide a survivor."""
+    found = {}
+    for process in psutil.process_iter():
+        try:
+            environment = process.environ()
+            marker = environment.get(RUN_MARKER_VARIABLE)
+            if marker is None or process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if not Path(marker).is_relative_to(results.resolve()):
+                continue
+            is_load = "harness.load.worker" in process.cmdline()
+            found[process.pid] = "load" if is_load else environment.get("HFTCHAOS_SERVICE", "?")
+        except psutil.Error:
+            continue
     return found
+
+
+def _survivors(results: Path) -> dict[int, str]:
+    return _marked_processes(results)
 
 
 def _start_mid_fault(tmp_path: Path) -> tuple[subprocess.Popen[bytes], set[str]]:
@@ -53,6 +80,9 @@ def _start_mid_fault(tmp_path: Path) -> tuple[subprocess.Popen[bytes], set[str]]
         assert harness.poll() is None, "the harness ended before the partition was applied"
         assert time.monotonic() < deadline, "the partition never appeared"
         time.sleep(0.1)
+    # The scan below must be able to see every process of the run, or it proves nothing.
+    seen = set(_marked_processes(tmp_path / "results").values())
+    assert seen >= EXPECTED_PROCESSES, f"not marked as the run's: {EXPECTED_PROCESSES - seen}"
     return harness, _run_ids_with_rules() - before
 
 
@@ -61,7 +91,7 @@ def test_sigterm_mid_fault_heals_and_tears_down(tmp_path: Path) -> None:
     harness.send_signal(signal.SIGTERM)
     assert harness.wait(timeout=90) == 130
     assert not (_run_ids_with_rules() & run_ids), "partition rules survived SIGTERM"
-    assert _service_processes(str(tmp_path / "results")) == []
+    assert _survivors(tmp_path / "results") == {}
     summary = json.loads(
         next((tmp_path / "results").glob("stop-mid-fault/*/summary.json")).read_text()
     )
@@ -81,15 +111,34 @@ def test_sigkill_mid_fault_services_die_and_sweep_removes_rules(tmp_path: Path) 
     harness.send_signal(signal.SIGKILL)
     harness.wait(timeout=10)
     deadline = time.monotonic() + 15
-    while _service_processes(str(tmp_path / "results")) and time.monotonic() < deadline:
+    while _survivors(tmp_path / "results") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _service_processes(str(tmp_path / "results")) == [], "services outlived the harness"
+    assert _survivors(tmp_path / "results") == {}, "processes outlived the harness"
     assert run_ids <= _run_ids_with_rules(), "nothing to sweep: the test proves nothing"
     sweep = subprocess.run(
         [sys.executable, "-m", "harness.cli", "sweep"], capture_output=True, text=True, timeout=60
     )
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     assert not (_run_ids_with_rules() & run_ids)
+
+
+def test_the_survivor_scan_sees_a_process_left_alive(tmp_path: Path) -> None:
+    """A process of the run that escaped the harness (its own session, no parent-death
+    signal) is what the SIGKILL test must catch: the scan finds it by its marker alone."""
+    run_dir = tmp_path / "results" / "stop-mid-fault" / "20260101T000000Z"
+    run_dir.mkdir(parents=True)
+    escaped = subprocess.Popen(
+        ["sleep", "60"],
+        env={**os.environ, RUN_MARKER_VARIABLE: str(run_dir), "HFTCHAOS_SERVICE": "gateway"},
+        start_new_session=True,
+    )
+    try:
+        assert _survivors(tmp_path / "results") == {escaped.pid: "gateway"}
+        assert _survivors(tmp_path / "elsewhere") == {}
+    finally:
+        escaped.kill()
+        escaped.wait()
+    assert _survivors(tmp_path / "results") == {}
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -124,7 +125,9 @@ faults:
     # SIGKILL and SIGSTOP of the leader both made the others elect a new one.
     assert failovers[0].new_leader not in (None, kill.targets[0])
     assert failovers[1].new_leader not in (None, pause.targets[0])
-    assert failovers[0].failover_ms is not None and failovers[0].failover_ms < 2000
+    # The survivors elected a leader on their own: before the killed node was restarted.
+    kill_healed = next(e for e in events(result, "healed") if e.fault_index == 0)
+    assert failovers[0].elected_ns is not None and failovers[0].elected_ns < kill_healed.at_ns
     # The killed and the restarted node are new processes; the paused one is the same.
     pids_after = {name: shared_topology.facts(name).pid for name in ("n1", "n2", "n3")}
     assert pids_after[kill.targets[0]] != pids_before[kill.targets[0]]
@@ -189,9 +192,41 @@ def _tcp_retransmissions() -> int:
     return int(values[header.index("RetransSegs")])
 
 
+RULE_COUNTER = re.compile(r'^\[(\d+):\d+\] -A \S+ .*--comment "?hftchaos:[^:]+:(\d+)"?')
+
+
+def _packets_per_fault() -> dict[int, int]:
+    """Packets each fault's iptables rules have matched so far, by fault index, read from the
+    kernel's own counters (`iptables-save -c`), not through the harness."""
+    dump = subprocess.run(
+        ["iptables-save", "-c", "-t", "filter"], capture_output=True, text=True, check=True
+    ).stdout
+    counts: dict[int, int] = {}
+    for line in dump.splitlines():
+        if match := RULE_COUNTER.match(line):
+            fault_index = int(match[2]) // 1000  # a rule's key is index * 1000 + repeat
+            counts[fault_index] = counts.get(fault_index, 0) + int(match[1])
+    return counts
+
+
+def _stamped(measure: Callable[[], object]) -> Callable[[], tuple[int, object]]:
+    return lambda: (time.monotonic_ns(), measure())
+
+
+def _increase_within(samples: list[object], start_ns: int, end_ns: int) -> int:
+    """How much a sampled counter grew between two instants (samples are (ns, value))."""
+    inside = [v for at, v in samples if isinstance(v, int) and start_ns <= at <= end_ns]  # type: ignore[misc]
+    return max(inside) - min(inside) if inside else 0
+
+
 def test_packet_loss_and_partition(shared_topology: LocalBackend, tmp_path: Path) -> None:
-    retransmissions_before = _tcp_retransmissions()
-    with sampling(lambda: len(list_rules())) as rule_counts:
+    """Each fault is proven in its own window: the packet-loss rules dropped packets and TCP
+    retransmitted more while they were in place than in as long a window before; the
+    partition's rules dropped packets and its leader lost leadership while cut off."""
+    with (
+        sampling(_stamped(_packets_per_fault), interval_s=0.05) as rule_samples,
+        sampling(_stamped(_tcp_retransmissions), interval_s=0.05) as retransmissions,
+    ):
         result = run(
             shared_topology,
             tmp_path,
@@ -200,14 +235,28 @@ def test_packet_loss_and_partition(shared_topology: LocalBackend, tmp_path: Path
 load: {rate_per_s: 200, duration_s: 14}
 steady_state: {window_s: 1}
 faults:
-  - {type: packet_loss, at_s: 1.5, duration_s: 3, percent: 30,
+  - {type: packet_loss, at_s: 4, duration_s: 2.5, percent: 30,
      target: {role: engine, select: leader}}
-  - {type: partition, at_s: 7, duration_s: 4, isolate: {role: engine, select: leader}}
+  - {type: partition, at_s: 8, duration_s: 4, isolate: {role: engine, select: leader}}
 """,
         )
-    assert max(c for c in rule_counts if isinstance(c, int)) > 0
-    # Loopback does not retransmit unless packets are lost.
-    assert _tcp_retransmissions() - retransmissions_before > 20
+    dropped: dict[int, int] = {}
+    for _at, counts in rule_samples:  # type: ignore[misc]
+        for index, packets in counts.items():
+            dropped[index] = max(dropped.get(index, 0), packets)
+    assert dropped.get(0, 0) > 0, f"the packet-loss rules matched no packet: {dropped}"
+    assert dropped.get(1, 0) > 0, f"the partition's rules matched no packet: {dropped}"
+
+    loss = next(e for e in events(result, "applied") if e.fault_index == 0)
+    loss_healed = next(e for e in events(result, "healed") if e.fault_index == 0)
+    length = loss_healed.at_ns - loss.at_ns
+    during = _increase_within(retransmissions, loss.at_ns, loss_healed.at_ns)
+    before = _increase_within(retransmissions, loss.at_ns - length, loss.at_ns)
+    # Loopback retransmits only lost segments; 30 % loss on the leader's Raft traffic at
+    # 200 orders/s gave 150-400 in this window when measured, the window before 0-3.
+    print(f"TCP retransmissions: {before} before, {during} during the packet loss")
+    assert during >= 20 and during > 3 * before, (before, during)
+
     partition = next(e for e in events(result, "applied") if e.fault_index == 1)
     isolated = partition.targets[0]
     healed = next(e for e in events(result, "healed") if e.fault_index == 1)
@@ -254,9 +303,10 @@ faults:
         r for r in result.history.requests if r.intended_ns < events(result, "applied")[0].at_ns
     ]
     baseline = p50_ms(before)
-    # Every fault went in on time: a late one would shrink its own window.
-    late = [f.detail.get("late_ms", 0) for f in events(result, "applied")]
-    assert max(late) < 1000, late
+    # Every fault's window held enough orders to judge it: a fault that went in late would
+    # shrink its own window (60 orders/s over 2 s is 120 due; a quarter is the floor).
+    for index in range(6):
+        assert len(window(result, index)) >= 30, (index, len(window(result, index)))
     assert p50_ms(window(result, 0)) > baseline + 120  # 80 ms each way
     assert p50_ms(window(result, 1)) > baseline + 60  # 8-byte slices, 20 ms apart
     for index in (2, 3):  # held, reset: orders in flight fail or end unknown

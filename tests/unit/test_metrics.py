@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 
 from harness.metrics import (
+    MID_REQUEST,
     NS_PER_MS,
+    ROLE_AGE,
     Tolerance,
     downtime_ms,
     find_failover,
@@ -105,13 +107,20 @@ def test_a_reported_leadership_age_places_the_election_by_the_quickest_answer() 
     samples = [sample("n1", 990, "leader", 3), answer(1200, 30, 20), answer(1201, 1, 20.5)]
     failover = find_failover(kill, "n1", 3, samples, [])
     assert failover.failover_ms == pytest.approx(180)
+    # Both estimates are kept, and the run says which one it reported.
+    assert failover.election is not None and failover.election.estimator == ROLE_AGE
+    assert failover.election.mid_request_ns == 1185 * MS
+    assert failover.election.role_age_ns == 1180 * MS
 
 
 def test_a_reported_age_that_contradicts_the_probe_is_not_used() -> None:
     kill = FaultEvent(0, 0, "kill", "applied", 1000 * MS)
     # "Leader for 500 ms" would put the election before the fault: keep the mid-request figure.
     samples = [sample("n1", 990, "leader", 3), answer(1200, 10, 500)]
-    assert find_failover(kill, "n1", 3, samples, []).failover_ms == pytest.approx(195)
+    failover = find_failover(kill, "n1", 3, samples, [])
+    assert failover.failover_ms == pytest.approx(195)
+    assert failover.election is not None and failover.election.estimator == MID_REQUEST
+    assert failover.election.role_age_ns is None
     # Nor one that says it led while the probe saw it as a candidate (sent at 1150 ms).
     candidate = ProbeSample("n2", 1160 * MS, True, "candidate", 4, None, sent_ns=1150 * MS)
     samples = [sample("n1", 990, "leader", 3), candidate, answer(1200, 10, 80)]
