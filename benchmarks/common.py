@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.paths import results_root
-from harness.results import git_facts, host_facts, write_text_atomically
+from harness.results import git_facts, host_facts
+from harness.store.atomic import write_text_atomically
 
 
 def write_result(name: str, figures: dict[str, Any]) -> Path:

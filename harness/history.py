@@ -6,6 +6,7 @@ live view and anything else subscribe to it (the Locust idea: statistics are one
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,21 +15,41 @@ from harness.records import FaultEvent, MetricSample, PhaseMark, ProbeSample, Re
 
 Record = RequestRecord | ProbeSample | FaultEvent | PhaseMark | MetricSample
 Listener = Callable[[Record], None]
+logger = logging.getLogger(__name__)
 
 
 class EventBus:
+    """Publishes each record to every listener, on the publisher's thread.
+
+    A listener that raises is logged once and dropped: a broken live view must not kill the
+    probe or the load reader that published to it, nor keep the history from recording."""
+
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        # Replaced, never changed in place (copy on write): publishing reads it without a lock.
+        self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.Lock()
+        self.failures: list[str] = []  # one line per listener dropped, for the run's log
 
     def subscribe(self, listener: Listener) -> None:
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners = (*self._listeners, listener)
 
     def publish(self, record: Record) -> None:
-        # Listeners are called on the publisher's thread; they must be quick and thread-safe.
+        # Listeners must be quick and thread-safe: they run on the publisher's thread.
         for listener in self._listeners:
-            listener(record)
+            try:
+                listener(record)
+            except Exception as error:
+                self._drop(listener, error)
+
+    def _drop(self, listener: Listener, error: Exception) -> None:
+        with self._lock:
+            if listener not in self._listeners:
+                return
+            self._listeners = tuple(item for item in self._listeners if item is not listener)
+            name = getattr(listener, "__qualname__", repr(listener))
+            self.failures.append(f"listener {name} dropped: {type(error).__name__}: {error}")
+        logger.warning("%s", self.failures[-1])
 
 
 @dataclass

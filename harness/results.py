@@ -21,6 +21,7 @@ import yaml
 
 from harness.history import History
 from harness.records import Outcome
+from harness.store.atomic import point_link, write_atomically, write_text_atomically
 
 SUMMARY_FILE = "summary.json"
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -56,19 +57,9 @@ def write_history(
         kinds.append(("warmup_requests", warmup_requests))
     for name, records in kinds:
         frame = pd.DataFrame(_record_rows(list(records)))
-        write_atomically(run_dir / f"{name}.parquet", lambda path, f=frame: f.to_parquet(path))
+        write_atomically(run_dir / f"{name}.parquet", frame.to_parquet)
         counts[name] = len(frame)
     return counts
-
-
-def write_atomically(path: Path, write: Any) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    write(temporary)
-    temporary.replace(path)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    write_atomically(path, lambda temporary: temporary.write_text(text))
 
 
 def write_scenario(run_dir: Path, source_file: Path, resolved: dict[str, Any]) -> None:
@@ -85,11 +76,7 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
 def point_latest(results_root: Path, run_dir: Path) -> None:
     """`results/latest` and `results/<scenario>/latest` -> this run (relative links)."""
     for link in (results_root / "latest", run_dir.parent / "latest"):
-        temporary = link.with_name(f".{link.name}.new")
-        if temporary.is_symlink() or temporary.exists():
-            temporary.unlink()
-        temporary.symlink_to(os.path.relpath(run_dir, link.parent))
-        temporary.replace(link)
+        point_link(link, run_dir)
 
 
 def git_facts(directory: Path = REPOSITORY) -> dict[str, Any]:

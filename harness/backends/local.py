@@ -23,6 +23,7 @@ from harness.backends.health import check_health, wait_for_raft_leader
 from harness.errors import BackendError, HealthTimeoutError
 from harness.faults.clock import faketime_environment, faketime_offset_text
 from harness.run_marker import marker_environment
+from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, PlannedService
 from harness.toxiproxy import ToxiproxyClient
 
@@ -193,7 +194,7 @@ class LocalBackend:
             raise BackendError(
                 f"{name} was not started with clock_control: true, so its clock cannot move"
             )
-        _write_atomically(_faketime_file(service), faketime_offset_text(offset_ms))
+        write_text_atomically(_faketime_file(service), faketime_offset_text(offset_ms))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -228,7 +229,7 @@ class LocalBackend:
         if service.clock_control:
             clock_file = _faketime_file(service)
             if not clock_file.exists():
-                _write_atomically(clock_file, faketime_offset_text(0))
+                write_text_atomically(clock_file, faketime_offset_text(0))
             environment.update(faketime_environment(self.plan.toolchain.libfaketime, clock_file))
         return environment
 
@@ -305,7 +306,7 @@ class LocalBackend:
                 for name, process in self._processes.items()
             },
         }
-        _write_atomically(self.plan.run_dir / STATE_FILE, json.dumps(state, indent=2))
+        write_text_atomically(self.plan.run_dir / STATE_FILE, json.dumps(state, indent=2))
 
 
 def _health_url(service: PlannedService) -> str | None:
@@ -319,11 +320,3 @@ def _health_url(service: PlannedService) -> str | None:
 
 def _faketime_file(service: PlannedService) -> Path:
     return service.directory / "faketime.offset"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers (libfaketime, `hftchaos status`) never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)

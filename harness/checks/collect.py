@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.model import FinalState, NodeFinal, Record
+from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, PlannedService
 from targets.reference.engine.journal import JOURNAL_FILE, JournalError, read_entries
 
@@ -311,9 +312,7 @@ def save_final_state(run_dir: Path, final: FinalState) -> Path:
         "leaders_by_term": {str(term): node for term, node in final.leaders_by_term.items()},
     }
     path = run_dir / FINAL_STATE_FILE
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, separators=(",", ":")))
-    temporary.replace(path)
+    write_text_atomically(path, json.dumps(document, separators=(",", ":")))
     return path
 
 

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from harness.compare.model import Change, Comparison, MetricComparison
 from harness.compare.text import comparison_cells, rule_text
 from harness.report.html import Raw, escape, figure_html, page, table_html
-from harness.results import write_text_atomically
+from harness.store.atomic import write_text_atomically
 
 BASELINE_COLOUR = "#4c72b0"
 CANDIDATE_COLOUR = "#dd8452"

@@ -24,8 +24,8 @@ from harness.report.run_data import (
     throughput_per_s,
     trouble_span,
 )
-from harness.results import write_text_atomically
 from harness.rig import RigLoad, describe
+from harness.store.atomic import write_text_atomically
 
 REPORT_FILE = "report.html"
 NOT_RECORDED = '<p class="note">not recorded</p>'

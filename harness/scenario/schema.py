@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from harness.scenario.model import Scenario
+from harness.store.atomic import write_text_atomically
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "scenario.schema.json"
 
@@ -19,6 +20,4 @@ def scenario_schema() -> dict[str, object]:
 
 def write_schema(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(scenario_schema(), indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
+    write_text_atomically(path, json.dumps(scenario_schema(), indent=2, sort_keys=True) + "\n")

@@ -10,7 +10,7 @@ import socket
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from harness.results import write_atomically
+from harness.store.atomic import write_atomically
 from harness.suite.outcome import CaseState, RunOutcome
 from harness.suite.runner import SuiteResult
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.paths import results_root, utc_stamp
-from harness.results import write_text_atomically
+from harness.store.atomic import point_link, write_text_atomically
 from harness.suite.outcome import RunOutcome
 from harness.suite.projection import Projection, availability, project
 from harness.suite.runner import SuiteResult
@@ -104,8 +104,4 @@ def write_suite_json(result: SuiteResult, suite_dir: Path, root: Path) -> Path:
 
 def point_suite_latest(suite_dir: Path) -> None:
     link = suite_dir.parent / "latest"
-    temporary = link.with_name(f".{link.name}.new")
-    if temporary.is_symlink() or temporary.exists():
-        temporary.unlink()
-    temporary.symlink_to(suite_dir.name)
-    temporary.replace(link)
+    point_link(link, suite_dir)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.html import Raw, escape, page, table_html, verdict_badge
-from harness.results import write_text_atomically
+from harness.store.atomic import write_text_atomically
 from harness.suite.figures import class_figure, projection_figure
 from harness.suite.loader import PlannedScenario
 from harness.suite.outcome import CaseState, RunOutcome

@@ -5,6 +5,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -132,3 +133,40 @@ def two_release_results(tmp_path_factory: pytest.TempPathFactory) -> TwoReleaseR
                     catalog.index_run(result.run_dir)
                     run_dirs.setdefault(release, []).append(result.run_dir)
     return TwoReleaseResults(catalog.results_root, "fast", "slow", "compare-leader-kill", run_dirs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--noop-fault",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="turn every scenario fault of TYPE into a no-op (targets resolved, nothing done): "
+        "a test of that fault must then fail, which shows it measures the fault's own effect",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _noop_faults(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    kinds = set(request.config.getoption("--noop-fault"))
+    if not kinds:
+        return
+    import harness.timeline
+    from harness.faults.base import SimpleActiveFault
+    from harness.faults.inject import inject, partition_groups
+    from harness.faults.selectors import resolve_link, resolve_target
+
+    def maybe_inject(fault: Any, key: int, context: Any) -> Any:
+        if fault.type not in kinds:
+            return inject(fault, key, context)
+        if hasattr(fault, "link"):
+            targets = resolve_link(fault.link, context.plan, context.leader_lookup, context.random)
+        elif hasattr(fault, "target"):
+            targets = resolve_target(
+                fault.target, context.plan, context.leader_lookup, context.random
+            )
+        else:
+            targets = [name for group in partition_groups(fault, context) for name in group]
+        return SimpleActiveFault(targets, {"noop": True})
+
+    monkeypatch.setattr(harness.timeline, "inject", maybe_inject)

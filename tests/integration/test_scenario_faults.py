@@ -105,12 +105,17 @@ def sampling(measure: object, interval_s: float = 0.02) -> Iterator[list[object]
 
 
 def test_kill_pause_and_restart(shared_topology: LocalBackend, tmp_path: Path) -> None:
-    pids_before = {name: shared_topology.facts(name).pid for name in ("n1", "n2", "n3")}
-    result = run(
-        shared_topology,
-        tmp_path,
-        "process-faults",
-        """
+    nodes = ("n1", "n2", "n3")
+
+    def pids() -> dict[str, int | None]:
+        return {name: shared_topology.facts(name).pid for name in nodes}
+
+    with sampling(_stamped(pids), interval_s=0.02) as pid_samples:
+        result = run(
+            shared_topology,
+            tmp_path,
+            "process-faults",
+            """
 load: {rate_per_s: 100, duration_s: 16}
 steady_state: {window_s: 1}
 faults:
@@ -118,20 +123,31 @@ faults:
   - {type: pause, at_s: 6, duration_s: 1.5, target: {role: engine, select: leader}}
   - {type: restart, at_s: 10, target: {role: engine, select: follower}}
 """,
-    )
+        )
     kill, pause, restart = sorted(events(result, "applied"), key=lambda e: e.fault_index)
     assert result.metrics is not None
     failovers = {f.fault_index: f for f in result.metrics.failovers}
     # SIGKILL and SIGSTOP of the leader both made the others elect a new one.
+    assert 0 in failovers, "the kill caused no failover"
+    assert 1 in failovers, "the pause caused no failover"
     assert failovers[0].new_leader not in (None, kill.targets[0])
     assert failovers[1].new_leader not in (None, pause.targets[0])
     # The survivors elected a leader on their own: before the killed node was restarted.
     kill_healed = next(e for e in events(result, "healed") if e.fault_index == 0)
     assert failovers[0].elected_ns is not None and failovers[0].elected_ns < kill_healed.at_ns
-    # The killed and the restarted node are new processes; the paused one is the same.
-    pids_after = {name: shared_topology.facts(name).pid for name in ("n1", "n2", "n3")}
-    assert pids_after[kill.targets[0]] != pids_before[kill.targets[0]]
-    assert pids_after[restart.targets[0]] != pids_before[restart.targets[0]]
+    # Each of the killed and the restarted node is a new process after its own fault, and
+    # the paused one is the same process across its pause.
+    restart_healed = next(e for e in events(result, "healed") if e.fault_index == 2)
+    pause_healed = next(e for e in events(result, "healed") if e.fault_index == 1)
+    for event, healed, changed in (
+        (kill, kill_healed, True),
+        (pause, pause_healed, False),
+        (restart, restart_healed, True),
+    ):
+        node = event.targets[0]
+        before = _pid_at(pid_samples, node, event.at_ns, before=True)
+        after = _pid_at(pid_samples, node, healed.at_ns, before=False)
+        assert (before != after) is changed, (event.fault_type, node, before, after)
     # The warm-up's orders came first and are kept apart: judged, saved, never measured.
     assert result.history is not None
     load_start = result.history.phase_ns("load")
@@ -144,6 +160,14 @@ faults:
     )
     assert acked > measured, (acked, measured)  # the warm-up's acked orders were checked too
     assert_healed(shared_topology)
+
+
+def _pid_at(samples: list[object], node: str, at_ns: int, before: bool) -> int | None:
+    """The node's pid in the last sample before `at_ns`, or the first one after it."""
+    stamped = [(at, pids[node]) for at, pids in samples]  # type: ignore[misc]
+    chosen = [pid for at, pid in stamped if (at < at_ns if before else at > at_ns)]
+    assert chosen, f"no pid sample {'before' if before else 'after'} the instant"
+    return chosen[-1] if before else chosen[0]
 
 
 def test_clock_skew_moves_wall_clock_only_while_active(tmp_path: Path) -> None:
@@ -232,7 +256,7 @@ def test_packet_loss_and_partition(shared_topology: LocalBackend, tmp_path: Path
             tmp_path,
             "kernel-faults",
             """
-load: {rate_per_s: 200, duration_s: 14}
+load: {rate_per_s: 200, duration_s: 16}
 steady_state: {window_s: 1}
 faults:
   - {type: packet_loss, at_s: 4, duration_s: 2.5, percent: 30,

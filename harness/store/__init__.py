@@ -1,0 +1,1 @@
+"""Where a run's results are kept, and the one way they are written (atomically)."""
