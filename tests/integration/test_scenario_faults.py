@@ -136,17 +136,17 @@ faults:
     kill_healed = next(e for e in events(result, "healed") if e.fault_index == 0)
     assert failovers[0].elected_ns is not None and failovers[0].elected_ns < kill_healed.at_ns
     # Each of the killed and the restarted node is a new process after its own fault, and
-    # the paused one is the same process across its pause.
-    restart_healed = next(e for e in events(result, "healed") if e.fault_index == 2)
-    pause_healed = next(e for e in events(result, "healed") if e.fault_index == 1)
-    for event, healed, changed in (
-        (kill, kill_healed, True),
-        (pause, pause_healed, False),
-        (restart, restart_healed, True),
+    # the paused one is the same process across its pause: pids compared just before each
+    # fault and just before the next one (a heal is stamped when it starts, so not after it).
+    end_ns = max(at for at, _pids in pid_samples)  # type: ignore[misc]
+    for event, until_ns, changed in (
+        (kill, pause.at_ns, True),
+        (pause, restart.at_ns, False),
+        (restart, end_ns + 1, True),
     ):
         node = event.targets[0]
-        before = _pid_at(pid_samples, node, event.at_ns, before=True)
-        after = _pid_at(pid_samples, node, healed.at_ns, before=False)
+        before = _pid_before(pid_samples, node, event.at_ns)
+        after = _pid_before(pid_samples, node, until_ns)
         assert (before != after) is changed, (event.fault_type, node, before, after)
     # The warm-up's orders came first and are kept apart: judged, saved, never measured.
     assert result.history is not None
@@ -162,12 +162,11 @@ faults:
     assert_healed(shared_topology)
 
 
-def _pid_at(samples: list[object], node: str, at_ns: int, before: bool) -> int | None:
-    """The node's pid in the last sample before `at_ns`, or the first one after it."""
-    stamped = [(at, pids[node]) for at, pids in samples]  # type: ignore[misc]
-    chosen = [pid for at, pid in stamped if (at < at_ns if before else at > at_ns)]
-    assert chosen, f"no pid sample {'before' if before else 'after'} the instant"
-    return chosen[-1] if before else chosen[0]
+def _pid_before(samples: list[object], node: str, at_ns: int) -> int | None:
+    """The node's pid in the last sample taken before `at_ns`."""
+    chosen = [pids[node] for at, pids in samples if at < at_ns]  # type: ignore[misc]
+    assert chosen, "no pid sample before the instant"
+    return chosen[-1]
 
 
 def test_clock_skew_moves_wall_clock_only_while_active(tmp_path: Path) -> None:
