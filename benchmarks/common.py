@@ -23,8 +23,8 @@ def write_result(name: str, figures: dict[str, Any]) -> Path:
     document = {
         "benchmark": name,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "harness": git_facts(),
-        "host": host_facts(),
+        "harness": git_facts().model_dump(mode="json"),
+        "host": host_facts().model_dump(mode="json"),
         **figures,
     }
     path = directory / f"{name}.json"

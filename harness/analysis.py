@@ -10,6 +10,7 @@ from harness.metrics import (
     NS_PER_MS,
     Failover,
     LatencySummary,
+    Recovery,
     RunMetrics,
     Tolerance,
     downtime_ms,
@@ -20,7 +21,7 @@ from harness.metrics import (
     percentile,
     recovered_at,
 )
-from harness.records import FaultEvent, Outcome, RequestRecord
+from harness.records import FaultEvent, Outcome, ProbeSample, RequestRecord
 from harness.rig import INTERVAL_NS as RIG_INTERVAL_NS
 from harness.rig import RigLoad, rig_load
 from harness.scenario.model import Scenario, SteadyState
@@ -96,29 +97,40 @@ def _recovery(
     return recovered_at(requests, not_before, tolerance)
 
 
+def _recoveries(
+    requests: Sequence[RequestRecord], faults: Sequence[FaultEvent], tolerance: Tolerance
+) -> list[Recovery]:
+    applied = sorted((f for f in faults if f.phase == "applied"), key=lambda f: f.at_ns)
+    result = []
+    for position, event in enumerate(applied):
+        heal = _heal_of(event, faults)
+        healed_ns = heal.at_ns if heal is not None else None
+        recovered = _recovery(requests, event.at_ns, healed_ns, tolerance)
+        # A fault applied again before the system recovered from this one (a flapping link)
+        # makes one episode: its recovery counts from the episode's last heal, not this one.
+        superseded = recovered is not None and any(
+            later.at_ns < recovered for later in applied[position + 1 :]
+        )
+        result.append(
+            Recovery(
+                event.fault_index, event.repeat, event.at_ns, healed_ns, recovered, not superseded
+            )
+        )
+    return result
+
+
 def analyse(history: History, scenario: Scenario) -> RunMetrics:
     requests = sorted(history.requests, key=lambda r: r.intended_ns)
     total = len(requests)
     unavailable = sum(1 for r in requests if not r.available)
     tolerance = tolerance_of(scenario.steady_state, scenario.load.rate_per_s)
-    applied = sorted((f for f in history.faults if f.phase == "applied"), key=lambda f: f.at_ns)
-    recovery: list[float | None] = []
-    recovery_from_heal: list[float] = []
-    last_recovered: int | None = None
-    for position, event in enumerate(applied):
-        heal = _heal_of(event, history.faults)
-        recovered = _recovery(requests, event.at_ns, heal.at_ns if heal else None, tolerance)
-        if recovered is None:
-            recovery.append(None)
-            continue
-        recovery.append((recovered - event.at_ns) / NS_PER_MS)
-        # A fault applied again before the system recovered from this one (a flapping link)
-        # makes one episode: its recovery counts from the episode's last heal, not this one.
-        superseded = any(later.at_ns < recovered for later in applied[position + 1 :])
-        if heal is not None and not superseded:
-            recovery_from_heal.append(max(0.0, (recovered - heal.at_ns) / NS_PER_MS))
-        last_recovered = max(last_recovered or recovered, recovered)
-    first_fault = min((f.at_ns for f in applied), default=None)
+    recoveries = _recoveries(requests, history.faults, tolerance)
+    recovery = [r.recovery_ms for r in recoveries]
+    from_heal = [ms for r in recoveries if (ms := r.recovery_from_heal_ms) is not None]
+    first_fault = min((r.injected_ns for r in recoveries), default=None)
+    last_recovered = max(
+        (r.recovered_ns for r in recoveries if r.recovered_ns is not None), default=None
+    )
     lags = [
         m.value for m in history.metrics if m.probe == "kafka_consumer_lag" and m.value is not None
     ]
@@ -131,11 +143,14 @@ def analyse(history: History, scenario: Scenario) -> RunMetrics:
         recovery_ms=None
         if (not recovery or None in recovery)
         else max(r for r in recovery if r is not None),
-        recovery_from_heal_ms=max(recovery_from_heal) if recovery_from_heal else None,
+        recovery_from_heal_ms=max(from_heal) if from_heal else None,
         latency=latency_by_phase(requests, first_fault, last_recovered),
         overall=LatencySummary.of(requests),
         errors=error_counts(requests),
         kafka_lag_max=max(lags) if lags else None,
+        recoveries=recoveries,
+        first_fault_ns=first_fault,
+        recovered_ns=last_recovered,
     )
 
 
@@ -194,3 +209,14 @@ def check_steady_state(
     # Each rig sample covers the interval before it: the one just after the window counts.
     rig = rig_load(history.metrics, start_ns, end_ns + RIG_INTERVAL_NS)
     return SteadyStateResult(name, verdict, len(window), success_rate, p99, tuple(problems), rig)
+
+
+def leader_at(probes: Sequence[ProbeSample], at_ns: int) -> tuple[str | None, int | None]:
+    """The member that, by `at_ns`, had reported itself leader in the newest term seen, and
+    that term; (None, None) when none had. A leader cut off by a partition goes on saying so
+    in its old term, so the newest term decides, not the latest answer."""
+    leading = [s for s in probes if s.role == "leader" and s.arrival_ns <= at_ns]
+    if not leading:
+        return None, None
+    newest = max(leading, key=lambda s: (s.term if s.term is not None else -1, s.arrival_ns))
+    return newest.node, newest.term

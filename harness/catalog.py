@@ -1,8 +1,9 @@
 """The results catalog: one SQLite table indexing every finished run under the results root.
 
-The run directories are the truth; the catalog is derived from their summary.json files and can
-be rebuilt from them at any time (`hftchaos runs --rebuild`). A schema change therefore never
-migrates: an old catalog is dropped and rebuilt.
+The run directories are the truth; the catalog is derived from their summary.json files (read
+through `load_summary`, so summaries of every version are indexed alike) and can be rebuilt
+from them at any time (`hftchaos runs --rebuild`). A schema change therefore never migrates:
+an old catalog is dropped and rebuilt.
 
 Writers hold the database only for one short transaction, and the journal is in WAL mode, so a
 dashboard reading the catalog while a run is being indexed sees either the old or the new row,
@@ -13,15 +14,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.errors import SummaryError
+from harness.store.summary import (
+    SUMMARY_FILE,
+    RunStatus,
+    RunSummary,
+    SloSummary,
+    load_summary,
+)
+from harness.verdicts import Verdict
+
 CATALOG_FILE = "catalog.sqlite"
 SCHEMA_VERSION = 1
-SUMMARY_FILE = "summary.json"
 # Directories of the results root that hold output other than scenario runs.
 NOT_SCENARIOS = frozenset({"suites", "dashboard", "screenshots", "compare"})
 # How long a writer waits for another writer before giving up (seconds).
@@ -72,6 +82,8 @@ class Catalog:
         self.results_root = results_root.resolve()
         self.file = self.results_root / CATALOG_FILE
         self.results_root.mkdir(parents=True, exist_ok=True)
+        # Why each run directory the last rebuild left out was left out, one line each.
+        self.unreadable: list[str] = []
         self._prepare()
 
     def index_run(self, run_dir: Path) -> RunEntry | None:
@@ -83,8 +95,15 @@ class Catalog:
         return entry
 
     def rebuild(self) -> int:
-        """Forget every row and index each run directory again; returns how many were indexed."""
-        entries = [entry for entry in map(read_run, self._run_dirs()) if entry is not None]
+        """Forget every row and index each run directory again; returns how many were indexed.
+        Run directories whose summary cannot be read are left out, each said in `unreadable`."""
+        entries: list[RunEntry] = []
+        self.unreadable = []
+        for run_dir in self._run_dirs():
+            try:
+                entries.append(read_run_or_fail(run_dir))
+            except SummaryError as error:
+                self.unreadable.append(str(error))
         with self._transaction() as connection:
             connection.execute("DELETE FROM runs")
             for entry in entries:
@@ -228,94 +247,63 @@ def open_catalog(results_root: Path | None = None) -> Catalog:
 
 
 def read_run(run_dir: Path) -> RunEntry | None:
-    """The catalog entry of one run directory, from its summary.json."""
-    run_dir = run_dir.resolve()
+    """The catalog entry of one run directory, from its summary.json (of any version)."""
     try:
-        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
-    except (OSError, ValueError):
+        return read_run_or_fail(run_dir)
+    except SummaryError:
         return None
-    if not isinstance(summary, dict):
-        return None
-    return entry_from_summary(run_dir, summary)
 
 
-def entry_from_summary(run_dir: Path, summary: Mapping[str, Any]) -> RunEntry:
-    harness = summary.get("harness") or {}
-    target = summary.get("target") or {}
-    duration = summary.get("duration_s")
+def read_run_or_fail(run_dir: Path) -> RunEntry:
+    run_dir = run_dir.resolve()
+    return entry_from_summary(run_dir, load_summary(run_dir))
+
+
+def entry_from_summary(run_dir: Path, summary: RunSummary) -> RunEntry:
     return RunEntry(
         path=run_dir,
-        scenario=str(summary.get("scenario") or run_dir.parent.name),
-        release=summary.get("release"),
-        harness_commit=harness.get("commit"),
-        target_version=target.get("version") or target.get("commit"),
-        started_at=str(summary.get("started_at") or _started_from_stamp(run_dir.name)),
-        status=str(summary.get("status") or "finished"),
-        verdict=str(summary.get("verdict") or "unknown"),
-        duration_s=float(duration) if isinstance(duration, int | float) else None,
-        metrics={name: _number(value) for name, value in (summary.get("metrics") or {}).items()},
-        checks={str(c.get("name")): str(c.get("verdict")) for c in summary.get("checks") or []},
+        scenario=summary.scenario,
+        release=summary.release,
+        harness_commit=summary.harness.commit,
+        target_version=summary.target.version or summary.target.commit,
+        started_at=summary.started_at,
+        status=summary.status.value,
+        verdict=summary.verdict.value,
+        duration_s=summary.duration_s,
+        metrics=summary.metrics.by_name() if summary.metrics is not None else {},
+        checks={check.name: check.verdict.value for check in summary.checks},
         failures=failures_of(summary),
     )
 
 
-def failures_of(summary: Mapping[str, Any]) -> list[str]:
+def failures_of(summary: RunSummary) -> list[str]:
     """Everything that broke, one line each: SLOs, safety checks, steady-state windows."""
     failures = []
-    if summary.get("status") == "aborted":
-        errors = summary.get("errors") or []
-        failures.append(f"run aborted: {errors[-1] if errors else 'no reason recorded'}")
-    for slo in summary.get("slos") or []:
-        if slo.get("verdict") != "valid":
-            failures.append(_slo_failure(slo))
-    for check in summary.get("checks") or []:
-        if check.get("verdict") != "valid":
-            explanation = check.get("explanation") or "no explanation"
-            failures.append(f"{check.get('name')} {check.get('verdict')}: {explanation}")
-    for window in summary.get("steady_state") or []:
-        if window.get("verdict") != "valid":
-            problems = "; ".join(window.get("problems") or []) or "no detail"
-            name, verdict = window.get("window"), window.get("verdict")
-            failures.append(f"steady state {name} {verdict}: {problems}")
+    if summary.status is RunStatus.ABORTED:
+        reason = summary.errors[-1] if summary.errors else "no reason recorded"
+        failures.append(f"run aborted: {reason}")
+    failures += [_slo_failure(slo) for slo in summary.slos if slo.verdict is not Verdict.VALID]
+    for check in summary.checks:
+        if check.verdict is not Verdict.VALID:
+            explanation = check.explanation or "no explanation"
+            failures.append(f"{check.name} {check.verdict.value}: {explanation}")
+    for window in summary.steady_state:
+        if window.verdict is not Verdict.VALID:
+            problems = "; ".join(window.problems) or "no detail"
+            failures.append(f"steady state {window.window} {window.verdict.value}: {problems}")
     return failures
 
 
-def _slo_failure(slo: Mapping[str, Any]) -> str:
-    metric, value, limit = slo.get("metric"), _number(slo.get("value")), str(slo.get("limit", ""))
+def _slo_failure(slo: SloSummary) -> str:
+    metric, value, bound = slo.metric, slo.value, slo.bound
     if value is None:
-        return f"{metric} not measured (limit {limit})"
-    for bound in limit.split(" and "):
-        operator, _, number = bound.partition(" ")
-        threshold = _number(_parse_float(number))
-        if threshold is None:
-            continue
-        if operator == "<=" and value > threshold:
-            return f"{metric} {_format(value)} > {number}"
-        if operator == ">=" and value < threshold:
-            return f"{metric} {_format(value)} < {number}"
-    return f"{metric} {_format(value)} {slo.get('verdict')} (limit {limit})"
+        return f"{metric} not measured (limit {slo.bound_text})"
+    if bound.min is not None and value < bound.min:
+        return f"{metric} {_format(value)} < {bound.min:g}"
+    if bound.max is not None and value > bound.max:
+        return f"{metric} {_format(value)} > {bound.max:g}"
+    return f"{metric} {_format(value)} {slo.verdict.value} (limit {slo.bound_text})"
 
 
 def _format(value: float) -> str:
     return f"{value:.1f}" if abs(value) >= 1 else f"{value:.4g}"
-
-
-def _parse_float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _started_from_stamp(stamp: str) -> str:
-    """A run directory is named by its UTC start, 20261124T185624.336660Z."""
-    date, _, time = stamp.partition("T")
-    if len(date) != 8 or len(time) < 6:
-        return stamp
-    return f"{date[:4]}-{date[4:6]}-{date[6:]}T{time[:2]}:{time[2:4]}:{time[4:6]}Z"

@@ -110,9 +110,12 @@ def command_validate(arguments: argparse.Namespace) -> int:
 
 def command_schema(arguments: argparse.Namespace) -> int:
     from harness.scenario.schema import write_schema
+    from harness.store.summary import write_summary_schema
 
     write_schema(Path(arguments.output))
     console.print(f"wrote {arguments.output}")
+    write_summary_schema(Path(arguments.summary_output))
+    console.print(f"wrote {arguments.summary_output}")
     return EXIT_OK
 
 
@@ -238,8 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("sweep", command_sweep, "remove kernel rules left behind by a harness that was killed")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
-    schema = add("schema", command_schema, "write the scenario JSON Schema (for editors)")
+    schema = add(
+        "schema", command_schema, "write the JSON Schemas of scenario files and run summaries"
+    )
     schema.add_argument("--output", default="scenarios/scenario.schema.json")
+    schema.add_argument(
+        "--summary-output",
+        default="results/summary.schema.json",
+        help="where the schema of summary.json goes (default results/summary.schema.json)",
+    )
     demo = add(
         "demo",
         command_demo,

@@ -3,7 +3,8 @@
 HarnessError                 base: a message meant for a person, never a traceback
 ├── InputError               bad input from the user (exit 2)
 │   ├── TopologyError        a topology file is wrong (names file, line, field)
-│   └── ScenarioError        a scenario file is wrong (names file, line, field)
+│   ├── ScenarioError        a scenario file is wrong (names file, line, field)
+│   └── SummaryError         a run's summary.json is missing or cannot be read
 └── RuntimeEnvironmentError       the machine or a service is not as needed (exit 3)
     ├── ToolchainError       a prerequisite is missing or a provisioning step failed
     ├── BackendError         a service could not be started, stopped or reached
@@ -33,6 +34,10 @@ class TopologyError(InputError):
 
 
 class ScenarioError(InputError):
+    pass
+
+
+class SummaryError(InputError):
     pass
 
 

@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from harness.records import FaultEvent, Outcome, ProbeSample, RequestRecord
 
@@ -144,12 +145,13 @@ class ElectionEstimate:
         return self.role_age_ns if self.role_age_ns is not None else self.mid_request_ns
 
     @property
-    def estimator(self) -> str:
+    def estimator(self) -> Estimator:
         return ROLE_AGE if self.role_age_ns is not None else MID_REQUEST
 
 
-ROLE_AGE = "role_age"
-MID_REQUEST = "mid_request"
+Estimator = Literal["role_age", "mid_request"]
+ROLE_AGE: Final = "role_age"
+MID_REQUEST: Final = "mid_request"
 
 
 def election_ns(first: ProbeSample, samples: Sequence[ProbeSample], not_before_ns: int) -> int:
@@ -301,6 +303,32 @@ def latency_by_phase(
     )
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """When the system recovered from one applied fault, on the run's monotonic clock."""
+
+    fault_index: int
+    repeat: int
+    injected_ns: int
+    healed_ns: int | None  # None: not healed within the recorded history
+    recovered_ns: int | None  # None: never recovered within the run
+    # False when the fault was applied again before the system recovered (a flapping link):
+    # the episode's recovery counts from its last heal, not from this one.
+    counts_from_heal: bool = True
+
+    @property
+    def recovery_ms(self) -> float | None:
+        if self.recovered_ns is None:
+            return None
+        return (self.recovered_ns - self.injected_ns) / NS_PER_MS
+
+    @property
+    def recovery_from_heal_ms(self) -> float | None:
+        if self.recovered_ns is None or self.healed_ns is None or not self.counts_from_heal:
+            return None
+        return max(0.0, (self.recovered_ns - self.healed_ns) / NS_PER_MS)
+
+
 @dataclass
 class RunMetrics:
     """Every figure of one run; `values()` is what SLOs are judged against."""
@@ -316,6 +344,10 @@ class RunMetrics:
     overall: LatencySummary | None = None
     errors: dict[str, int] = field(default_factory=dict)
     kafka_lag_max: float | None = None
+    recoveries: list[Recovery] = field(default_factory=list)  # one per applied fault
+    # The boundaries of latency_by_phase: the first injection and the latest recovery.
+    first_fault_ns: int | None = None
+    recovered_ns: int | None = None
 
     @property
     def failover_ms(self) -> float | None:

@@ -1,5 +1,5 @@
 """Writing a run to disk: results/<scenario>/<UTC stamp>/ with the scenario as run, the raw
-history as Parquet, the services' logs and summary.json.
+history as Parquet and the services' logs; summary.json is harness/store/summary.py's.
 
 A run directory without summary.json is not a finished run: the summary is written last and
 atomically, and `latest` links move only after it exists.
@@ -22,8 +22,8 @@ import yaml
 from harness.history import History
 from harness.records import Outcome
 from harness.store.atomic import point_link, write_atomically, write_text_atomically
+from harness.store.summary import GitFacts, HostFacts
 
-SUMMARY_FILE = "summary.json"
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
@@ -67,19 +67,13 @@ def write_scenario(run_dir: Path, source_file: Path, resolved: dict[str, Any]) -
     write_text_atomically(run_dir / "scenario.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
-    path = run_dir / SUMMARY_FILE
-    write_text_atomically(path, json.dumps(summary, indent=2, default=str) + "\n")
-    return path
-
-
 def point_latest(results_root: Path, run_dir: Path) -> None:
     """`results/latest` and `results/<scenario>/latest` -> this run (relative links)."""
     for link in (results_root / "latest", run_dir.parent / "latest"):
         point_link(link, run_dir)
 
 
-def git_facts(directory: Path = REPOSITORY) -> dict[str, Any]:
+def git_facts(directory: Path = REPOSITORY) -> GitFacts:
     def git(*arguments: str) -> str | None:
         try:
             result = subprocess.run(
@@ -95,13 +89,13 @@ def git_facts(directory: Path = REPOSITORY) -> dict[str, Any]:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    return GitFacts(commit=commit, dirty=bool(status) if status is not None else None)
 
 
-def host_facts() -> dict[str, Any]:
-    return {
-        "hostname": platform.node(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-    }
+def host_facts() -> HostFacts:
+    return HostFacts(
+        hostname=platform.node(),
+        platform=platform.platform(),
+        python=sys.version.split()[0],
+        cpus=os.cpu_count(),
+    )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from harness.probes import PeriodicProbe
 from harness.records import MetricSample
@@ -145,39 +145,6 @@ class RigLoad:
         steal = self.host_steal_pct_max or 0.0
         return self.host_busy_pct_mean >= SATURATED_BUSY_PCT or steal >= SATURATED_STEAL_PCT
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RigLoad | None:
-        """Back from `as_dict` (a summary.json); None when it holds no host figure."""
-        busy = _number(data.get("host_busy_pct_mean"))
-        if busy is None:
-            return None
-        services = data.get("services_cpu_pct_mean")
-        return cls(
-            samples=int(_number(data.get("samples")) or 0),
-            host_busy_pct_mean=busy,
-            host_busy_pct_max=_number(data.get("host_busy_pct_max")),
-            host_steal_pct_mean=_number(data.get("host_steal_pct_mean")),
-            host_steal_pct_max=_number(data.get("host_steal_pct_max")),
-            services_cpu_pct_mean={
-                str(name): pct
-                for name, value in (services.items() if isinstance(services, dict) else [])
-                if (pct := _number(value)) is not None
-            },
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "samples": self.samples,
-            "host_busy_pct_mean": round(self.host_busy_pct_mean, 1),
-            "host_busy_pct_max": _round(self.host_busy_pct_max),
-            "host_steal_pct_mean": _round(self.host_steal_pct_mean),
-            "host_steal_pct_max": _round(self.host_steal_pct_max),
-            "services_cpu_pct_mean": {
-                name: round(pct, 1) for name, pct in self.services_cpu_pct_mean.items()
-            },
-            "saturated": self.saturated,
-        }
-
 
 def rig_load(metrics: Sequence[MetricSample], start_ns: int, end_ns: int) -> RigLoad | None:
     """Samples taken in [start_ns, end_ns] (each covers the INTERVAL_S before it); None if the
@@ -221,11 +188,3 @@ def describe(load: RigLoad) -> str:
     if load.saturated:
         text += ". The rig was saturated: latency includes waiting for CPU"
     return text
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.local import LocalBackend
@@ -27,14 +27,7 @@ from harness.metrics import RunMetrics
 from harness.paths import new_run_dir, results_root
 from harness.probes import LeaderProbe, PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
-from harness.results import (
-    git_facts,
-    host_facts,
-    point_latest,
-    write_history,
-    write_scenario,
-    write_summary,
-)
+from harness.results import git_facts, host_facts, point_latest, write_history, write_scenario
 from harness.rig import RigLoad, rig_load, rig_probes
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
@@ -43,6 +36,15 @@ from harness.scenario.model import (
     PartitionFault,
     RoleSelector,
     Scenario,
+)
+from harness.store.summarise import RunFacts, summarise
+from harness.store.summary import (
+    RecordCounts,
+    RunStatus,
+    RunSummary,
+    ScheduleStep,
+    TargetFacts,
+    write_summary,
 )
 from harness.timeline import Timeline, schedule
 from harness.toolchain import ensure_toolchain
@@ -68,7 +70,7 @@ class RunResult:
     slos: list[SloResult] = field(default_factory=list)
     steady: list[SteadyStateResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary | None = None  # set by _finish once the run is judged (or not)
     history: History | None = None
     checks: list[CheckResult] = field(default_factory=list)
 
@@ -392,61 +394,73 @@ def run_scenario(
     write_scenario(run_dir, file, loaded.scenario.model_dump(mode="json", by_alias=True))
     report(f"run directory {run_dir}")
     started_wall = time.time()
-    status = "finished"
     try:
         run.execute(run_dir, live, running)
     except BaseException as error:
-        status = "aborted"
         run.errors.append(f"{type(error).__name__}: {error}")
-        _finish(run, run_dir, started_wall, status)
+        _finish(run, run_dir, started_wall, RunStatus.ABORTED)
         raise
-    return _finish(run, run_dir, started_wall, status)
+    return _finish(run, run_dir, started_wall, RunStatus.FINISHED)
 
 
-def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: str) -> RunResult:
+def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: RunStatus) -> RunResult:
+    """Judge a finished run, then build its summary once and write it once."""
     counts = write_history(run_dir, run.history, run.warmup_requests)
-    summary: dict[str, Any] = {
-        "scenario": run.scenario.name,
-        "status": status,
-        "release": run.release,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
-        "duration_s": round(time.time() - started_wall, 3),
-        "seed": run.seed,
-        "harness": git_facts(),
-        "target": {"name": run.loaded.topology.topology.name, **git_facts()},
-        "host": host_facts(),
-        "records": counts,
-        "errors": run.errors,
-        "schedule": [
-            {"offset_s": s.offset_s, "action": s.action, "fault": s.fault_index, "repeat": s.repeat}
-            for s in schedule(run.scenario.faults)
-        ],
-    }
-    result = RunResult(
-        run_dir,
-        Verdict.UNKNOWN,
-        None,
-        errors=list(run.errors),
-        summary=summary,
-        history=run.history,
-    )
-    if status == "finished":
+    result = RunResult(run_dir, Verdict.UNKNOWN, None, errors=list(run.errors), history=run.history)
+    if status is RunStatus.FINISHED:
         verdict, metrics, slos, steady, checks = run.judge()
         if run.errors:
             verdict = Verdict.worst([verdict, Verdict.UNKNOWN])
         result = RunResult(
-            run_dir, verdict, metrics, slos, steady, list(run.errors), summary, run.history, checks
+            run_dir,
+            verdict,
+            metrics,
+            slos,
+            steady,
+            list(run.errors),
+            history=run.history,
+            checks=checks,
         )
-        summary.update(_judgement(result))
-    summary["verdict"] = result.verdict.value
-    write_summary(run_dir, summary)
-    if status == "finished":
+    result.summary = summarise(_facts(run, started_wall, status, counts), result)
+    write_summary(run_dir, result.summary)
+    if status is RunStatus.FINISHED:
         point_latest(results_root(), run_dir)
     _publish(run_dir, status, run.report)
     return result
 
 
-def _publish(run_dir: Path, status: str, report: Report) -> None:
+def _facts(
+    run: ScenarioRun, started_wall: float, status: RunStatus, counts: dict[str, int]
+) -> RunFacts:
+    harness = git_facts()  # the reference target lives in the harness's repository
+    target = TargetFacts(
+        name=run.loaded.topology.topology.name, commit=harness.commit, dirty=harness.dirty
+    )
+    return RunFacts(
+        scenario=run.scenario.name,
+        status=status,
+        release=run.release,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
+        duration_s=round(time.time() - started_wall, 3),
+        seed=run.seed,
+        harness=harness,
+        target=target,
+        host=host_facts(),
+        records=RecordCounts(**counts),
+        errors=list(run.errors),
+        schedule=[
+            ScheduleStep(
+                offset_s=step.offset_s,
+                action="apply" if step.action == "apply" else "heal",
+                fault=step.fault_index,
+                repeat=step.repeat,
+            )
+            for step in schedule(run.scenario.faults)
+        ],
+    )
+
+
+def _publish(run_dir: Path, status: RunStatus, report: Report) -> None:
     """The run is judged and on disk; index it in the results catalog and, unless it was
     stopped, write its report.html. Neither may change the run's verdict or exit code: a
     failure here is reported and the run stays as it is (`hftchaos report` and
@@ -459,7 +473,7 @@ def _publish(run_dir: Path, status: str, report: Report) -> None:
         open_catalog().index_run(run_dir)
     except (sqlite3.Error, OSError) as error:
         report(f"[yellow]could not index the run in the results catalog:[/] {error}")
-    if status != "finished":
+    if status is not RunStatus.FINISHED:
         return  # stopping should be quick: the report can be written later
     from harness.report.run_report import write_run_report
 
@@ -469,54 +483,3 @@ def _publish(run_dir: Path, status: str, report: Report) -> None:
         report(f"[yellow]could not write report.html:[/] {type(error).__name__}: {error}")
         return
     report(f"report {path}")
-
-
-def _judgement(result: RunResult) -> dict[str, Any]:
-    metrics = result.metrics
-    assert metrics is not None
-    return {
-        "metrics": {k: v for k, v in metrics.values().items()},
-        "failovers": [
-            {
-                "fault": f.fault_index,
-                "repeat": f.repeat,
-                "old_leader": f.old_leader,
-                "new_leader": f.new_leader,
-                "failover_ms": f.failover_ms,
-                "first_commit_ms": f.first_commit_ms,
-                # which estimator placed the election (see metrics.ElectionEstimate)
-                "estimator": f.election.estimator if f.election else None,
-            }
-            for f in metrics.failovers
-        ],
-        "errors_by_kind": metrics.errors,
-        "latency_by_phase": {
-            phase: vars(getattr(metrics.latency, phase)) for phase in ("before", "during", "after")
-        }
-        if metrics.latency
-        else {},
-        "slos": [
-            {
-                "metric": s.metric,
-                "value": s.value,
-                "limit": s.bound_text,
-                "verdict": s.verdict.value,
-                "explanation": s.explanation,
-            }
-            for s in result.slos
-        ],
-        "checks": [check.as_dict() for check in result.checks],
-        "steady_state": [
-            {
-                "window": s.name,
-                "verdict": s.verdict.value,
-                "requests": s.requests,
-                "success_rate": s.success_rate,
-                "latency_p99_ms": s.latency_p99_ms,
-                "problems": list(s.problems),
-                "rig": s.rig.as_dict() if s.rig else None,
-            }
-            for s in result.steady
-        ],
-        "rig": result.rig.as_dict() if result.rig else None,
-    }

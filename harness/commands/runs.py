@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.catalog import RunEntry, open_catalog
@@ -35,6 +36,8 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.rebuild:
         count = catalog.rebuild()
         console.print(f"indexed {count} runs under {catalog.results_root}")
+        for problem in catalog.unreadable:
+            console.print(f"[yellow]left out:[/] {escape(problem)}", soft_wrap=True)
     entries = catalog.runs(
         scenario=arguments.scenario,
         release=arguments.release,

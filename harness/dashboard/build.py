@@ -8,18 +8,18 @@ directory, not the temporary one, so the site works when opened straight from di
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.catalog import SUMMARY_FILE, Catalog, RunEntry
+from harness.catalog import Catalog, RunEntry
 from harness.dashboard.pages import Site, index_page, releases_page, scenario_page
 from harness.dashboard.suites import read_suite_runs
 from harness.dashboard.trends import slo_limits
-from harness.errors import InputError
+from harness.errors import InputError, SummaryError
+from harness.store.summary import SUMMARY_FILE, load_summary
 
 DASHBOARD_DIR = "dashboard"
 # Written into every site: only a directory holding it may be replaced by a new build, so
@@ -104,10 +104,9 @@ def _limits(site: Site, scenario: str) -> dict[str, float]:
     """The SLO limits of the scenario as its newest run judged them."""
     newest = site.runs_of(scenario)[0]
     try:
-        summary = json.loads((newest.path / SUMMARY_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return slo_limits(summary) if isinstance(summary, dict) else {}
+        return slo_limits(load_summary(newest.path))
+    except SummaryError:
+        return {}  # the trends are drawn without a limit line
 
 
 def _check_replaceable(output: Path) -> None:

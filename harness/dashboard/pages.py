@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from harness.catalog import SUMMARY_FILE, RunEntry
+from harness.catalog import RunEntry
 from harness.dashboard.figures import trend_caption, trend_figure
 from harness.dashboard.suites import SuiteRun
 from harness.dashboard.trends import (
@@ -26,6 +26,7 @@ from harness.dashboard.trends import (
     summarize_releases,
 )
 from harness.report.html import Raw, escape, figure_html, page, table_html, verdict_badge
+from harness.store.summary import SUMMARY_FILE
 
 RUN_REPORT = "report.html"
 RECENT_RUNS = 50

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.catalog import RunEntry
+from harness.store.summary import RunSummary
 
 TREND_METRICS = ("failover_ms", "recovery_ms", "downtime_ms")
 UNLABELLED = "unlabelled"
@@ -83,31 +84,9 @@ def scenario_trends(entries: Sequence[RunEntry], limits: Mapping[str, float]) ->
     return [metric_trend(entries, metric, limits.get(metric)) for metric in TREND_METRICS]
 
 
-def upper_limit(limit_text: str) -> float | None:
-    """The `<=` bound of an SLO limit as summary.json writes it ("<= 800", ">= 0 and <= 5")."""
-    for bound in limit_text.split(" and "):
-        operator, _, number = bound.strip().partition(" ")
-        if operator in ("<=", "<"):
-            try:
-                return float(number)
-            except ValueError:
-                return None
-    return None
-
-
-def slo_limits(summary: Mapping[str, object]) -> dict[str, float]:
-    """metric -> upper limit, from a run summary's `slos` list."""
-    limits: dict[str, float] = {}
-    slos = summary.get("slos")
-    if not isinstance(slos, list):
-        return limits
-    for slo in slos:
-        if not isinstance(slo, dict):
-            continue
-        metric, limit = slo.get("metric"), upper_limit(str(slo.get("limit", "")))
-        if isinstance(metric, str) and limit is not None:
-            limits[metric] = limit
-    return limits
+def slo_limits(summary: RunSummary) -> dict[str, float]:
+    """metric -> upper limit, from a run summary's SLOs (those with an upper bound)."""
+    return {slo.metric: slo.bound.max for slo in summary.slos if slo.bound.max is not None}
 
 
 def passed(entry: RunEntry) -> bool:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.errors import InputError
+from harness.errors import InputError, SummaryError
 from harness.metrics import NS_PER_MS, percentile
-from harness.results import SUMMARY_FILE
+from harness.store.summary import RecoverySpan, RunSummary, load_summary
 
 NS_PER_S = 1_000_000_000
 HISTORY_FILES = ("requests", "probes", "faults", "phases", "metrics")
@@ -34,7 +34,7 @@ class NotARunError(InputError):
 @dataclass(frozen=True)
 class RunData:
     run_dir: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     scenario_text: str | None
     frames: dict[str, pd.DataFrame | None]
 
@@ -46,17 +46,12 @@ class RunData:
 
 def load_run(run_dir: Path) -> RunData:
     run_dir = run_dir.resolve()  # results/latest is a symlink; report on its target
-    summary_path = run_dir / SUMMARY_FILE
     if not run_dir.is_dir():
         raise NotARunError(f"{run_dir}: no such run directory")
-    if not summary_path.is_file():
-        raise NotARunError(f"{summary_path}: missing; is {run_dir} a run directory?")
     try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, ValueError) as error:
-        raise NotARunError(f"{summary_path}: not readable JSON ({error})") from error
-    if not isinstance(summary, dict):
-        raise NotARunError(f"{summary_path}: expected a JSON object")
+        summary = load_summary(run_dir)
+    except SummaryError as error:
+        raise NotARunError(str(error)) from error
     scenario_path = run_dir / "scenario.yaml"
     scenario_text = scenario_path.read_text() if scenario_path.is_file() else None
     return RunData(run_dir, summary, scenario_text, {n: _read(run_dir, n) for n in HISTORY_FILES})
@@ -168,22 +163,15 @@ def latencies_ms(requests: pd.DataFrame) -> pd.Series:
 
 
 def trouble_span(
-    windows: list[FaultWindow],
-    requests: pd.DataFrame | None,
-    during_count: int | None,
-    recovery_ms: float | None,
+    windows: list[FaultWindow], recovery: RecoverySpan | None, recovery_ms: float | None
 ) -> tuple[int, int | None]:
-    """From the first fault to recovery (None: never recovered). Call with at least one window.
-
-    The summary does not store the recovery instant, only how many acknowledged requests fell
-    "during" (between the first fault and recovery, by intended send time); those are the first
-    `during_count` acked requests from the first fault on, so the next one marks recovery.
-    Without that count, the last fault plus recovery_ms is the estimate."""
+    """From the first fault to recovery (None: never recovered), as the summary's
+    latency_by_phase split them: its recovery span. A version-1 summary did not record the
+    span; then, given at least one fault window, the last fault plus recovery_ms is the
+    estimate."""
+    if recovery is not None:
+        return recovery.first_fault_ns, recovery.recovered_ns
     first = min(window.applied_ns for window in windows)
-    if during_count is not None and requests is not None and not requests.empty:
-        acked = requests[(requests["outcome"] == "acked") & (requests["intended_ns"] >= first)]
-        intended = sorted(int(ns) for ns in acked["intended_ns"])
-        return first, intended[during_count] if during_count < len(intended) else None
     if recovery_ms is None:
         return first, None
     last = max(window.applied_ns for window in windows)

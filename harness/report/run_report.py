@@ -24,10 +24,14 @@ from harness.report.run_data import (
     throughput_per_s,
     trouble_span,
 )
-from harness.rig import RigLoad, describe
+from harness.rig import describe
 from harness.store.atomic import write_text_atomically
+from harness.store.summarise import rig_load
+from harness.store.summary import FaultSummary, GitFacts, RunStatus, RunSummary
+from harness.verdicts import Verdict
 
 REPORT_FILE = "report.html"
+DOWNTIME_BUDGET = "downtime_budget_ms"  # the SLO verdicts.judge_slos makes of the budget
 NOT_RECORDED = '<p class="note">not recorded</p>'
 # The big numbers at the top of the report, in this order.
 KEY_FIGURES = (
@@ -54,7 +58,7 @@ def render(data: RunData) -> str:
         _overview(summary),
         _timeline_section(data),
         _percentile_section(data),
-        _slo_section(summary, scenario),
+        _slo_section(summary),
         _failover_section(summary),
         _checks_section(summary),
         _steady_state_section(summary),
@@ -63,7 +67,7 @@ def render(data: RunData) -> str:
         _section("Scenario as run", _scenario_text(data.scenario_text)),
         _section("Versions", _versions(summary, data.run_dir)),
     ]
-    name = str(summary.get("scenario", data.run_dir.parent.name))
+    name = summary.scenario
     description = " ".join(str(scenario.get("description") or "").split())
     return page(f"{name}: run report", "\n".join(sections), subtitle=description)
 
@@ -89,34 +93,31 @@ def number(value: object, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
 
-def _overview(summary: dict[str, Any]) -> str:
-    verdict = str(summary.get("verdict", "unknown"))
-    status = str(summary.get("status", "unknown"))
+def _overview(summary: RunSummary) -> str:
     facts = [
-        ("release", summary.get("release") or "unlabelled"),
-        ("started", str(summary.get("started_at", "-")).replace("T", " ")),
-        ("duration", f"{number(summary.get('duration_s'))} s"),
-        ("status", status),
+        ("release", summary.release or "unlabelled"),
+        ("started", summary.started_at.replace("T", " ")),
+        ("duration", f"{number(summary.duration_s)} s"),
+        ("status", summary.status.value),
     ]
     fact_html = " &middot; ".join(
         f'<span class="muted">{escape(k)}</span> <strong>{escape(v)}</strong>' for k, v in facts
     )
-    metrics = summary.get("metrics") or {}
-    stats = "".join(_stat(metrics.get(key), label, unit) for key, label, unit in KEY_FIGURES)
+    stats = "".join(_stat(summary.metric(key), label, unit) for key, label, unit in KEY_FIGURES)
     banner = ""
-    if status != "finished":
+    if summary.status is not RunStatus.FINISHED:
         banner = (
             '<p class="banner">This run was <strong>aborted</strong>: figures and history '
             "may be partial.</p>"
         )
     return (
-        f'<section class="overview"><div>{verdict_badge(verdict, large=True)} '
+        f'<section class="overview"><div>{verdict_badge(summary.verdict.value, large=True)} '
         f'{fact_html}</div>{banner}<div class="stats">{stats}</div></section>'
     )
 
 
-def _stat(value: object, label: str, unit: str) -> str:
-    if not isinstance(value, int | float):
+def _stat(value: float | None, label: str, unit: str) -> str:
+    if value is None:
         shown = "-"
     elif unit == "%":
         shown = f"{value * 100:.2f}"  # error_rate is a fraction
@@ -163,13 +164,11 @@ def _percentile_section(data: RunData) -> str:
     if requests is None:
         return _section("Latency before, during and after the faults", NOT_RECORDED)
     windows = fault_windows(data.frame("faults"))
-    first, recovered = None, None
-    if windows:
-        during = ((data.summary.get("latency_by_phase") or {}).get("during") or {}).get("count")
-        recovery_ms = (data.summary.get("metrics") or {}).get("recovery_ms")
-        first, recovered = trouble_span(
-            windows, requests, during if isinstance(during, int) else None, recovery_ms
-        )
+    first: int | None = None
+    recovered: int | None = None
+    recovery = data.summary.recovery
+    if recovery is not None or windows:
+        first, recovered = trouble_span(windows, recovery, data.summary.metric("recovery_ms"))
     phases = phase_percentiles(requests, first, recovered)
     headers = ["phase", "acked requests", *(label for label, _ in PERCENTILES), "max"]
     rows = [
@@ -191,29 +190,30 @@ def _percentile_section(data: RunData) -> str:
     )
 
 
-def _slo_section(summary: dict[str, Any], scenario: dict[str, Any]) -> str:
-    slos = summary.get("slos") or []
+def _slo_section(summary: RunSummary) -> str:
+    slos = summary.slos
     content = NOT_RECORDED
     if slos:
         rows = [
             [
-                s.get("metric"),
-                number(s.get("value")),
-                s.get("limit"),
-                Raw(verdict_badge(str(s.get("verdict")))),
-                s.get("explanation"),
+                slo.metric,
+                number(slo.value),
+                slo.bound_text,
+                Raw(verdict_badge(slo.verdict.value)),
+                slo.explanation,
             ]
-            for s in slos
+            for slo in slos
         ]
-        classes = ["fail" if s.get("verdict") == "invalid" else "" for s in slos]
+        classes = ["fail" if slo.verdict is Verdict.INVALID else "" for slo in slos]
         content = table_html(["metric", "value", "limit", "verdict", "explanation"], rows, classes)
-    return _section("SLOs", content + _downtime_budget(summary, scenario))
+    return _section("SLOs", content + _downtime_budget(summary))
 
 
-def _downtime_budget(summary: dict[str, Any], scenario: dict[str, Any]) -> str:
-    downtime = (summary.get("metrics") or {}).get("downtime_ms")
-    budget = scenario.get("downtime_budget_ms")
-    if not isinstance(downtime, int | float) or not isinstance(budget, int | float) or budget <= 0:
+def _downtime_budget(summary: RunSummary) -> str:
+    """The budget as the run judged it: the downtime_budget_ms SLO (judge_slos adds it)."""
+    downtime = summary.metric("downtime_ms")
+    budget = next((slo.bound.max for slo in summary.slos if slo.metric == DOWNTIME_BUDGET), None)
+    if downtime is None or budget is None or budget <= 0:
         return '<p class="note">downtime budget: not recorded</p>'
     used = downtime / budget
     state = "over" if used > 1 else "within"
@@ -224,64 +224,64 @@ def _downtime_budget(summary: dict[str, Any], scenario: dict[str, Any]) -> str:
     )
 
 
-def _failover_section(summary: dict[str, Any]) -> str:
-    failovers = summary.get("failovers") or []
+def _failover_section(summary: RunSummary) -> str:
+    failovers = summary.failovers
     if not failovers:
         return _section("Leader failovers", '<p class="note">no fault removed the leader</p>')
     rows = [
         [
-            fault_name(f.get("fault"), f.get("repeat")),
-            f.get("old_leader"),
-            f.get("new_leader") or "none",
-            number(f.get("failover_ms")),
-            number(f.get("first_commit_ms")),
+            fault_name(f.fault, f.repeat),
+            f.old_leader,
+            f.new_leader or "none",
+            number(f.failover_ms),
+            number(f.first_commit_ms),
+            (f.estimator or "-").replace("_", " "),
         ]
         for f in failovers
     ]
-    headers = ["fault", "old leader", "new leader", "failover ms", "first commit ms"]
-    classes = ["fail" if not f.get("new_leader") else "" for f in failovers]
+    headers = ["fault", "old leader", "new leader", "failover ms", "first commit ms", "placed by"]
+    classes = ["fail" if not f.new_leader else "" for f in failovers]
     return _section("Leader failovers", table_html(headers, rows, classes))
 
 
-def _checks_section(summary: dict[str, Any]) -> str:
-    checks = summary.get("checks")
+def _checks_section(summary: RunSummary) -> str:
+    checks = summary.checks
     if not checks:
         return _section("Safety checks", NOT_RECORDED)
     rows = []
     for check in checks:
-        counts = ", ".join(f"{k}={v}" for k, v in (check.get("counts") or {}).items())
-        violations = check.get("violations") or []
-        evidence = "; ".join(str(v) for v in violations[:5]) or "none"
+        counts = ", ".join(f"{k}={v}" for k, v in check.counts.items())
+        evidence = "; ".join(check.violations[:5]) or "none"
         rows.append(
             [
-                check.get("name"),
-                Raw(verdict_badge(str(check.get("verdict")))),
+                check.name,
+                Raw(verdict_badge(check.verdict.value)),
                 counts,
                 evidence,
-                check.get("explanation"),
+                check.explanation,
             ]
         )
-    classes = ["fail" if c.get("verdict") == "invalid" else "" for c in checks]
+    classes = ["fail" if c.verdict is Verdict.INVALID else "" for c in checks]
     headers = ["check", "verdict", "counts", "first violations", "explanation"]
     return _section("Safety checks", table_html(headers, rows, classes))
 
 
-def _steady_state_section(summary: dict[str, Any]) -> str:
-    results = summary.get("steady_state") or []
-    if not results:
+def _steady_state_section(summary: RunSummary) -> str:
+    windows = summary.steady_state
+    if not windows:
         return _section("Steady state", NOT_RECORDED)
     rows = [
         [
-            s.get("window"),
-            Raw(verdict_badge(str(s.get("verdict")))),
-            s.get("requests"),
-            _percent(s.get("success_rate")),
-            number(s.get("latency_p99_ms")),
-            "; ".join(s.get("problems") or []) or "within tolerance",
-            number((s.get("rig") or {}).get("host_busy_pct_mean")),
-            number((s.get("rig") or {}).get("host_steal_pct_max")),
+            s.window,
+            Raw(verdict_badge(s.verdict.value)),
+            s.requests,
+            _percent(s.success_rate),
+            number(s.latency_p99_ms),
+            "; ".join(s.problems) or "within tolerance",
+            number(s.rig.host_busy_pct_mean if s.rig else None),
+            number(s.rig.host_steal_pct_max if s.rig else None),
         ]
-        for s in results
+        for s in windows
     ]
     headers = [
         "window",
@@ -293,21 +293,19 @@ def _steady_state_section(summary: dict[str, Any]) -> str:
         "host CPU busy %",
         "max CPU steal %",
     ]
-    classes = ["fail" if s.get("verdict") == "invalid" else "" for s in results]
+    classes = ["fail" if s.verdict is Verdict.INVALID else "" for s in windows]
     return _section("Steady state", table_html(headers, rows, classes) + _rig_note(summary))
 
 
-def _rig_note(summary: dict[str, Any]) -> str:
+def _rig_note(summary: RunSummary) -> str:
     """The machine's load over the whole order flow: context for latency, not a verdict."""
-    rig = summary.get("rig")
-    load = RigLoad.from_dict(rig) if isinstance(rig, dict) else None
-    if load is None:
+    if summary.rig is None:
         return ""
-    return f'<p class="note">During the load: {escape(describe(load))}.</p>'
+    return f'<p class="note">During the load: {escape(describe(rig_load(summary.rig)))}.</p>'
 
 
-def _percent(fraction: object) -> str:
-    return f"{fraction:.2%}" if isinstance(fraction, int | float) else "-"
+def _percent(fraction: float | None) -> str:
+    return f"{fraction:.2%}" if fraction is not None else "-"
 
 
 def _fault_log_section(data: RunData) -> str:
@@ -315,10 +313,25 @@ def _fault_log_section(data: RunData) -> str:
     if not windows:
         return _section("Fault log", NOT_RECORDED)
     origin = load_start_ns(data.frame("phases"), data.frame("requests")) or windows[0].applied_ns
-    rows = [_fault_row(window, origin) for window in windows]
+    summaries = {(fault.fault, fault.repeat): fault for fault in data.summary.faults}
+    rows = [
+        [
+            *_fault_row(window, origin),
+            _leaders(summaries.get((window.fault_index, window.repeat))),
+        ]
+        for window in windows
+    ]
     headers = ["fault", "type", "targets", "applied s", "healed s", "lasted s", "detail"]
+    headers.append("leader before → after")
     note = '<p class="note">Times in seconds from load start.</p>'
     return _section("Fault log", note + table_html(headers, rows))
+
+
+def _leaders(fault: FaultSummary | None) -> str:
+    """Who led before the fault and by its heal; "-" where the summary (version 1) has not."""
+    if fault is None:
+        return "-"
+    return f"{fault.leader_before or 'none'} → {fault.leader_after or 'none'}"
 
 
 def _fault_row(window: FaultWindow, origin: int) -> list[object]:
@@ -340,21 +353,20 @@ def _fault_row(window: FaultWindow, origin: int) -> list[object]:
     ]
 
 
-def fault_name(index: object, repeat: object) -> str:
+def fault_name(index: int, repeat: int) -> str:
     """#0 for a fault of the scenario, `#0 repeat 2` for the third application of a repeated one."""
     return f"#{index}" if not repeat else f"#{index} repeat {repeat}"
 
 
-def _errors_section(summary: dict[str, Any]) -> str:
-    by_kind = summary.get("errors_by_kind") or {}
+def _errors_section(summary: RunSummary) -> str:
+    by_kind = sorted(summary.errors_by_kind.items(), key=lambda kind: -kind[1])
     content = (
-        table_html(["kind", "requests"], sorted(by_kind.items(), key=lambda kv: -kv[1]))
+        table_html(["kind", "requests"], by_kind)
         if by_kind
         else '<p class="note">no failed requests</p>'
     )
-    harness_errors = summary.get("errors") or []
-    if harness_errors:
-        items = "".join(f"<li>{escape(error)}</li>" for error in harness_errors)
+    if summary.errors:
+        items = "".join(f"<li>{escape(error)}</li>" for error in summary.errors)
         content += f"<h3>Harness errors</h3><ul>{items}</ul>"
     return _section("Errors by kind", content)
 
@@ -363,23 +375,23 @@ def _scenario_text(text: str | None) -> str:
     return f"<pre>{escape(text)}</pre>" if text else NOT_RECORDED
 
 
-def _versions(summary: dict[str, Any], run_dir: Path) -> str:
-    harness = summary.get("harness") or {}
-    target = summary.get("target") or {}
-    host = summary.get("host") or {}
+def _versions(summary: RunSummary, run_dir: Path) -> str:
+    host = summary.host.model_dump(exclude_none=True)
+    records = summary.records.model_dump()
     rows = [
-        ["harness commit", _commit(harness)],
-        ["target", f"{target.get('name', '-')} {_commit(target)}"],
-        ["release", summary.get("release") or "unlabelled"],
-        ["seed", str(summary.get("seed", "-"))],
+        ["harness commit", _commit(summary.harness)],
+        ["target", f"{summary.target.name or '-'} {_commit(summary.target)}"],
+        ["release", summary.release or "unlabelled"],
+        ["seed", str(summary.seed) if summary.seed is not None else "-"],
         ["host", ", ".join(f"{k}={v}" for k, v in host.items()) or "-"],
-        ["records", ", ".join(f"{k}={v}" for k, v in (summary.get("records") or {}).items())],
+        ["records", ", ".join(f"{k}={v}" for k, v in records.items() if v)],
+        ["summary", f"schema version {summary.schema_version}"],
         ["run directory", str(run_dir)],
     ]
     return table_html(["what", "value"], rows)
 
 
-def _commit(facts: dict[str, Any]) -> str:
-    commit = facts.get("commit") or "unknown commit"
-    dirty = facts.get("dirty")
+def _commit(facts: GitFacts) -> str:
+    commit = facts.commit or "unknown commit"
+    dirty = facts.dirty
     return f"{commit}{' (dirty)' if dirty else ''}{' (dirty: unknown)' if dirty is None else ''}"

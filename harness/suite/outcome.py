@@ -7,7 +7,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from harness.store.summary import RunStatus, RunSummary
+from harness.verdicts import Verdict
 
 
 class CaseState(enum.Enum):
@@ -51,33 +53,29 @@ class RunOutcome:
         return self.metric("downtime_ms")
 
 
-def _number(value: Any) -> str:
-    if isinstance(value, int | float):
-        return f"{value:.6g}"
-    return "not measured"
+def _number(value: float | None) -> str:
+    return f"{value:.6g}" if value is not None else "not measured"
 
 
-def failures_from_summary(summary: Mapping[str, Any]) -> list[str]:
+def failures_from_summary(summary: RunSummary) -> list[str]:
     """Every SLO, steady-state window and safety check that is not valid, and every harness
     error, as one line a person can read in a CI failure message."""
     lines: list[str] = []
-    for slo in summary.get("slos", []):
-        if slo.get("verdict") != "valid":
+    for slo in summary.slos:
+        if slo.verdict is not Verdict.VALID:
             lines.append(
-                f"SLO {slo.get('metric')} = {_number(slo.get('value'))} (limit "
-                f"{slo.get('limit')}): {slo.get('verdict')}: {slo.get('explanation')}"
+                f"SLO {slo.metric} = {_number(slo.value)} (limit {slo.bound_text}): "
+                f"{slo.verdict.value}: {slo.explanation}"
             )
-    for window in summary.get("steady_state", []):
-        if window.get("verdict") != "valid":
-            problems = "; ".join(window.get("problems", [])) or "not decided"
-            lines.append(
-                f"steady state {window.get('window')}: {window.get('verdict')}: {problems}"
-            )
-    for check in summary.get("checks", []):
-        if check.get("verdict") != "valid":
-            evidence = "; ".join(check.get("violations", [])[:3]) or check.get("explanation", "")
-            lines.append(f"check {check.get('name')}: {check.get('verdict')}: {evidence}")
-    lines.extend(f"harness error: {error}" for error in summary.get("errors", []))
-    if summary.get("status") == "aborted":
+    for window in summary.steady_state:
+        if window.verdict is not Verdict.VALID:
+            problems = "; ".join(window.problems) or "not decided"
+            lines.append(f"steady state {window.window}: {window.verdict.value}: {problems}")
+    for check in summary.checks:
+        if check.verdict is not Verdict.VALID:
+            evidence = "; ".join(check.violations[:3]) or check.explanation
+            lines.append(f"check {check.name}: {check.verdict.value}: {evidence}")
+    lines.extend(f"harness error: {error}" for error in summary.errors)
+    if summary.status is RunStatus.ABORTED:
         lines.append("the run was aborted before it could be judged")
     return lines

@@ -77,6 +77,8 @@ class SuiteResult:
 def outcome_of(planned: PlannedScenario, repeat: int, result: RunResult, took: float) -> RunOutcome:
     summary = result.summary
     error = "; ".join(result.errors) if result.errors else None
+    if summary is None:  # _finish always writes one; a RunResult made elsewhere may not
+        error = error or "the run has no summary"
     return RunOutcome(
         scenario=planned.name,
         repeat=repeat,
@@ -85,9 +87,9 @@ def outcome_of(planned: PlannedScenario, repeat: int, result: RunResult, took: f
         verdict=result.verdict.value,
         duration_s=took,
         load_duration_s=planned.load_duration_s,
-        failures=failures_from_summary(summary),
+        failures=failures_from_summary(summary) if summary else [f"harness error: {error}"],
         error=error,
-        metrics=dict(summary.get("metrics") or {}),
+        metrics=summary.metrics.by_name() if summary and summary.metrics else {},
         downtime_budget_ms=planned.downtime_budget_ms,
     )
 

@@ -8,7 +8,6 @@ and `test_the_survivor_scan_sees_a_process_left_alive` shows that the scan finds
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 
 from harness.faults.netfilter import list_rules, parse_tag
 from harness.run_marker import RUN_MARKER_VARIABLE
+from harness.store.summary import RunStatus, load_summary
 
 SCENARIO = """
 name: stop-mid-fault
@@ -92,10 +92,11 @@ def test_sigterm_mid_fault_heals_and_tears_down(tmp_path: Path) -> None:
     assert harness.wait(timeout=90) == 130
     assert not (_run_ids_with_rules() & run_ids), "partition rules survived SIGTERM"
     assert _survivors(tmp_path / "results") == {}
-    summary = json.loads(
-        next((tmp_path / "results").glob("stop-mid-fault/*/summary.json")).read_text()
+    summary = load_summary(
+        next((tmp_path / "results").glob("stop-mid-fault/*/summary.json")).parent
     )
-    assert summary["status"] == "aborted"
+    assert summary.status is RunStatus.ABORTED
+    assert summary.faults, "the fault applied before the stop is in the summary"
     assert any(f["phase"] == "healed" for f in _faults(tmp_path))
 
 

@@ -12,6 +12,7 @@ from harness.report.browser import check_page, chromium_available
 from harness.report.html import page
 from harness.report.run_report import write_run_report
 from harness.runner import run_scenario
+from harness.store.summary import load_summary
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "results" / "screenshots"
 
@@ -51,6 +52,14 @@ def test_run_report_opens_cleanly_in_chromium(
     assert check.broken_figures == 0
     html = report.read_text()
     assert "report-leader-kill: run report" in html and "not recorded" not in html
+    # What the report used to rebuild is in the summary, typed: the kill's leaders, the span.
+    summary = load_summary(result.run_dir)
+    assert summary == result.summary
+    [kill] = summary.faults
+    assert kill.removes_leader and kill.late_ms is not None
+    assert kill.leader_before is not None and kill.leader_after not in (None, kill.leader_before)
+    assert summary.recovery is not None and summary.recovery.first_fault_ns == kill.applied_ns
+    assert f"{kill.leader_before} → {kill.leader_after}" in html
     assert (SCREENSHOTS / "run-report.png").stat().st_size > 50_000
 
 

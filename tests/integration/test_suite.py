@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.paths import results_root
 from harness.report.browser import check_page, chromium_available
+from harness.store.summary import load_summary
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPOSITORY / "results" / "screenshots" / "suite-report.png"
@@ -86,14 +87,14 @@ def test_a_suite_goes_on_past_a_failed_slo_and_reports_it(tmp_path: Path) -> Non
     assert document["release"] == f"it-{tmp_path.name}"
     assert [run["verdict"] for run in document["runs"]] == ["valid", "invalid"]
     for run in document["runs"]:
-        summary = json.loads((results_root() / run["run_dir"] / "summary.json").read_text())
+        summary = load_summary(results_root() / run["run_dir"])
         assert run["downtime_ms"] is not None
         # The rig was sampled from /proc: the host and every service that served orders.
-        rig = summary["rig"]
-        assert rig["host_busy_pct_mean"] > 0
-        assert {"n1", "n2", "n3", "gateway"} <= set(rig["services_cpu_pct_mean"])
-        assert rig["services_cpu_pct_mean"]["gateway"] > 0
-        assert all(window["rig"] for window in summary["steady_state"])
+        rig = summary.rig
+        assert rig is not None and rig.host_busy_pct_mean > 0
+        assert {"n1", "n2", "n3", "gateway"} <= set(rig.services_cpu_pct_mean)
+        assert rig.services_cpu_pct_mean["gateway"] > 0
+        assert all(window.rig for window in summary.steady_state)
     assert 0 < document["availability"] <= 1
     assert document["projected_annual_downtime_s"] >= 0
     assert (suite_dir / "junit.xml").read_bytes() == junit_copy.read_bytes()

@@ -15,24 +15,23 @@ from harness.dashboard import build_dashboard
 from harness.dashboard.build import MARKER_FILE
 from harness.dashboard.suites import read_suite_runs
 from harness.errors import InputError
+from harness.verdicts import Verdict
+from tests.summaries import a_summary, an_slo, metrics, started_at
+from tests.summaries import write_run as write_summary_run
 
 
 def write_run(
     root: Path, scenario: str, stamp: str, release: str | None, failover_ms: float | None
 ) -> Path:
-    run_dir = root / scenario / stamp
-    run_dir.mkdir(parents=True)
-    summary = {
-        "scenario": scenario,
-        "status": "finished",
-        "release": release,
-        "started_at": f"2026-11-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z",
-        "metrics": {"failover_ms": failover_ms, "recovery_ms": 500.0, "downtime_ms": 400.0},
-        "slos": [{"metric": "failover_ms", "limit": "<= 800", "verdict": "valid"}],
-        "verdict": "valid" if (failover_ms or 0) <= 800 else "invalid",
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary))
-    return run_dir
+    summary = a_summary(
+        scenario=scenario,
+        release=release,
+        started_at=started_at(stamp),
+        metrics=metrics(failover_ms=failover_ms, recovery_ms=500.0, downtime_ms=400.0),
+        slos=[an_slo("failover_ms", failover_ms, Verdict.VALID, at_most=800)],
+        verdict=Verdict.VALID if (failover_ms or 0) <= 800 else Verdict.INVALID,
+    )
+    return write_summary_run(root, scenario, stamp, summary)
 
 
 def write_suite(root: Path, stamp: str, run_dir: str, with_report: bool) -> Path:
@@ -91,6 +90,9 @@ def test_site_has_index_releases_and_one_page_per_scenario(results_root: Path) -
     assert any("broken/suite.json" in problem for problem in site.problems)
     for page in site.pages:
         assert page.read_text().count('class="figure"') == (1 if "scenario-" in page.name else 0)
+    # The SLO limit comes from the newest run's summary, read as a number, not as text.
+    leader_kill = (site.directory / "scenario-leader-kill.html").read_text()
+    assert "failover_ms &lt;= 800 ms" in leader_kill
 
 
 def test_every_relative_link_resolves_and_falls_back_to_summary_json(results_root: Path) -> None:

@@ -12,8 +12,9 @@ from harness.dashboard.trends import (
     scenario_trends,
     slo_limits,
     summarize_releases,
-    upper_limit,
 )
+from harness.verdicts import Verdict
+from tests.summaries import a_summary, an_slo
 
 
 def entry(
@@ -101,22 +102,13 @@ def test_releases_summary_groups_by_release_then_scenario_newest_release_first()
     assert leader.pass_rate == 0.5
 
 
-@pytest.mark.parametrize(
-    ("text", "limit"),
-    [("<= 800", 800.0), (">= 0.99", None), (">= 0 and <= 5.5", 5.5), ("", None), ("<= x", None)],
-)
-def test_upper_limit_reads_the_bound_summary_json_writes(text: str, limit: float | None) -> None:
-    assert upper_limit(text) == limit
-
-
 def test_slo_limits_come_from_the_summary_slos() -> None:
-    summary = {
-        "slos": [
-            {"metric": "failover_ms", "limit": "<= 800"},
-            {"metric": "error_rate", "limit": "<= 0.05"},
-            {"metric": "success_rate", "limit": ">= 0.99"},
-            "not an slo",
+    summary = a_summary(
+        slos=[
+            an_slo("failover_ms", 400.0, Verdict.VALID, at_most=800),
+            an_slo("error_rate", 0.01, Verdict.VALID, at_least=0, at_most=0.05),
+            an_slo("success_rate", 1.0, Verdict.VALID, at_least=0.99),
         ]
-    }
+    )
     assert slo_limits(summary) == {"failover_ms": 800.0, "error_rate": 0.05}
-    assert slo_limits({}) == {}
+    assert slo_limits(a_summary()) == {}

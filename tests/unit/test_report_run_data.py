@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,8 @@ from harness.report.run_data import (
     throughput_per_s,
     trouble_span,
 )
+from harness.store.summary import RecoverySpan, write_summary
+from tests.summaries import a_summary
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -112,14 +113,16 @@ def test_phase_percentiles_without_faults_or_recovery() -> None:
     assert [p.count for p in phase_percentiles(None, None, None)] == [0, 0, 0]
 
 
-def test_trouble_span_recovers_the_boundary_from_the_summary_count() -> None:
+def test_trouble_span_is_the_summary_recovery_span() -> None:
     (window,) = fault_windows(faults([(0, 0, "kill", "applied", 10, "[]", "{}")]))
-    frame = requests([(5, 6, "acked"), (10, 20, "acked"), (12, 30, "error"), (15, 40, "acked")])
-    assert trouble_span([window], frame, during_count=1, recovery_ms=None) == (10, 15)
-    assert trouble_span([window], frame, during_count=2, recovery_ms=None) == (10, None)
-    # No count: the last fault plus recovery_ms.
-    assert trouble_span([window], None, None, recovery_ms=2.0) == (10, 10 + 2 * MS)
-    assert trouble_span([window], None, None, None) == (10, None)
+    recovered = RecoverySpan(first_fault_ns=10, recovered_ns=15, span_ms=5e-6)
+    never = RecoverySpan(first_fault_ns=10, recovered_ns=None, span_ms=None)
+    assert trouble_span([window], recovered, recovery_ms=2.0) == (10, 15)
+    assert trouble_span([window], never, recovery_ms=None) == (10, None)
+    assert trouble_span([], recovered, recovery_ms=None) == (10, 15)  # no fault history needed
+    # A version-1 summary has no span: the last fault plus recovery_ms.
+    assert trouble_span([window], None, recovery_ms=2.0) == (10, 10 + 2 * MS)
+    assert trouble_span([window], None, None) == (10, None)
 
 
 def test_throughput_counts_completions_per_second_by_outcome() -> None:
@@ -143,18 +146,23 @@ def test_load_start_prefers_the_load_phase() -> None:
 
 
 def test_load_run_reads_what_exists(tmp_path: Path) -> None:
-    (tmp_path / "summary.json").write_text(json.dumps({"scenario": "x"}))
+    write_summary(tmp_path, a_summary(scenario="x"))
     requests([(0, 1, "acked")]).to_parquet(tmp_path / "requests.parquet")
     (tmp_path / "probes.parquet").write_text("truncated")  # an aborted run's partial file
     data = load_run(tmp_path)
-    assert data.summary == {"scenario": "x"} and data.scenario_text is None
+    assert data.summary == a_summary(scenario="x") and data.scenario_text is None
     assert data.frame("requests") is not None
     assert data.frame("probes") is None and data.frame("faults") is None
 
 
 @pytest.mark.parametrize(
     ("summary", "message"),
-    [(None, "summary.json: missing"), ("{not json", "not readable JSON"), ("[]", "JSON object")],
+    [
+        (None, "summary.json: missing"),
+        ("{not json", "not readable JSON"),
+        ("[]", "JSON object"),
+        ('{"schema_version": 2}', "not a valid run summary: scenario: Field required"),
+    ],
 )
 def test_load_run_rejects_what_is_not_a_run(
     tmp_path: Path, summary: str | None, message: str

@@ -1,59 +1,131 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
 from harness.cli import main
 from harness.report.run_report import REPORT_FILE, number, write_run_report
+from harness.store.summary import (
+    SUMMARY_FILE,
+    CheckSummary,
+    FailoverSummary,
+    FaultSummary,
+    GitFacts,
+    RecoverySpan,
+    RigSummary,
+    RunStatus,
+    RunSummary,
+    SteadyWindow,
+    TargetFacts,
+    write_summary,
+)
+from harness.verdicts import Verdict
+from tests.summaries import DATA, a_summary, an_slo, metrics
 
 MS = 1_000_000
 S = 1_000_000_000
 LOAD_START = 100 * S
 
-SUMMARY: dict[str, Any] = {
-    "scenario": "leader-kill",
-    "status": "finished",
-    "release": "v1.2",
-    "started_at": "2026-11-24T18:56:24Z",
-    "duration_s": 4.5,
-    "seed": 7,
-    "harness": {"commit": "abc123", "dirty": True},
-    "target": {"name": "reference", "commit": "def456", "dirty": False},
-    "host": {"hostname": "vm", "cpus": 2},
-    "records": {"requests": 40},
-    "errors": [],
-    "metrics": {"failover_ms": 431.2, "downtime_ms": 450.0, "recovery_ms": 600.0},
-    "failovers": [
-        {"fault": 0, "repeat": 0, "old_leader": "n1", "new_leader": "n2", "failover_ms": 431.2}
+
+def window(name: str, verdict: Verdict, rig: RigSummary | None) -> SteadyWindow:
+    return SteadyWindow(
+        window=name,
+        verdict=verdict,
+        requests=300,
+        success_rate=1.0,
+        latency_p99_ms=12.0,
+        problems=[],
+        rig=rig,
+    )
+
+
+def rig(busy: float, steal_max: float | None, **services: float) -> RigSummary:
+    return RigSummary(
+        samples=10,
+        host_busy_pct_mean=busy,
+        host_busy_pct_max=100.0,
+        host_steal_pct_mean=None,
+        host_steal_pct_max=steal_max,
+        services_cpu_pct_mean=services,
+        saturated=False,  # stored for readers of the file; the report judges from the figures
+    )
+
+
+KILL = FaultSummary(
+    fault=0,
+    repeat=0,
+    type="kill",
+    targets=["n1"],
+    applied_ns=LOAD_START + 2 * S,
+    healed_ns=LOAD_START + 3 * S,
+    late_ms=0.4,
+    leader_before="n1",
+    term_before=1,
+    leader_after="n2",
+    term_after=2,
+    removes_leader=True,
+    recovered_ns=LOAD_START + 2800 * MS,
+    recovery_ms=800.0,
+    recovery_from_heal_ms=0.0,
+)
+SUMMARY = a_summary(
+    scenario="leader-kill",
+    release="v1.2",
+    started_at="2026-11-24T18:56:24Z",
+    duration_s=4.5,
+    harness=GitFacts(commit="abc123", dirty=True),
+    target=TargetFacts(name="reference", commit="def456", dirty=False),
+    faults=[KILL],
+    metrics=metrics(failover_ms=431.2, downtime_ms=450.0, recovery_ms=600.0),
+    failovers=[
+        FailoverSummary(
+            fault=0,
+            repeat=0,
+            old_leader="n1",
+            new_leader="n2",
+            injected_ns=LOAD_START + 2 * S,
+            elected_ns=LOAD_START + 2431 * MS,
+            first_commit_ns=None,
+            failover_ms=431.2,
+            first_commit_ms=None,
+            estimator="role_age",
+        )
     ],
-    "errors_by_kind": {"unknown:connection reset": 3},
-    "latency_by_phase": {"during": {"count": 5}},
-    "slos": [
-        {"metric": "failover_ms", "value": 431.2, "limit": "<= 800", "verdict": "valid"},
-        {"metric": "recovery_ms", "value": 600.0, "limit": "<= 500", "verdict": "invalid"},
+    recovery=RecoverySpan(
+        first_fault_ns=LOAD_START + 2 * S, recovered_ns=LOAD_START + 2800 * MS, span_ms=800.0
+    ),
+    errors_by_kind={"unknown:connection reset": 3},
+    slos=[
+        an_slo("failover_ms", 431.2, Verdict.VALID, at_most=800),
+        an_slo("recovery_ms", 600.0, Verdict.INVALID, at_most=500),
+        an_slo("downtime_budget_ms", 450.0, Verdict.VALID, at_most=1500),
     ],
-    "steady_state": [{"window": "before faults", "verdict": "valid", "requests": 10}],
-    "checks": [
-        {
-            "name": "no_lost_acks",
-            "verdict": "invalid",
-            "counts": {"missing_orders": 1},
-            "violations": ["order <c-7> acked but missing on n2"],
-            "explanation": "1 acked order lost",
-        }
+    steady_state=[window("before faults", Verdict.VALID, rig=None)],
+    checks=[
+        CheckSummary(
+            name="no_lost_acks",
+            verdict=Verdict.INVALID,
+            counts={"missing_orders": 1},
+            violations=["order <c-7> acked but missing on n2"],
+            explanation="1 acked order lost",
+        )
     ],
-    "verdict": "invalid",
-}
+    verdict=Verdict.INVALID,
+)
+
+
 SCENARIO = "name: leader-kill\ndescription: Kill <the> leader.\ndowntime_budget_ms: 1500\n"
 
 
-def write_run(run_dir: Path, summary: dict[str, Any], history: bool = True) -> Path:
+def write_run(run_dir: Path, summary: RunSummary | str, history: bool = True) -> Path:
+    """A run directory: the summary (or a version-1 fixture file's name) and a history."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "summary.json").write_text(json.dumps(summary))
+    if isinstance(summary, str):
+        (run_dir / SUMMARY_FILE).write_text((DATA / summary).read_text())
+    else:
+        write_summary(run_dir, summary)
     if not history:
         return run_dir
     (run_dir / "scenario.yaml").write_text(SCENARIO)
@@ -111,6 +183,8 @@ def test_full_report_has_every_section(tmp_path: Path) -> None:
         "def456",
         "<pre>name: leader-kill",
         "signal=SIGKILL",
+        "n1 → n2",  # the leader before the kill and by its heal
+        "role age",  # how the election was placed
     ):
         assert text in html, text
     assert html.count('<tr class="fail">') == 2  # the broken SLO and the failed check
@@ -118,31 +192,46 @@ def test_full_report_has_every_section(tmp_path: Path) -> None:
 
 
 def test_steady_state_shows_how_busy_the_rig_was(tmp_path: Path) -> None:
-    rig = {"host_busy_pct_mean": 93.4, "host_steal_pct_max": 21.0}
-    summary = {
-        **SUMMARY,
-        "steady_state": [
-            {"window": "after recovery", "verdict": "invalid", "requests": 300, "rig": rig}
-        ],
-        "rig": {
-            **rig,
-            "host_busy_pct_max": 100.0,
-            "services_cpu_pct_mean": {"gateway": 21.3, "n2": 19.0},
-            "saturated": True,
-        },
-    }
+    busy = rig(93.4, 21.0)
+    summary = SUMMARY.model_copy(
+        update={
+            "steady_state": [window("after recovery", Verdict.INVALID, busy)],
+            "rig": rig(93.4, 21.0, gateway=21.3, n2=19.0),
+        }
+    )
     html = write_run_report(write_run(tmp_path / "run", summary)).read_text()
     for text in ("host CPU busy %", "93.4", "21.0", "gateway 21 %", "The rig was saturated"):
         assert text in html, text
-    calm = {**SUMMARY, "rig": {"host_busy_pct_mean": 60.0, "saturated": False}}
+    calm = SUMMARY.model_copy(update={"rig": rig(60.0, None)})
     html = write_run_report(write_run(tmp_path / "calm", calm)).read_text()
     assert "60 % busy" in html
     assert "saturated" not in html
 
 
+def test_a_version_1_summary_still_reports(tmp_path: Path) -> None:
+    """A run recorded before the typed summary: everything it stored is shown; the recovery
+    instant it did not store is estimated from recovery_ms, and the leaders are "-"."""
+    html = write_run_report(write_run(tmp_path / "run", "v1-leader-kill.json")).read_text()
+    for text in (
+        "leader-kill: run report",
+        'class="badge invalid large"',
+        "950",  # the failover big number
+        "1,003.0 ms of 1,500.0 ms",  # the budget, from the downtime_budget_ms SLO
+        "&gt;= 0 and &lt;= 0.01",  # a bound shown as version 1 wrote it
+        "order &lt;c-7&gt; acked but missing on n2",
+        "mid request",
+        "The rig was saturated",
+        "schema version 2",  # read into the current model
+    ):
+        assert text in html, text
+    assert html.count('class="figure"') == 2
+    assert "not recorded" not in html
+
+
 def test_aborted_run_without_history_or_checks_still_reports(tmp_path: Path) -> None:
-    summary = {"scenario": "leader-kill", "status": "aborted", "verdict": "unknown"}
-    summary["errors"] = ["topology did not come up"]
+    summary = a_summary(
+        status=RunStatus.ABORTED, verdict=Verdict.UNKNOWN, errors=["topology did not come up"]
+    )
     html = write_run_report(write_run(tmp_path / "run", summary, history=False)).read_text()
     assert "was <strong>aborted</strong>" in html
     assert 'class="badge unknown large"' in html

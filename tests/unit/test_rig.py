@@ -14,7 +14,6 @@ from harness.rig import (
     HOST_STEAL,
     SERVICE_PREFIX,
     CpuTimes,
-    RigLoad,
     describe,
     host_cpu_measure,
     parse_proc_stat,
@@ -22,6 +21,8 @@ from harness.rig import (
     process_cpu_ticks,
     rig_load,
 )
+from harness.store.summarise import rig_load as summary_rig_load
+from harness.store.summarise import rig_summary
 
 STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 1\n"
 
@@ -118,12 +119,12 @@ def test_window_summary_and_saturation() -> None:
     assert list(load.services_cpu_pct_mean) == ["gateway", "n1"]
     assert load.saturated
     assert "saturated" in describe(load)
-    assert load.as_dict()["services_cpu_pct_mean"] == {"gateway": 46.7, "n1": 10.0}
-    back = RigLoad.from_dict(load.as_dict())  # as the run report reads summary.json
-    assert back is not None and back.saturated
+    stored = rig_summary(load)  # as summary.json holds it, rounded to a tenth
+    assert stored.services_cpu_pct_mean == {"gateway": 46.7, "n1": 10.0} and stored.saturated
+    back = summary_rig_load(stored)  # as the run report reads it back
+    assert back.saturated
     assert back.services_cpu_pct_mean == {"gateway": 46.7, "n1": 10.0}
     assert describe(back) == describe(load)
-    assert RigLoad.from_dict({"samples": 3}) is None
     calm = rig_load(metrics, 0, 0)
     assert calm is not None and not calm.saturated and "saturated" not in describe(calm)
     assert rig_load(metrics, 10**12, 2 * 10**12) is None

@@ -138,6 +138,7 @@ def test_sigterm_mid_suite_writes_what_finished_then_stops(
     from harness.lifecycle import Interrupted
     from harness.runner import RunResult
     from harness.verdicts import Verdict
+    from tests.summaries import a_summary, metrics
 
     def scenario_runner(release: str | None):  # type: ignore[no-untyped-def]
         def run_one(planned, repeat):  # type: ignore[no-untyped-def]
@@ -145,7 +146,7 @@ def test_sigterm_mid_suite_writes_what_finished_then_stops(
                 raise Interrupted(15)
             run_dir = results / planned.name / "first"
             run_dir.mkdir(parents=True)
-            summary = {"status": "finished", "metrics": {"downtime_ms": 100.0}}
+            summary = a_summary(metrics=metrics(downtime_ms=100.0))
             return RunResult(run_dir, Verdict.VALID, None, summary=summary)
 
         return run_one

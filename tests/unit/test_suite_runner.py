@@ -5,37 +5,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.errors import BackendError, ToolchainError
 from harness.lifecycle import Interrupted
 from harness.runner import RunResult
+from harness.store.summary import CheckSummary, RunSummary, SloSummary, SteadyWindow
 from harness.suite import LoadedSuite, PlannedScenario, load_suite, run_suite
 from harness.suite.outcome import CaseState, failures_from_summary
 from harness.verdicts import Verdict
+from tests.summaries import a_summary, an_slo, metrics
 
 SUITE = Path(__file__).resolve().parents[1] / "data" / "suites" / "two.yaml"
 
-BROKEN_FAILOVER = {
-    "metric": "failover_ms",
-    "value": 912.5,
-    "limit": "<= 800",
-    "verdict": "invalid",
-    "explanation": "912.500 breaks the limit 800",
-}
+BROKEN_FAILOVER = an_slo(
+    "failover_ms",
+    912.5,
+    Verdict.INVALID,
+    at_most=800,
+    explanation="912.500 breaks the limit 800",
+)
 
 
-def summary(downtime_ms: float, slos: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "status": "finished",
-        "errors": [],
-        "metrics": {"downtime_ms": downtime_ms, "failover_ms": 400.0, "recovery_ms": 900.0},
-        "slos": slos or [],
-        "steady_state": [],
-        "checks": [],
-    }
+def summary(downtime_ms: float, slos: list[SloSummary] | None = None) -> RunSummary:
+    return a_summary(
+        metrics=metrics(downtime_ms=downtime_ms, failover_ms=400.0, recovery_ms=900.0),
+        slos=slos or [],
+    )
 
 
 def fake_runs(
@@ -165,21 +162,42 @@ def test_an_interruption_stops_the_suite_and_keeps_what_finished(
 
 def test_failure_lines_name_slos_windows_checks_and_errors() -> None:
     lines = failures_from_summary(
-        {
-            "status": "finished",
-            "slos": [
+        a_summary(
+            slos=[
                 BROKEN_FAILOVER,
-                {**BROKEN_FAILOVER, "metric": "error_rate", "verdict": "valid"},
+                BROKEN_FAILOVER.model_copy(
+                    update={"metric": "error_rate", "verdict": Verdict.VALID}
+                ),
             ],
-            "steady_state": [
-                {"window": "after recovery", "verdict": "invalid", "problems": ["p99 120 > 100"]}
+            steady_state=[
+                SteadyWindow(
+                    window="after recovery",
+                    verdict=Verdict.INVALID,
+                    requests=100,
+                    success_rate=1.0,
+                    latency_p99_ms=120.0,
+                    problems=["p99 120 > 100"],
+                    rig=None,
+                )
             ],
-            "checks": [
-                {"name": "no_lost_acks", "verdict": "invalid", "violations": ["order x lost"]},
-                {"name": "kafka_gap_free", "verdict": "valid", "violations": []},
+            checks=[
+                CheckSummary(
+                    name="no_lost_acks",
+                    verdict=Verdict.INVALID,
+                    counts={},
+                    violations=["order x lost"],
+                    explanation="1 lost",
+                ),
+                CheckSummary(
+                    name="kafka_gap_free",
+                    verdict=Verdict.VALID,
+                    counts={},
+                    violations=[],
+                    explanation="fine",
+                ),
             ],
-            "errors": ["fault 0 could not be injected"],
-        }
+            errors=["fault 0 could not be injected"],
+        )
     )
     assert lines == [
         "SLO failover_ms = 912.5 (limit <= 800): invalid: 912.500 breaks the limit 800",

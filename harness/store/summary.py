@@ -1,0 +1,310 @@
+"""The run summary: `summary.json` of a run directory, as one typed, versioned document.
+
+The pipeline builds it once from the judged run (`harness/store/summarise.py`) and writes it
+once, atomically; every reader (catalog, suite, compare, report, dashboard) goes through
+`load_summary`, so the shape is declared here and nowhere else. Instants are
+`time.monotonic_ns()` of the harness host, the one clock of the run's history; durations are
+milliseconds from the instant named in each field's description.
+
+Versions: 2 is this model. A summary without `schema_version` is version 1, the hand-built
+dictionary of earlier harnesses; `harness/store/summary_v1.py` reads it into this model, with
+what version 1 did not record left empty. `hftchaos schema` publishes the JSON Schema
+(`results/summary.schema.json`).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import SummaryError
+from harness.store.atomic import write_text_atomically
+from harness.verdicts import Verdict
+
+SUMMARY_FILE = "summary.json"
+SCHEMA_VERSION: Final = 2
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "results" / "summary.schema.json"
+
+
+class _Document(BaseModel):
+    # Strict: the builder must hand over exactly these types (an int for an int, an enum for
+    # an enum); unknown fields are an error, so a typo in a writer or reader cannot pass.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RunStatus(enum.Enum):
+    FINISHED = "finished"  # ran to the end and was judged
+    ABORTED = "aborted"  # stopped or failed before it could be judged
+
+
+class GitFacts(_Document):
+    commit: str | None = None
+    dirty: bool | None = None  # None: git could not tell
+
+
+class TargetFacts(GitFacts):
+    name: str | None = None  # the topology's name
+    version: str | None = None  # a version the target reports, when it has one
+
+
+class HostFacts(_Document):
+    hostname: str | None = None
+    platform: str | None = None
+    python: str | None = None
+    cpus: int | None = None
+
+
+class RecordCounts(_Document):
+    """Rows of each Parquet history file of the run."""
+
+    requests: int = 0
+    probes: int = 0
+    faults: int = 0
+    phases: int = 0
+    metrics: int = 0
+    warmup_requests: int = 0
+
+
+class ScheduleStep(_Document):
+    offset_s: float  # from the start of the load
+    action: Literal["apply", "heal"]
+    fault: int  # position in the scenario's fault list
+    repeat: int
+
+
+class LoadSpan(_Document):
+    """The measured load on the run's clock: the origin of every chart and fault offset."""
+
+    started_ns: int
+    ended_ns: int | None = None  # None: the run stopped before the load was over
+
+
+class MetricValues(_Document):
+    """The run's figures, as SLOs are judged against them (see harness/metrics.py)."""
+
+    failover_ms: float | None = None
+    first_commit_ms: float | None = None
+    recovery_ms: float | None = None
+    recovery_from_heal_ms: float | None = None
+    downtime_ms: float | None = None
+    error_rate: float | None = None
+    unknown_outcomes: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    latency_p999_ms: float | None = None
+    latency_max_ms: float | None = None
+    kafka_lag_max: float | None = None
+
+    def by_name(self) -> dict[str, float | None]:
+        """Metric name -> value, for the catalog and the suite, which look figures up by name."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+class FaultSummary(_Document):
+    """One application of a fault: what it hit, who led around it, when the system recovered."""
+
+    fault: int
+    repeat: int
+    type: str
+    targets: list[str]
+    applied_ns: int
+    healed_ns: int | None  # None: not healed within the recorded history
+    late_ms: float | None  # behind schedule when it went in; None: not recorded
+    leader_before: str | None
+    term_before: int | None
+    # The leader in the newest term the probe had seen by the heal (the end if never healed).
+    leader_after: str | None
+    term_after: int | None
+    removes_leader: bool  # a leader-removing kind whose targets included the leader
+    recovered_ns: int | None = None  # None: never recovered, or the run was not judged
+    recovery_ms: float | None = None  # from applied_ns
+    recovery_from_heal_ms: float | None = None  # from healed_ns; None within a flapping episode
+
+
+class FailoverSummary(_Document):
+    """A leader election caused by a fault (see metrics.Failover)."""
+
+    fault: int
+    repeat: int
+    old_leader: str
+    new_leader: str | None  # None: no new leader was seen
+    injected_ns: int | None
+    elected_ns: int | None
+    first_commit_ns: int | None
+    failover_ms: float | None  # elected_ns - injected_ns
+    first_commit_ms: float | None  # first_commit_ns - injected_ns
+    # Which estimate placed the election (metrics.ElectionEstimate); None: no election seen.
+    estimator: Literal["role_age", "mid_request"] | None
+
+
+class RecoverySpan(_Document):
+    """From the first injection to the latest recovery: the "during" of latency_by_phase."""
+
+    first_fault_ns: int
+    recovered_ns: int | None  # None: no fault was recovered from
+    span_ms: float | None  # recovered_ns - first_fault_ns
+
+
+class LatencyFigures(_Document):
+    count: int  # acknowledged requests
+    p50_ms: float | None
+    p99_ms: float | None
+    p999_ms: float | None
+    max_ms: float | None
+
+
+class LatencyByPhase(_Document):
+    """Acknowledged requests by intended send time: before the first fault, until recovery
+    (RecoverySpan), after it."""
+
+    before: LatencyFigures
+    during: LatencyFigures
+    after: LatencyFigures
+
+
+class Bound(_Document):
+    min: float | None = None
+    max: float | None = None
+
+
+class SloSummary(_Document):
+    metric: str
+    value: float | None  # None: not measured in this run
+    bound: Bound
+    bound_text: str  # for people: ">= 0 and <= 5"; readers judge by `bound`
+    verdict: Verdict
+    explanation: str
+
+
+class CheckSummary(_Document):
+    name: str
+    verdict: Verdict
+    counts: dict[str, int]
+    violations: list[str]  # the first few, each concrete
+    explanation: str
+
+
+class RigSummary(_Document):
+    """How busy the machine was (harness/rig.py); context for latency, never a verdict."""
+
+    samples: int
+    host_busy_pct_mean: float
+    host_busy_pct_max: float | None
+    host_steal_pct_mean: float | None
+    host_steal_pct_max: float | None
+    services_cpu_pct_mean: dict[str, float]
+    saturated: bool
+
+
+class SteadyWindow(_Document):
+    window: str  # "before faults" | "after recovery"
+    verdict: Verdict
+    requests: int
+    success_rate: float | None
+    latency_p99_ms: float | None
+    problems: list[str]
+    rig: RigSummary | None
+
+
+class RunSummary(_Document):
+    schema_version: Literal[2] = SCHEMA_VERSION
+    scenario: str
+    status: RunStatus
+    verdict: Verdict
+    release: str | None
+    started_at: str  # ISO-8601 UTC wall time, for display and ordering
+    duration_s: float | None
+    seed: int | None
+    harness: GitFacts
+    target: TargetFacts
+    host: HostFacts
+    records: RecordCounts
+    errors: list[str]  # harness errors: each makes the verdict at best unknown
+    schedule: list[ScheduleStep]
+    load: LoadSpan | None = None
+    faults: list[FaultSummary] = Field(default_factory=list)
+    # The judgement: empty when the run was aborted before it was judged.
+    metrics: MetricValues | None = None
+    errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    failovers: list[FailoverSummary] = Field(default_factory=list)
+    recovery: RecoverySpan | None = None
+    latency_by_phase: LatencyByPhase | None = None
+    slos: list[SloSummary] = Field(default_factory=list)
+    checks: list[CheckSummary] = Field(default_factory=list)
+    steady_state: list[SteadyWindow] = Field(default_factory=list)
+    rig: RigSummary | None = None
+
+    def metric(self, name: str) -> float | None:
+        return self.metrics.by_name().get(name) if self.metrics is not None else None
+
+
+def write_summary(run_dir: Path, summary: RunSummary) -> Path:
+    path = run_dir / SUMMARY_FILE
+    write_text_atomically(path, summary.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def load_summary(run_dir: Path) -> RunSummary:
+    """The summary of a run directory, of any version; SummaryError says what is wrong."""
+    path = run_dir / SUMMARY_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SummaryError(f"{path}: missing; is {run_dir} a run directory?") from None
+    except OSError as error:
+        raise SummaryError(f"{path}: cannot be read ({error})") from error
+    return parse_summary(text, path)
+
+
+def parse_summary(text: str, path: Path) -> RunSummary:
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise SummaryError(f"{path}: not readable JSON ({error})") from error
+    if not isinstance(document, dict):
+        raise SummaryError(f"{path}: expected a JSON object")
+    try:
+        version = _Version.model_validate(document).schema_version
+        if version == 1:
+            from harness.store.summary_v1 import upgrade
+
+            return upgrade(text, path.parent)
+        if version == SCHEMA_VERSION:
+            return RunSummary.model_validate_json(text)
+    except ValidationError as error:
+        raise SummaryError(f"{path}: not a valid run summary: {_first_problems(error)}") from error
+    raise SummaryError(
+        f"{path}: schema_version {version}; this hftchaos reads versions 1 to {SCHEMA_VERSION} "
+        "(written by a newer hftchaos?)"
+    )
+
+
+class _Version(BaseModel):
+    """Only which version a summary is, to pick the model that reads the rest."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    schema_version: int = 1  # version 1 did not say
+
+
+def _first_problems(error: ValidationError, count: int = 3) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in problem['loc']) or '(top)'}: {problem['msg']}"
+        for problem in error.errors()[:count]
+    ]
+    more = error.error_count() - count
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def summary_schema() -> dict[str, object]:
+    schema = RunSummary.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hftchaos run summary (summary.json)"
+    return schema
+
+
+def write_summary_schema(path: Path) -> None:
+    write_text_atomically(path, json.dumps(summary_schema(), indent=2, sort_keys=True) + "\n")
