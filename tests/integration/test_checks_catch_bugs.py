@@ -299,5 +299,16 @@ def test_diverged_replica_and_clock_step_in_the_stream_are_caught(
     assert "execution seq 4 (order bid-3) is" in text
     assert "ms earlier than seq 3" in text
     assert f"by leader {stepped} in term" in text
+    # Seq 3 (bid-2) was stamped by the leader's true clock while bid-2 was in flight, seq 4
+    # (bid-3) by the clock stepped back 3 s while bid-3 was: so the step back seen in the
+    # stream is 3 s less the time between the two stamps, which lies between the gap from
+    # bid-2's answer to bid-3's send and the span from bid-2's send to bid-3's answer (our own
+    # monotonic stamps; wall and monotonic time run at one rate: NTP slews both).
     back_ms = float(text.split(" is ")[1].split(" ms")[0])
-    assert 2500 < back_ms < 3500
+    sent = {r.client_order_id: r for r in run.history.requests}
+    shortest_ms = (sent["bid-3"].start_ns - sent["bid-2"].end_ns) / 1e6
+    longest_ms = (sent["bid-3"].end_ns - sent["bid-2"].start_ns) / 1e6
+    print(f"stepped back {back_ms:.3f} ms; stamps {shortest_ms:.1f}-{longest_ms:.1f} ms apart")
+    rounding_ms = 0.001  # the check prints the step to the microsecond
+    assert -CLOCK_STEP_MS - longest_ms - rounding_ms <= back_ms
+    assert back_ms <= -CLOCK_STEP_MS - shortest_ms + rounding_ms

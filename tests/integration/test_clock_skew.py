@@ -1,9 +1,11 @@
 """Clock skew through the real libfaketime: a Python child whose wall clock the test moves.
 
-The child prints (wall, monotonic, loop duration) every ~20 ms. CLOCK_MONOTONIC is one clock
-for every process and is not faked, so the child's true wall time at a line is the parent's
-`time.time() - time.monotonic()` plus the child's monotonic reading: the offset is measured
-exactly, without the pipe's latency.
+The child prints its wall clock between two readings of its monotonic clock, every ~20 ms.
+CLOCK_MONOTONIC is one clock for every process and is not faked, so the child's true wall time
+at a line lies between the parent's `time.time() - time.monotonic()` plus those two readings:
+each line's offset is known to within an interval measured on the line itself, whatever the
+pipe's latency or the machine's load. (NTP slews both clocks alike; only a step of the system
+clock during the test would move their difference.)
 """
 
 from __future__ import annotations
@@ -12,22 +14,21 @@ import itertools
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from harness.errors import BackendError
 from harness.faults.clock import faketime_environment, faketime_offset_text
 from harness.toolchain import locate_toolchain
 
 pytestmark = pytest.mark.integration
 
-TOLERANCE_S = 0.050
+# The child prints with microsecond resolution: three rounded figures per line, and the
+# parent's own reading of wall minus monotonic time besides.
+ROUNDING_S = 5e-6
 
 CHILD = """
 import sys, threading, time
@@ -36,16 +37,21 @@ while True:
     started = time.monotonic()
     event.wait(0.01)
     time.sleep(0.01)
-    now = time.monotonic()
-    print(f"{time.time():.6f} {now:.6f} {now - started:.6f}", flush=True)
+    before = time.monotonic()
+    wall = time.time()
+    after = time.monotonic()
+    print(f"{wall:.6f} {before:.6f} {after:.6f} {before - started:.6f}", flush=True)
 """
 
 
 @dataclass(frozen=True)
 class Line:
     wall: float
-    monotonic: float
+    before: float  # the child's monotonic clock just before and just after it read `wall`
+    after: float
     loop_s: float  # one Event.wait(0.01) + sleep(0.01), by the monotonic clock
+    wall_minus_monotonic: tuple[float, float]  # the parent's, bracketed, when it read the line
+    read_at: float  # the parent's monotonic clock once it had the line
 
 
 def write_text(file: Path, text: str) -> None:
@@ -89,6 +95,13 @@ def skewed_child(offset_file: Path) -> Iterator[subprocess.Popen[str]]:
         child.stdout.close()
 
 
+def wall_minus_monotonic() -> tuple[float, float]:
+    before = time.monotonic()
+    wall = time.time()
+    after = time.monotonic()
+    return wall - after, wall - before
+
+
 def lines_after(child: subprocess.Popen[str], monotonic_from: float, count: int) -> list[Line]:
     """The first `count` lines stamped (by the child's monotonic clock) after `monotonic_from`."""
     assert child.stdout is not None
@@ -98,56 +111,48 @@ def lines_after(child: subprocess.Popen[str], monotonic_from: float, count: int)
         assert time.monotonic() < deadline, "the child stopped printing"
         text = child.stdout.readline()
         assert text, f"the child exited with {child.poll()}"
-        wall, monotonic, loop_s = (float(word) for word in text.split())
-        if monotonic > monotonic_from:
-            found.append(Line(wall, monotonic, loop_s))
+        wall, before, after, loop_s = (float(word) for word in text.split())
+        if before > monotonic_from:
+            found.append(
+                Line(wall, before, after, loop_s, wall_minus_monotonic(), time.monotonic())
+            )
     return found
 
 
-def observed_offset_s(line: Line) -> float:
-    true_wall = time.time() - time.monotonic() + line.monotonic
-    return line.wall - true_wall
-
-
-@pytest.mark.parametrize(
-    ("offset_ms", "text"),
-    [
-        (5000, "+5.000000\n"),
-        (-750, "-0.750000\n"),
-        (0, "+0.000000\n"),
-        (-0.0, "+0.000000\n"),
-        (0.0004, "+0.000000\n"),
-        (3_600_000, "+3600.000000\n"),
-        (-0.25, "-0.000250\n"),
-    ],
-)
-def test_offset_text_is_signed_seconds_without_unit_letters(offset_ms: float, text: str) -> None:
-    assert faketime_offset_text(offset_ms) == text
-
-
-@pytest.mark.parametrize("offset_ms", [float("nan"), float("inf")])
-def test_offset_must_be_finite(offset_ms: float) -> None:
-    with pytest.raises(BackendError):
-        faketime_offset_text(offset_ms)
+def offset_bounds_ms(line: Line) -> tuple[float, float]:
+    """The lowest and highest offset the child's wall clock can have had at that line."""
+    low_difference, high_difference = line.wall_minus_monotonic
+    low = line.wall - (high_difference + line.after) - ROUNDING_S
+    high = line.wall - (low_difference + line.before) + ROUNDING_S
+    return low * 1000, high * 1000
 
 
 def test_written_offsets_move_the_wall_clock_and_nothing_else(
     skewed_child: subprocess.Popen[str], offset_file: Path
 ) -> None:
-    seen: list[Line] = lines_after(skewed_child, 0, 5)
+    baseline = lines_after(skewed_child, 0, 5)
+    seen: list[Line] = list(baseline)
     for offset_ms in (5000, -750, -5000, 250, 0):
         write_offset(offset_file, offset_ms)
         written_at = time.monotonic()
         lines = lines_after(skewed_child, written_at, 5)
-        errors_ms = [abs(observed_offset_s(line) * 1000 - offset_ms) for line in lines]
-        print(f"offset {offset_ms:+} ms: worst error {max(errors_ms):.3f} ms")
-        assert max(errors_ms) <= TOLERANCE_S * 1000, (offset_ms, lines)
+        bounds = [offset_bounds_ms(line) for line in lines]
+        widest = max(high - low for low, high in bounds)
+        print(f"offset {offset_ms:+} ms: within intervals at most {widest:.3f} ms wide")
+        assert all(low <= offset_ms <= high for low, high in bounds), (offset_ms, bounds)
+        # Monotonic time is not faked: every line was stamped between the write and our read
+        # (a monotonic clock moved by the offset would be seconds ahead or never get here).
+        assert all(written_at < line.before <= line.after <= line.read_at for line in lines)
+        # Waits kept their durations: a wait converted through the faked wall clock would be
+        # cut short, or stretched by about the offset (every loop of the window alike, so the
+        # shortest one shows it; only other load makes a loop longer).
+        assert all(line.loop_s >= 0.02 for line in lines), [line.loop_s for line in lines]
+        if offset_ms:
+            shortest_s = min(line.loop_s for line in lines)
+            assert shortest_s < min(line.loop_s for line in baseline) + abs(offset_ms) / 2000
         seen += lines
-    # Monotonic time went on undisturbed, and sleep / Event.wait kept their durations.
-    steps = [b.monotonic - a.monotonic for a, b in itertools.pairwise(seen)]
+    steps = [b.before - a.before for a, b in itertools.pairwise(seen)]
     assert all(step > 0 for step in steps)
-    assert max(steps) < 0.5
-    assert all(0.02 <= line.loop_s < 0.5 for line in seen), [line.loop_s for line in seen]
 
 
 def test_the_literal_ms_suffix_means_minutes(
@@ -156,82 +161,5 @@ def test_the_literal_ms_suffix_means_minutes(
     """Why the offset text never carries a unit: libfaketime reads any `m` as minutes."""
     write_text(offset_file, "-750ms\n")
     written_at = time.monotonic()
-    line = lines_after(skewed_child, written_at, 2)[-1]
-    assert abs(observed_offset_s(line) - (-750 * 60)) <= TOLERANCE_S
-
-
-# -- what the preload costs --------------------------------------------------------------------
-
-RATE_CHILD = """
-import time
-calls = 200_000
-started = time.perf_counter()
-for _ in range(calls):
-    time.time()
-print(calls / (time.perf_counter() - started))
-"""
-
-HTTP_CHILD = """
-import http.client, sys, time
-connection = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=5)
-durations = []
-for _ in range(1000):
-    started = time.perf_counter()
-    connection.request("GET", "/")
-    connection.getresponse().read()
-    durations.append(time.perf_counter() - started)
-durations.sort()
-print(durations[500] * 1e6, durations[990] * 1e6)
-"""
-
-
-class _Ok(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else Nagle + delayed ACK adds 40 ms to every request
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def _run_child(code: str, environment: dict[str, str], *args: str) -> list[float]:
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return [float(word) for word in result.stdout.split()]
-
-
-def test_preload_cost(offset_file: Path) -> None:
-    plain = {k: v for k, v in os.environ.items() if k != "FAKETIME"}
-    preloaded = child_environment(offset_file)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    serving = threading.Thread(target=server.serve_forever, daemon=True)
-    serving.start()
-    try:
-        host, port = server.server_address[0], server.server_address[1]
-        figures = {}
-        for name, environment in (("plain", plain), ("preloaded", preloaded)):
-            (rate,) = _run_child(RATE_CHILD, environment)
-            p50_us, p99_us = _run_child(HTTP_CHILD, environment, str(host), str(port))
-            figures[name] = (rate, p50_us, p99_us)
-    finally:
-        server.shutdown()
-        server.server_close()
-    for name, (rate, p50_us, p99_us) in figures.items():
-        print(
-            f"{name}: time.time() {rate:,.0f}/s; HTTP GET p50 {p50_us:.0f} us p99 {p99_us:.0f} us"
-        )
-    # Loose bounds: the figures are for the report; this only guards against a regression
-    # to a build that rereads the file through something much slower than a few syscalls.
-    assert figures["preloaded"][0] > 20_000
-    assert figures["preloaded"][1] < figures["plain"][1] * 3 + 1000
+    low, high = offset_bounds_ms(lines_after(skewed_child, written_at, 2)[-1])
+    assert low <= -750 * 60 * 1000 <= high, (low, high)

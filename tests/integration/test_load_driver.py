@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 MS = 1_000_000
 STALL_MS = 300
+KEEPS_UP_MS = 25
 
 
 class StandInGateway(ThreadingHTTPServer):
@@ -114,6 +115,16 @@ def drive(
     return driver, recorder
 
 
+def lateness_by_second(records: list[RequestRecord], start_ns: int | None) -> list[float]:
+    """The median of (sent - intended) over each second of the schedule, in ms."""
+    assert start_ns is not None
+    seconds: dict[int, list[float]] = {}
+    for record in records:
+        second = (record.intended_ns - start_ns) // 1_000_000_000
+        seconds.setdefault(second, []).append((record.start_ns - record.intended_ns) / MS)
+    return [statistics.median(seconds[second]) for second in sorted(seconds)]
+
+
 def assert_gone(driver: LoadDriver) -> None:
     assert driver.pid is not None
     assert processes_of_services([driver.pid]) == []
@@ -151,9 +162,16 @@ def test_open_loop_rate_is_met_and_evenly_scheduled(
     assert len(new_ids) == len(set(new_ids))
     assert all(r.client_order_id.startswith("t-") for r in records)
     assert any(r.kind == "cancel" for r in records)
-    # Sent on time: the worker keeps up with 200/s with room to spare.
-    lateness_ms = sorted((r.start_ns - r.intended_ns) / MS for r in records)
-    assert lateness_ms[len(lateness_ms) // 2] < 5
+    # Sent on time: the worker keeps up with 200/s. One that could not would fall further
+    # behind with every slot, so its lateness would grow over the run; a busy machine instead
+    # delays some sends now and then, wherever they fall. So the last second's median
+    # lateness is compared with the first second's: a worker 5 % short of the rate would be
+    # 100 ms later by the end (one at 165/s: 330 ms, tried). Measured over 10 runs on the
+    # 2-core machine: the difference was -0.09 to +0.12 ms.
+    by_second = lateness_by_second(records, summary.start_ns)
+    first, last = by_second[0], by_second[-1]
+    print(f"median lateness: first second {first:.2f} ms, last second {last:.2f} ms")
+    assert last - first < KEEPS_UP_MS
 
 
 def test_latency_from_intended_time_includes_a_stall_coordinated_omission_corrected(
@@ -179,9 +197,13 @@ def test_latency_from_intended_time_includes_a_stall_coordinated_omission_correc
     assert p99_ms >= 250, f"p99 {p99_ms:.1f} ms does not show the {STALL_MS} ms stall"
     # The ones queued behind the stall were sent late and answered quickly: measured from
     # their actual send they would look healthy, which is what coordinated omission hides.
+    # Most of their latency is the wait before the send (a share of it, not a speed, so a
+    # slow machine that stretches both does not change it much): 0.93 to 0.98 over 10 runs.
     late = [r for r in records if r.start_ns - r.intended_ns > 50 * MS]
     assert len(late) >= 20
-    assert statistics.median((r.end_ns - r.start_ns) / MS for r in late) < 20
+    waited = statistics.median((r.start_ns - r.intended_ns) / r.latency_ns for r in late)
+    print(f"{len(late)} late; median share of their latency spent waiting to be sent {waited:.2f}")
+    assert waited > 0.5
     assert max(r.latency_ns for r in late) >= 200 * MS
 
 
@@ -194,17 +216,22 @@ def test_stop_ends_the_worker_cleanly_and_keeps_what_it_sent(
         driver.start()
         assert recorder.first.wait(timeout=20), "no record from the load generator"
         time.sleep(0.5)
-        started = time.monotonic()
+        stopping_ns = time.monotonic_ns()
         driver.stop()
-        stopped_in_s = time.monotonic() - started
+        stopped_ns = time.monotonic_ns()
         driver.stop()  # idempotent
     finally:
         driver.stop()
     assert_gone(driver)
     summary: LoadSummary = driver.wait(timeout_s=1)
-    assert stopped_in_s < 2
+    print(f"stopped in {(stopped_ns - stopping_ns) / 1e6:.0f} ms")
+    # Ended by SIGTERM, not by SIGKILL after the grace (exit code -9, no summary), nor by
+    # running out its 60 s: the worker wrote its summary between our SIGTERM and stop()'s
+    # return, and no request started after that.
     assert summary.exit_code == 0 and summary.complete
     assert summary.stopped_by == "signal SIGTERM"
+    assert summary.end_ns is not None and stopping_ns < summary.end_ns < stopped_ns
+    assert all(r.start_ns < summary.end_ns for r in recorder.records)
     # Slots already due but never sent (every sender stuck on the stalled server) are recorded
     # as failures; slots not yet due when the load was stopped are not.
     unsent = [r for r in recorder.records if r.reason == UNSENT_REASON]

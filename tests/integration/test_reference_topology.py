@@ -4,7 +4,6 @@ gateway must accept orders again; after teardown no process and no port is left.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from harness.orders import GatewayClient
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import HttpLeaderLookup, fetch_json
 from harness.session import open_local_backend
+from harness.topology.loader import load_topology
 from tests.integration.conftest import bound_ports, processes_of_services
 
 
@@ -110,7 +110,12 @@ def test_cli_up_detach_status_down() -> None:
     from harness.session import read_running
 
     running = read_running("reference")
-    assert running is not None
-    pids = [int(facts["pid"]) for facts in running.state["services"].values()]
+    assert running is not None  # the state file parses
+    # The supervisor's last write, after teardown, covers every service: none ready, none alive.
+    services = running.state["services"]
+    assert running.state["ready"] is False
+    assert set(services) == set(load_topology(REFERENCE_TOPOLOGY).topology.services)
+    assert [name for name, facts in services.items() if facts["alive"]] == []
+    assert not running.supervisor_alive()
+    pids = [int(facts["pid"]) for facts in services.values()]
     assert processes_of_services(pids) == []
-    assert json.dumps(running.state)  # the state file is whole

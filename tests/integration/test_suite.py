@@ -6,10 +6,13 @@ loads in a real browser with its figures."""
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+import pytest
 
 from harness.paths import results_root
 from harness.report.browser import check_page, chromium_available
@@ -95,8 +98,17 @@ def test_a_suite_goes_on_past_a_failed_slo_and_reports_it(tmp_path: Path) -> Non
         assert {"n1", "n2", "n3", "gateway"} <= set(rig.services_cpu_pct_mean)
         assert rig.services_cpu_pct_mean["gateway"] > 0
         assert all(window.rig for window in summary.steady_state)
-    assert 0 < document["availability"] <= 1
-    assert document["projected_annual_downtime_s"] >= 0
+    # The suite's figures, recomputed from its own runs by the model it states: availability
+    # = 1 - downtime / load time; one leader_loss class, 24 incidents a year, each costing the
+    # median downtime of its runs (of two, their mean).
+    runs = document["runs"]
+    assert [run["fault_class"] for run in runs] == ["leader_loss", "leader_loss"]
+    assert [run["load_duration_s"] for run in runs] == [6, 6]
+    downtimes_ms = [float(run["downtime_ms"]) for run in runs]
+    assert document["availability"] == pytest.approx(1 - sum(downtimes_ms) / 1000 / 12)
+    assert document["projected_annual_downtime_s"] == pytest.approx(
+        24 * statistics.median(downtimes_ms) / 1000
+    )
     assert (suite_dir / "junit.xml").read_bytes() == junit_copy.read_bytes()
 
     report = suite_dir / "suite-report.html"

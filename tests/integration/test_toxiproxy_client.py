@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 LOOPBACK = "127.0.0.1"
 LATENCY_MS = 150
+SAMPLES = 5
 
 
 def free_port() -> int:
@@ -102,6 +103,16 @@ def round_trip_ms(address: str) -> float:
     return elapsed_ms
 
 
+def assert_healed(listen: str) -> None:
+    """The toxic is gone. While it is on, no round trip can take less than LATENCY_MS (it
+    holds every reply that long, as the test shows first); the fastest of a few now does. The
+    bound is the fault's own size, not a speed: a busy machine can delay one round trip by
+    150 ms, hardly all of them."""
+    fastest_ms = min(round_trip_ms(listen) for _ in range(SAMPLES))
+    print(f"healed: fastest of {SAMPLES} round trips {fastest_ms:.2f} ms")
+    assert fastest_ms < LATENCY_MS
+
+
 def test_proxy_lifecycle_and_toxics(toxiproxy: ToxiproxyClient) -> None:
     assert toxiproxy.version() == "2.12.0"
     with echo_server() as echo_port:
@@ -111,18 +122,18 @@ def test_proxy_lifecycle_and_toxics(toxiproxy: ToxiproxyClient) -> None:
         assert created == ProxyInfo("echo", listen, upstream, enabled=True)
         assert toxiproxy.proxies() == {"echo": created}
 
-        baseline_ms = min(round_trip_ms(listen) for _ in range(3))
+        baseline_ms = min(round_trip_ms(listen) for _ in range(SAMPLES))
 
         latency = Toxic("slow", "latency", "downstream", 1.0, {"latency": LATENCY_MS, "jitter": 0})
         toxiproxy.add_toxic("echo", latency)
         assert toxiproxy.toxics("echo") == {"slow": latency}
-        delayed_ms = round_trip_ms(listen)
+        delayed_ms = min(round_trip_ms(listen) for _ in range(SAMPLES))
         print(f"round trip: {baseline_ms:.2f} ms plain, {delayed_ms:.2f} ms with {LATENCY_MS} ms")
         assert delayed_ms >= LATENCY_MS
 
         toxiproxy.remove_toxic("echo", "slow")
         assert toxiproxy.toxics("echo") == {}
-        assert round_trip_ms(listen) < LATENCY_MS
+        assert_healed(listen)
 
         assert toxiproxy.set_enabled("echo", False).enabled is False
         with pytest.raises(ConnectionRefusedError):
@@ -132,7 +143,7 @@ def test_proxy_lifecycle_and_toxics(toxiproxy: ToxiproxyClient) -> None:
         toxiproxy.reset()  # heals: enabled again, toxics gone
         assert toxiproxy.proxies()["echo"].enabled is True
         assert toxiproxy.toxics("echo") == {}
-        assert round_trip_ms(listen) < LATENCY_MS
+        assert_healed(listen)
 
         toxiproxy.delete_proxy("echo")
         assert toxiproxy.proxies() == {}

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -78,6 +82,47 @@ def test_mann_whitney_large_samples_use_the_normal_approximation() -> None:
     assert stats.mann_whitney_p(baseline, baseline) == pytest.approx(1.0)
 
 
-def test_mann_whitney_handles_ties() -> None:
-    p = stats.mann_whitney_p([1, 1, 2, 2], [2, 2, 3, 3])
-    assert 0 < p < 1
+def _pairwise_u(first: Sequence[float], second: Sequence[float]) -> float:
+    """U by its definition, sharing nothing with the ranks: pairs won, a tie counting half."""
+    return sum((x > y) + 0.5 * (x == y) for x in first for y in second)
+
+
+def _permutation_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
+    """Exact two-sided p by brute force: every way of splitting the pooled values."""
+    pooled = [*baseline, *candidate]
+    n1, n2 = len(baseline), len(candidate)
+    observed = abs(_pairwise_u(baseline, candidate) - n1 * n2 / 2)
+    splits = list(itertools.combinations(range(len(pooled)), n1))
+    extreme = 0
+    for chosen in splits:
+        first = [pooled[i] for i in chosen]
+        second = [pooled[i] for i in range(len(pooled)) if i not in chosen]
+        extreme += abs(_pairwise_u(first, second) - n1 * n2 / 2) >= observed - 1e-9
+    return extreme / len(splits)
+
+
+def test_mann_whitney_exact_p_with_ties() -> None:
+    # By hand: pooled 1 1 2 2 2 2 3 3 get average ranks 1.5 1.5 4.5 4.5 4.5 4.5 7.5 7.5;
+    # the baseline's rank sum is 12, U = 12 - 10 = 2, 6 from the mean of 8. Of the C(8, 4) = 70
+    # splits only {1, 1, 2, 2} (C(4, 2) = 6 ways, sum 12) and {2, 2, 3, 3} (6 ways, sum 24) are
+    # that far out: p = 12/70. Ordinal ranks instead of average ones would give another p.
+    baseline, candidate = [1, 1, 2, 2], [2, 2, 3, 3]
+    assert _permutation_p(baseline, candidate) == pytest.approx(12 / 70)
+    assert stats.mann_whitney_p(baseline, candidate) == pytest.approx(12 / 70)
+    assert stats.mann_whitney_p([5, 5, 7], [5, 6, 7, 7]) == pytest.approx(
+        _permutation_p([5, 5, 7], [5, 6, 7, 7])
+    )
+
+
+def test_mann_whitney_normal_approximation_corrects_for_ties() -> None:
+    # C(20, 10) = 184,756 splits: above EXACT_SPLITS_MAX, so the normal approximation. By hand:
+    # five 1s (ranks 1-5, average 3), ten 2s (6-15, 10.5), five 3s (16-20, 18); the baseline's
+    # rank sum 5 * 3 + 5 * 10.5 = 67.5, U = 67.5 - 55 = 12.5, mean 50. Tie term
+    # sum(t^3 - t) / (n (n - 1)) = (120 + 990 + 120) / 380; variance 10 * 10 / 12 * (21 - that)
+    # = 148.03 (175 without the correction); z = (|12.5 - 50| - 0.5) / sqrt(variance).
+    baseline, candidate = [1.0] * 5 + [2.0] * 5, [2.0] * 5 + [3.0] * 5
+    variance = 100 / 12 * (21 - 1230 / 380)
+    z = 37 / math.sqrt(variance)
+    expected = math.erfc(z / math.sqrt(2))  # 0.00236; 0.00516 without the tie correction
+    assert stats.mann_whitney_p(baseline, candidate) == pytest.approx(expected, rel=1e-9)
+    assert expected == pytest.approx(0.0023571, abs=1e-7)

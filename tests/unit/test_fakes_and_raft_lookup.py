@@ -1,8 +1,20 @@
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
+import pytest
+
 from harness.backends.base import RaftRole, RaftView
 from harness.backends.fakes import FakeLeaderLookup
+from harness.errors import BackendError
+from harness.faults.selectors import resolve_target
+from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import leader_of
+from harness.scenario.model import RoleSelector
+from harness.toolchain import Toolchain
+from harness.topology.loader import load_topology
+from harness.topology.plan import Plan, make_plan
 
 
 def test_leader_of_prefers_the_highest_term_when_two_nodes_claim_leadership() -> None:
@@ -22,11 +34,52 @@ def test_no_leader_when_nobody_claims_it() -> None:
     assert leader_of(views) is None
 
 
-def test_fake_lookup_elects() -> None:
+def reference_plan(toolchain: Toolchain, tmp_path: Path) -> Plan:
+    return make_plan(load_topology(REFERENCE_TOPOLOGY), tmp_path, toolchain)
+
+
+def test_leader_aware_selectors_follow_the_lookup(
+    fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    plan = reference_plan(fake_toolchain, tmp_path)
     lookup = FakeLeaderLookup()
     lookup.elect("n3", term=7, members=["n1", "n2", "n3"])
-    assert lookup.leader() == "n3"
-    assert lookup.raft_views()["n1"].leader == "n3"
+    chooser = random.Random(1)
+
+    def select(selection: str) -> list[str]:
+        target = RoleSelector.model_validate({"select": selection})
+        return resolve_target(target, plan, lookup, chooser)
+
+    assert select("leader") == ["n3"]
+    assert select("follower") == ["n1"]
+    assert select("random-follower")[0] in ("n1", "n2")
+    assert select("minority") == ["n3"]  # one of three: the leader loses its quorum
+    assert select("majority") == ["n3", "n1"]
+    # Re-elected between two injections: the next selection follows the new leader.
+    lookup.elect("n1", term=8, members=["n1", "n2", "n3"])
+    assert select("leader") == ["n1"]
+    assert select("follower") == ["n2"]
+
+
+def test_a_stale_leader_is_not_selected(fake_toolchain: Toolchain, tmp_path: Path) -> None:
+    """n2 was cut off in term 3 and still claims leadership; n1 leads in term 4."""
+    plan = reference_plan(fake_toolchain, tmp_path)
+    lookup = FakeLeaderLookup()
+    lookup.elect("n1", term=4, members=["n1", "n3"])
+    lookup.views["n2"] = RaftView("n2", RaftRole.LEADER, term=3, leader="n2")
+    target = RoleSelector(select="leader")
+    assert resolve_target(target, plan, lookup, random.Random(1)) == ["n1"]
+
+
+def test_a_leader_aware_selector_without_a_leader_is_an_error(
+    fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    plan = reference_plan(fake_toolchain, tmp_path)
+    target = RoleSelector(select="leader")
+    with pytest.raises(BackendError, match="no engine leader at the moment of injection"):
+        resolve_target(target, plan, FakeLeaderLookup(), random.Random(1))
+    with pytest.raises(BackendError, match="needs a leader lookup"):
+        resolve_target(target, plan, None, random.Random(1))
 
 
 def test_election_watch_polls_fast_from_leader_loss_until_a_newer_leader() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ import pytest
 from harness.errors import TopologyError
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.toolchain import Toolchain
+from harness.topology import plan as plan_module
 from harness.topology.loader import load_topology, start_order
-from harness.topology.plan import allocate_ports, make_plan
+from harness.topology.plan import allocate_ports, ephemeral_port_floor, make_plan
 
 WriteYaml = Callable[..., Path]
 
@@ -60,10 +62,48 @@ def test_plan_resolves_placeholders_and_gives_distinct_free_ports(
     assert plan.services["proxy"].command[0] == str(fake_toolchain.toxiproxy_server)
 
 
-def test_allocated_ports_are_bindable() -> None:
-    for port in allocate_ports(["127.0.0.1", "127.0.0.22"]):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", port))
+def test_allocated_ports_can_all_listen_at_once_each_on_its_own_host() -> None:
+    hosts = ["127.0.0.1", "127.0.0.22", "127.0.0.22", "127.0.0.1"]
+    ports = allocate_ports(hosts)
+    assert len(ports) == len(hosts) and len(set(ports)) == len(ports)
+    with ExitStack() as stack:
+        for host, port in zip(hosts, ports, strict=True):
+            listener = stack.enter_context(socket.socket())
+            listener.bind((host, port))  # raises if the port was not free on that host
+            listener.listen()
+
+
+HOSTS = ["127.0.0.1", "127.0.0.22"]
+
+
+class _Unshuffled:
+    def shuffle(self, items: list[int]) -> None:
+        pass
+
+
+def _free_on(hosts: list[str], port: int) -> bool:
+    with ExitStack() as stack:
+        try:
+            for host in hosts:
+                stack.enter_context(socket.socket()).bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def test_a_port_taken_on_the_requested_host_is_never_handed_out_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A port free on 127.0.0.1 but taken on 127.0.0.22 must be skipped for .22 only.
+    Unshuffled, the allocator tries ports from the top of its range down."""
+    top = next(p for p in range(ephemeral_port_floor() - 1, 1024, -1) if _free_on(HOSTS, p))
+    monkeypatch.setattr(plan_module, "ephemeral_port_floor", lambda: top + 1)
+    monkeypatch.setattr(plan_module.random, "SystemRandom", _Unshuffled)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.22", top))
+        taken.listen()
+        assert allocate_ports(["127.0.0.1"]) == [top]
+        assert allocate_ports(["127.0.0.22"]) != [top]
 
 
 def _error(write_yaml: WriteYaml, text: str) -> str:
@@ -114,8 +154,6 @@ def test_yaml_syntax_error_and_duplicate_key(write_yaml: WriteYaml) -> None:
 
 
 def test_service_ports_come_from_below_the_ephemeral_range() -> None:
-    from harness.topology.plan import allocate_ports, ephemeral_port_floor
-
     ports = allocate_ports(["127.0.0.1"] * 50)
     assert len(set(ports)) == 50
     assert all(1024 <= port < ephemeral_port_floor() for port in ports)
