@@ -31,6 +31,7 @@ import pytest
 
 from harness.backends.local import LocalBackend
 from harness.metrics import NS_PER_MS, Failover
+from harness.records import ProbeSample
 from harness.runner import run_scenario
 from harness.topology.plan import PlannedService
 
@@ -43,13 +44,17 @@ OBSERVER = Path(__file__).with_name("raft_wire_observer.py")
 #   append_entries in the same Raft tick; measured -0.08 to -0.28 ms. The bound leaves room
 #   for that tick's thread to be descheduled on a saturated host.
 ROLE_AGE_BOUND_MS = 5.0
-# - mid-request vs the wire: off by up to half the first leader-answer's round trip plus the
-#   probe's 1 ms poll interval; measured -0.04 to 14.4 ms.
-MID_REQUEST_BOUND_MS = 30.0
+# - mid-request vs the wire: no fixed bound. The probe knows its own error: the election lies
+#   after the new leader's last answer as something else was sent and before its first answer
+#   as leader arrived. The test asserts the wire's instant lies inside that bracket (1 ms of
+#   slack: the leader's status thread may answer a hair before its Raft thread's first send)
+#   and prints the error; measured -0.6 to +34 ms, the large ones when the first leader
+#   answer itself took 50-70 ms on a saturated host.
+BRACKET_SLACK_MS = 1.0
 # - kill stamp vs exit: the stamp is taken just before SIGKILL is sent, so the exit can only
 #   follow it, after the kernel has torn the process down (measured 4-8.5 ms for an engine
-#   node; a 300 MB process takes 14-36 ms here).
-KILL_STAMP_BOUND_MS = 25.0
+#   node, 19 ms once with other work on the host; a 300 MB process takes 14-36 ms here).
+KILL_STAMP_BOUND_MS = 50.0
 
 
 @dataclass
@@ -168,7 +173,8 @@ faults:
     records = wire.stop()
     hosts = {m.name: m.host for m in members}
 
-    role_age, mid_request, kill_stamp, chosen = [], [], [], []
+    probes = sorted(result.history.probes, key=lambda sample: sample.arrival_ns)
+    role_age, mid_request, kill_stamp, chosen, outside = [], [], [], [], []
     for failover in failovers:
         assert failover.new_leader is not None and failover.election is not None
         reference = first_append_entries_ns(
@@ -176,6 +182,10 @@ faults:
         )
         estimate = failover.election
         mid_request.append((estimate.mid_request_ns - reference) / NS_PER_MS)
+        earliest, latest = _probe_bracket(failover, probes)
+        slack = int(BRACKET_SLACK_MS * NS_PER_MS)
+        if not earliest - slack <= reference <= latest + slack:
+            outside.append((failover.new_leader, earliest, reference, latest))
         if estimate.role_age_ns is not None:
             role_age.append((estimate.role_age_ns - reference) / NS_PER_MS)
         chosen.append(failover.election.estimator)
@@ -192,7 +202,7 @@ faults:
     # The role-age estimator must have been usable for most kills, or its bound tests nothing.
     assert len(role_age) >= 8, chosen
     assert all(abs(d) <= ROLE_AGE_BOUND_MS for d in role_age), role_age
-    assert all(abs(d) <= MID_REQUEST_BOUND_MS for d in mid_request), mid_request
+    assert outside == [], f"the wire's election fell outside the probe's bracket: {outside}"
     assert all(0 <= d <= KILL_STAMP_BOUND_MS for d in kill_stamp), kill_stamp
 
     # Ten elections and ten rejoins, and no node ever rewrote a committed, applied entry (the
@@ -205,6 +215,30 @@ faults:
         if "truncating already-applied" in line
     ]
     assert rewrites == []
+
+
+def _probe_bracket(failover: Failover, probes: list[ProbeSample]) -> tuple[int, int]:
+    """When the probe says the election happened at the earliest and at the latest: after
+    the injection and the new leader's last answer as something else was sent, before its
+    first answer as leader arrived."""
+    first = next(
+        s
+        for s in probes
+        if s.node == failover.new_leader
+        and s.arrival_ns >= failover.injected_ns
+        and s.role == "leader"
+        and (failover.old_term is None or (s.term or 0) > failover.old_term)
+    )
+    before = [
+        s.sent_ns
+        for s in probes
+        if s.node == failover.new_leader
+        and s.reachable
+        and s.sent_ns is not None
+        and s.arrival_ns < first.arrival_ns
+        and (s.role != "leader" or s.term != first.term)
+    ]
+    return max([failover.injected_ns, *before]), first.arrival_ns
 
 
 def _exit_after_stamp_ms(failover: Failover, exits: list[Exit]) -> float:
