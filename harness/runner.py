@@ -22,6 +22,7 @@ from harness.checks import CheckResult, FinalState, run_checks
 from harness.checks.collect import collect_final_state, save_final_state
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.metrics import RunMetrics
 from harness.paths import new_run_dir, results_root
@@ -31,10 +32,6 @@ from harness.results import git_facts, host_facts, point_latest, write_history, 
 from harness.rig import RigLoad, rig_load, rig_probes
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
-    ClockSkewFault,
-    PacketLossFault,
-    PartitionFault,
-    RoleSelector,
     Scenario,
 )
 from harness.store.summarise import RunFacts, summarise
@@ -91,10 +88,6 @@ class RunResult:
         return EXIT_OK if self.verdict is Verdict.VALID else EXIT_FAILED
 
 
-def needs_netfilter(scenario: Scenario) -> bool:
-    return any(isinstance(f, PacketLossFault | PartitionFault) for f in scenario.faults)
-
-
 def check_requirements(scenario: Scenario) -> None:
     """Refuse up front what this machine cannot do, before anything starts."""
     if needs_netfilter(scenario):
@@ -104,15 +97,8 @@ def check_requirements(scenario: Scenario) -> None:
 
 
 def with_clock_control(topology: Topology, scenario: Scenario) -> Topology:
-    """Preload libfaketime only into services a clock_skew fault may pick: it has a cost."""
-    chosen: set[str] = set()
-    for fault in scenario.faults:
-        if isinstance(fault, ClockSkewFault):
-            if isinstance(fault.target, RoleSelector):
-                chosen.update(topology.services_with_role(fault.target.role))
-            else:
-                chosen.add(fault.target)
-    return topology.with_clock_control(chosen)
+    """Preload libfaketime only into services a fault may move the clock of: it has a cost."""
+    return topology.with_clock_control(clock_controlled_services(scenario, topology))
 
 
 def _start_side_probes(plan: Plan, scenario: Scenario, bus: EventBus) -> list[PeriodicProbe]:

@@ -14,17 +14,10 @@ from dataclasses import dataclass
 
 from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.inject import inject
+from harness.faults.registry import kind_of
 from harness.records import FaultEvent
-from harness.scenario.model import (
-    Fault,
-    KillFault,
-    PartitionFault,
-    PauseFault,
-    RestartFault,
-)
+from harness.scenario.model import Fault
 
-# Faults that take the leader out when aimed at it; others may cause a failover, too.
-LEADER_REMOVING = (KillFault, PauseFault, RestartFault, PartitionFault)
 NS = 1_000_000_000
 
 
@@ -129,7 +122,9 @@ class Timeline:
             )
             return
         self._registry.add(step.key, active)
-        removes_leader = isinstance(fault, LEADER_REMOVING) and leader in active.targets
+        kind = kind_of(fault)
+        # Kinds that take the leader out when aimed at it; others may cause a failover, too.
+        removes_leader = kind.removes_leader and leader in active.targets
         self._publish(
             FaultEvent(
                 step.fault_index,
@@ -148,9 +143,7 @@ class Timeline:
                 },
             )
         )
-        if isinstance(fault, RestartFault):
-            # Over when inject returns (stopped, started, healthy again): its window ends
-            # here, not when the run heals what is left, where it would claim later elections.
+        if kind.completes_on_injection:
             self._heal(step)
 
     def _heal(self, step: Step) -> None:

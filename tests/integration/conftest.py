@@ -153,7 +153,8 @@ def _noop_faults(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         return
     import harness.timeline
     from harness.faults.base import SimpleActiveFault
-    from harness.faults.inject import inject, partition_groups
+    from harness.faults.inject import inject
+    from harness.faults.kinds.partition import partition_groups
     from harness.faults.selectors import resolve_link, resolve_target
 
     def maybe_inject(fault: Any, key: int, context: Any) -> Any:

@@ -1,0 +1,16 @@
+"""bandwidth: a Toxiproxy bandwidth toxic: the link carries at most rate_kb_per_s."""
+
+from __future__ import annotations
+
+from harness.faults.base import ActiveFault, FaultContext
+from harness.faults.classes import network_class
+from harness.faults.kind import FaultKind
+from harness.faults.kinds._toxics import inject_toxic
+from harness.scenario.model import BandwidthFault
+
+
+def inject(fault: BandwidthFault, key: int, context: FaultContext) -> ActiveFault:
+    return inject_toxic(fault, key, context, "bandwidth", {"rate": fault.rate_kb_per_s})
+
+
+KIND = FaultKind(name="bandwidth", model=BandwidthFault, inject=inject, fault_class=network_class)

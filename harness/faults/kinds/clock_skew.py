@@ -1,0 +1,43 @@
+"""clock_skew: step the target's wall clock by offset_ms (monotonic time untouched); the
+offset goes back to 0 on heal. Needs the service started with clock control."""
+
+from __future__ import annotations
+
+from harness.errors import BackendError
+from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
+from harness.faults.classes import clock_class
+from harness.faults.kind import FaultKind
+from harness.faults.kinds._targets import services
+from harness.scenario.model import ClockSkewFault, RoleSelector
+from harness.topology.model import Topology
+
+
+def inject(fault: ClockSkewFault, _key: int, context: FaultContext) -> ActiveFault:
+    clock = context.clock
+    if clock is None:
+        raise BackendError("this backend cannot move a service's clock")
+    names = services(fault.target, context)
+    for name in names:
+        clock.set_clock_offset(name, fault.offset_ms)
+
+    def reset_clocks() -> None:
+        for name in names:
+            clock.set_clock_offset(name, 0)
+
+    return SimpleActiveFault(names, {"offset_ms": fault.offset_ms}, reset_clocks)
+
+
+def clock_controlled(fault: ClockSkewFault, topology: Topology) -> set[str]:
+    """Every service the selector may pick at run time."""
+    if isinstance(fault.target, RoleSelector):
+        return set(topology.services_with_role(fault.target.role))
+    return {fault.target}
+
+
+KIND = FaultKind(
+    name="clock_skew",
+    model=ClockSkewFault,
+    inject=inject,
+    fault_class=clock_class,
+    clock_controlled=clock_controlled,
+)

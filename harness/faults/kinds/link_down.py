@@ -1,0 +1,22 @@
+"""link_down: the Toxiproxy proxy of the link is disabled (connections refused and cut);
+enabled again on heal."""
+
+from __future__ import annotations
+
+from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
+from harness.faults.classes import network_class
+from harness.faults.kind import FaultKind
+from harness.faults.kinds._toxics import each, links_of
+from harness.scenario.model import LinkDownFault
+
+
+def inject(fault: LinkDownFault, _key: int, context: FaultContext) -> ActiveFault:
+    client, links = links_of(fault, context)
+    for link in links:
+        client.set_enabled(link, False)
+    return SimpleActiveFault(
+        links, {"enabled": False}, each(links, lambda link: client.set_enabled(link, True))
+    )
+
+
+KIND = FaultKind(name="link_down", model=LinkDownFault, inject=inject, fault_class=network_class)

@@ -1,0 +1,30 @@
+"""pause: SIGSTOP the target (it keeps its sockets, answers nothing); SIGCONT on heal."""
+
+from __future__ import annotations
+
+from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
+from harness.faults.classes import process_fault_class
+from harness.faults.kind import FaultKind
+from harness.faults.kinds._targets import services
+from harness.scenario.model import PauseFault
+
+
+def inject(fault: PauseFault, _key: int, context: FaultContext) -> ActiveFault:
+    names = services(fault.target, context)
+    for name in names:
+        context.backend.pause(name)
+
+    def resume_all() -> None:
+        for name in names:
+            context.backend.resume(name)
+
+    return SimpleActiveFault(names, {"signal": "SIGSTOP"}, resume_all)
+
+
+KIND = FaultKind(
+    name="pause",
+    model=PauseFault,
+    inject=inject,
+    fault_class=lambda fault, topology: process_fault_class(fault.target, topology),
+    removes_leader=True,
+)

@@ -1,0 +1,16 @@
+"""reset_peer: a Toxiproxy reset_peer toxic: connections are reset (TCP RST) after timeout_ms."""
+
+from __future__ import annotations
+
+from harness.faults.base import ActiveFault, FaultContext
+from harness.faults.classes import network_class
+from harness.faults.kind import FaultKind
+from harness.faults.kinds._toxics import inject_toxic
+from harness.scenario.model import ResetPeerFault
+
+
+def inject(fault: ResetPeerFault, key: int, context: FaultContext) -> ActiveFault:
+    return inject_toxic(fault, key, context, "reset_peer", {"timeout": fault.timeout_ms})
+
+
+KIND = FaultKind(name="reset_peer", model=ResetPeerFault, inject=inject, fault_class=network_class)

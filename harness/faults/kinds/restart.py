@@ -1,0 +1,28 @@
+"""restart: SIGTERM, start again, wait healthy; over when that is done."""
+
+from __future__ import annotations
+
+from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
+from harness.faults.classes import process_fault_class
+from harness.faults.kind import FaultKind
+from harness.faults.kinds._targets import services
+from harness.scenario.model import RestartFault
+
+
+def inject(fault: RestartFault, _key: int, context: FaultContext) -> ActiveFault:
+    names = services(fault.target, context)
+    for name in names:
+        context.backend.restart(name)
+    return SimpleActiveFault(names, {"how": "SIGTERM, start, wait healthy"})
+
+
+KIND = FaultKind(
+    name="restart",
+    model=RestartFault,
+    inject=inject,
+    fault_class=lambda fault, topology: process_fault_class(fault.target, topology),
+    removes_leader=True,
+    # Its window ends when inject returns, not when the run heals what is left, where it
+    # would claim later elections.
+    completes_on_injection=True,
+)

@@ -1,0 +1,16 @@
+"""timeout: a Toxiproxy timeout toxic: data is held (0) or the link closed after timeout_ms."""
+
+from __future__ import annotations
+
+from harness.faults.base import ActiveFault, FaultContext
+from harness.faults.classes import network_class
+from harness.faults.kind import FaultKind
+from harness.faults.kinds._toxics import inject_toxic
+from harness.scenario.model import TimeoutFault
+
+
+def inject(fault: TimeoutFault, key: int, context: FaultContext) -> ActiveFault:
+    return inject_toxic(fault, key, context, "timeout", {"timeout": fault.timeout_ms})
+
+
+KIND = FaultKind(name="timeout", model=TimeoutFault, inject=inject, fault_class=network_class)

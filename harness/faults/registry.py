@@ -1,0 +1,48 @@
+"""Every fault kind, found by walking `harness.faults.kinds`: the one table the timeline, the
+runner's requirement checks, clock control and the suite's incident classes consult."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from typing import Any
+
+import harness.faults.kinds
+from harness.faults.kind import FaultKind
+from harness.scenario.model import FaultBase, Scenario
+from harness.topology.model import Topology
+
+
+@cache
+def fault_kinds() -> dict[str, FaultKind[Any]]:
+    kinds: dict[str, FaultKind[Any]] = {}
+    for module_info in pkgutil.iter_modules(harness.faults.kinds.__path__):
+        if module_info.name.startswith("_"):
+            continue  # helpers shared by several kinds
+        module = importlib.import_module(f"harness.faults.kinds.{module_info.name}")
+        kind: FaultKind[Any] = module.KIND
+        if kind.name in kinds:
+            raise RuntimeError(f"two fault kinds are called {kind.name!r}")
+        kinds[kind.name] = kind
+    return kinds
+
+
+def kind_of(fault: FaultBase) -> FaultKind[Any]:
+    fault_type = getattr(fault, "type", None)
+    kind = fault_kinds().get(str(fault_type))
+    if kind is None or not isinstance(fault, kind.model):
+        raise KeyError(f"no fault kind for {type(fault).__name__} (type {fault_type!r})")
+    return kind
+
+
+def needs_netfilter(scenario: Scenario) -> bool:
+    return any(kind_of(fault).needs_netfilter for fault in scenario.faults)
+
+
+def clock_controlled_services(scenario: Scenario, topology: Topology) -> set[str]:
+    """Services a fault may move the clock of: only they get libfaketime (it has a cost)."""
+    chosen: set[str] = set()
+    for fault in scenario.faults:
+        chosen |= kind_of(fault).clock_controlled(fault, topology)
+    return chosen
