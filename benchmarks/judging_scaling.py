@@ -1,5 +1,6 @@
 """How judging a run scales with its length: the metrics (`harness.analysis.analyse`) and every
-safety check (`harness.checks.run_checks`) over a synthetic run of N orders, at a small and a
+safety check of the reference target (`harness.checks.run_checks` with
+`targets.reference.checks.TARGET`) over a synthetic run of N orders, at a small and a
 large N in one run. A nightly suite judges 15+ runs of a few thousand orders each, and a soak
 run may have hundreds of thousands: judging must stay linear, and fit in memory.
 
@@ -25,11 +26,13 @@ from typing import Any
 
 from benchmarks.common import python_json, ratio, write_result
 from harness.analysis import analyse
-from harness.checks import CHECKS, FinalState, NodeFinal, run_checks
+from harness.checks import run_checks
 from harness.history import History
 from harness.records import Outcome, PhaseMark, RequestRecord
 from harness.scenario.model import Scenario
 from harness.verdicts import Verdict
+from targets.reference.checks import CHECKS, TARGET
+from targets.reference.checks.model import FinalState, NodeFinal
 from targets.reference.engine.commands import NewOrder, encode
 from targets.reference.engine.journal import JournalEntry
 from targets.reference.engine.orderbook import Side
@@ -110,7 +113,7 @@ def judge(orders: int) -> dict[str, Any]:
     analyse(history, scenario)
     metrics_s = time.perf_counter() - started
     started = time.perf_counter()
-    results = run_checks(CHECKS, history, final)
+    results = run_checks(TARGET, CHECKS, history, final)
     checks_s = time.perf_counter() - started
     not_valid = [r.name for r in results if r.verdict is not Verdict.VALID]
     if not_valid:  # a benchmark of checks that fail on a clean run would measure the wrong path

@@ -28,7 +28,6 @@ from harness.store.summary import (
     SloSummary,
     load_summary,
 )
-from harness.verdicts import Verdict
 
 CATALOG_FILE = "catalog.sqlite"
 SCHEMA_VERSION = 1
@@ -282,13 +281,13 @@ def failures_of(summary: RunSummary) -> list[str]:
     if summary.status is RunStatus.ABORTED:
         reason = summary.errors[-1] if summary.errors else "no reason recorded"
         failures.append(f"run aborted: {reason}")
-    failures += [_slo_failure(slo) for slo in summary.slos if slo.verdict is not Verdict.VALID]
+    failures += [_slo_failure(slo) for slo in summary.slos if slo.verdict.failed]
     for check in summary.checks:
-        if check.verdict is not Verdict.VALID:
+        if check.verdict.failed:  # not_applicable: the target has no such check
             explanation = check.explanation or "no explanation"
             failures.append(f"{check.name} {check.verdict.value}: {explanation}")
     for window in summary.steady_state:
-        if window.verdict is not Verdict.VALID:
+        if window.verdict.failed:
             problems = "; ".join(window.problems) or "no detail"
             failures.append(f"steady state {window.window} {window.verdict.value}: {problems}")
     return failures

@@ -138,42 +138,6 @@ def command_run(arguments: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def command_replay(arguments: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from harness.checks.replay import replay_run
-    from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED
-
-    run_dir = Path(arguments.run_dir)
-    if not run_dir.is_dir():
-        error_console.print(f"[bold red]error:[/] {run_dir}: not a run directory")
-        return EXIT_BAD_INPUT
-    rows = replay_run(run_dir)
-    table = Table(title=f"replay of {run_dir}")
-    for column in ("node", "entries", "replayed hash", "recorded hash", "state", "executions"):
-        table.add_column(column)
-
-    def mark(value: bool | None) -> str:
-        return {True: "[green]match[/]", False: "[bold red]DIFFERS[/]", None: "[yellow]-[/]"}[value]
-
-    for row in rows:
-        table.add_row(
-            row.node,
-            str(row.entries),
-            (row.replayed_hash or "-")[:16],
-            (row.recorded_hash or "-")[:16],
-            mark(row.match),
-            mark(row.executions_match),
-        )
-    console.print(table)
-    for row in rows:
-        if row.problem:
-            console.print(f"[yellow]{row.node}:[/] {row.problem}")
-    if not rows:
-        return EXIT_BAD_INPUT
-    return EXIT_OK if all(row.match and row.executions_match for row in rows) else EXIT_FAILED
-
-
 def command_sweep(_arguments: argparse.Namespace) -> int:
     from harness.faults.netfilter import require_netfilter
     from harness.faults.stale import sweep_dead_runs
@@ -195,6 +159,7 @@ def command_demo(arguments: argparse.Namespace) -> int:
 # `hftchaos run` does not pay for matplotlib or sqlite set-up it does not use.
 MODULE_COMMANDS = (
     ("report", "write report.html for a finished run"),
+    ("replay", "replay a finished run from what it left on disk (the reference: each journal)"),
     ("suite", "run a suite of scenarios; JUnit XML and a suite report"),
     ("runs", "list and filter the runs in the results catalog"),
     ("compare", "compare recovery between two releases; non-zero exit on a regression"),
@@ -236,8 +201,6 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
     run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
     run.add_argument("--release", default=None, help="label the run with a release name")
-    replay = add("replay", command_replay, "replay each node's journal of a finished run")
-    replay.add_argument("run_dir", metavar="RUN_DIR")
     add("sweep", command_sweep, "remove kernel rules left behind by a harness that was killed")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")

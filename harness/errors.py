@@ -3,6 +3,7 @@
 HarnessError                 base: a message meant for a person, never a traceback
 ├── InputError               bad input from the user (exit 2)
 │   ├── TopologyError        a topology file is wrong (names file, line, field)
+│   ├── TargetError          a topology's `target:` cannot be loaded (harness/checks/target.py)
 │   ├── ScenarioError        a scenario file is wrong (names file, line, field)
 │   └── SummaryError         a run's summary.json is missing or cannot be read
 └── RuntimeEnvironmentError       the machine or a service is not as needed (exit 3)
@@ -30,6 +31,10 @@ class InputError(HarnessError):
 
 
 class TopologyError(InputError):
+    pass
+
+
+class TargetError(InputError):
     pass
 
 

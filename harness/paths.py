@@ -8,10 +8,16 @@ import re
 import shutil
 from pathlib import Path
 
-import targets.reference
 from harness.errors import InputError
 
-REFERENCE_TOPOLOGY = Path(targets.reference.__file__).parent / "topology.yaml"
+# harness/ and targets/ sit side by side, in the repository and when installed (pyproject's
+# packages.find), so the reference topology is found by path: importing the system under
+# test to find it would make the judge depend on the judged.
+REFERENCE_TOPOLOGY = Path(__file__).resolve().parents[1] / "targets" / "reference" / "topology.yaml"
+# The reference system's checks, as its topology names them; a string, loaded like any
+# target's (harness/checks/target.py). Runs recorded before summaries named their target were
+# all judged by it.
+REFERENCE_TARGET = "targets.reference.checks:TARGET"
 
 
 def results_root() -> Path:

@@ -10,7 +10,12 @@ from harness.runner import RunResult
 from harness.verdicts import Verdict
 
 LATE_NOTICE_MS = 250.0
-STYLE = {Verdict.VALID: "green", Verdict.UNKNOWN: "yellow", Verdict.INVALID: "bold red"}
+STYLE = {
+    Verdict.VALID: "green",
+    Verdict.UNKNOWN: "yellow",
+    Verdict.INVALID: "bold red",
+    Verdict.NOT_APPLICABLE: "dim",
+}
 
 
 def _figure(value: float | None, unit: str = "") -> str:

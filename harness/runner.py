@@ -14,12 +14,11 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.local import LocalBackend
-from harness.checks import CheckResult, FinalState, run_checks
-from harness.checks.collect import collect_final_state, save_final_state
+from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.registry import clock_controlled_services, needs_netfilter
@@ -146,7 +145,10 @@ class ScenarioRun:
         self.registry = HealRegistry()
         self.errors: list[str] = []
         self.seed = random.SystemRandom().randrange(2**31)
-        self.final: FinalState | None = None
+        # The system's own checks (the topology's `target:`); the harness never reads the
+        # final state it collects, only hands it back to those checks.
+        self.target: Target[Any] = loaded.topology.target()
+        self.final: object | None = None
         self.final_problem = "the run ended before the final state was collected"
 
     def execute(
@@ -299,13 +301,14 @@ class ScenarioRun:
         self._collect_final_state(plan, run_dir)
 
     def _collect_final_state(self, plan: Plan, run_dir: Path) -> None:
-        """After every fault is healed, with the system still up: what the checks judge."""
-        if not self.scenario.checks:
+        """After every fault is healed, with the system still up: what the checks judge.
+        Skipped when the target provides none of the scenario's checks."""
+        if not any(name in self.target.checks for name in self.scenario.checks):
             return
-        self.report("collecting the final state of every replica and of Kafka")
+        self.report(f"collecting the final state for the {self.target.name} checks")
         try:
-            self.final = collect_final_state(plan, settle_s=1.0)
-            save_final_state(run_dir, self.final)
+            self.final = self.target.collect(plan)
+            self.target.save_final_state(run_dir, self.final)
         except Exception as error:  # the checks will say unknown, with this reason
             self.final_problem = f"{type(error).__name__}: {error}"
 
@@ -316,12 +319,11 @@ class ScenarioRun:
         slos = judge_slos(self.scenario.slo, metrics.values(), self.scenario.downtime_budget_ms)
         steady = self._steady_states()
         if self.final is None:
-            checks = [
-                CheckResult(name, Verdict.UNKNOWN, {}, [], self.final_problem)
-                for name in self.scenario.checks
-            ]
+            checks = not_judged(self.target, self.scenario.checks, self.final_problem)
         else:
-            checks = run_checks(self.scenario.checks, self._checked_history(), self.final)
+            checks = run_checks(
+                self.target, self.scenario.checks, self._checked_history(), self.final
+            )
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
         verdicts += [c.verdict for c in checks]
         return Verdict.worst(verdicts), metrics, slos, steady, checks
@@ -419,8 +421,12 @@ def _facts(
     run: ScenarioRun, started_wall: float, status: RunStatus, counts: dict[str, int]
 ) -> RunFacts:
     harness = git_facts()  # the reference target lives in the harness's repository
+    topology = run.loaded.topology.topology
     target = TargetFacts(
-        name=run.loaded.topology.topology.name, commit=harness.commit, dirty=harness.dirty
+        name=topology.name,
+        commit=harness.commit,
+        dirty=harness.dirty,
+        object_path=topology.target or GENERIC_PATH,
     )
     return RunFacts(
         scenario=run.scenario.name,

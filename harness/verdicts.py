@@ -1,7 +1,9 @@
 """Verdicts: SLOs judged against measured figures, three-valued like Jepsen's checkers.
 
 A figure that could not be measured is `unknown`, never a pass. The run's verdict is the worst
-of its parts: invalid over unknown over valid.
+of its parts: invalid over unknown over valid. A safety check the system under test does not
+provide is `not_applicable` (harness/checks/target.py): it takes no part in the run's verdict,
+and no reader (catalog, suite, compare, report) counts it as a failure.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ class Verdict(enum.Enum):
     VALID = "valid"
     UNKNOWN = "unknown"
     INVALID = "invalid"
+    NOT_APPLICABLE = "not_applicable"
 
     @staticmethod
     def worst(verdicts: Iterable[Verdict]) -> Verdict:
+        """The run's verdict from its parts; a part that does not apply is left out."""
         ranked = [Verdict.VALID, Verdict.UNKNOWN, Verdict.INVALID]
-        return max(verdicts, key=ranked.index, default=Verdict.VALID)
+        judged = [verdict for verdict in verdicts if verdict is not Verdict.NOT_APPLICABLE]
+        return max(judged, key=ranked.index, default=Verdict.VALID)
+
+    @property
+    def failed(self) -> bool:
+        """Invalid or unknown: what the catalog and the suite list against a run."""
+        return self in (Verdict.INVALID, Verdict.UNKNOWN)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from typing import Any
 # One palette for every page; verdict colours match the console (green / amber / red).
 _CSS = """
 :root { --ink: #1d2330; --muted: #5b6475; --line: #dde2ea; --panel: #f6f8fb;
-        --valid: #1f8a4c; --invalid: #c62828; --unknown: #b7791f; --accent: #2b5fab; }
+        --valid: #1f8a4c; --invalid: #c62828; --unknown: #b7791f; --accent: #2b5fab;
+        --not-applicable: #8a94a6; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
        color: var(--ink); background: #fff; }
@@ -41,6 +42,7 @@ tr.fail td { background: #fdecec; }
 .badge.valid { background: var(--valid); }
 .badge.invalid { background: var(--invalid); }
 .badge.unknown { background: var(--unknown); }
+.badge.not_applicable { background: var(--not-applicable); }
 .badge.large { font-size: 18px; padding: 4px 18px; }
 .stats { display: flex; flex-wrap: wrap; gap: 16px; margin: 18px 0 4px; }
 .stat { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 10px 18px;
@@ -64,7 +66,7 @@ section.overview { margin-top: 18px; }
 .meter.over > div { background: var(--invalid); }
 """
 
-VERDICTS = ("valid", "invalid", "unknown")
+VERDICTS = ("valid", "invalid", "unknown", "not_applicable")
 # Cells like "1,234.5", "12 ms" or "40%" are right-aligned like numbers.
 _NUMERIC = re.compile(r"^-?[\d,]+(\.\d+)?( ?(ms|s|%))?$")
 
@@ -138,7 +140,8 @@ class Raw:
 
 
 def verdict_badge(verdict: str, large: bool = False) -> str:
-    """A coloured pill: valid (green), invalid (red), anything else as unknown (amber)."""
+    """A coloured pill: valid (green), invalid (red), not_applicable (grey: a check the target
+    does not provide), anything else as unknown (amber)."""
     kind = verdict if verdict in VERDICTS else "unknown"
     size = " large" if large else ""
     return f'<span class="badge {kind}{size}">{escape(verdict)}</span>'

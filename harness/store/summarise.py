@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harness.analysis import SteadyStateResult, leader_at
-from harness.checks.model import CheckResult
+from harness.checks import CheckResult
 from harness.history import History
 from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMetrics
 from harness.records import FaultEvent, ProbeSample

@@ -49,6 +49,9 @@ class GitFacts(_Document):
 class TargetFacts(GitFacts):
     name: str | None = None  # the topology's name
     version: str | None = None  # a version the target reports, when it has one
+    # What judged its safety checks and can replay the run: the topology's `target:`
+    # (package.module:NAME, harness/checks/target.py); None: not recorded (older runs).
+    object_path: str | None = None
 
 
 class HostFacts(_Document):

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.store.summary import RunStatus, RunSummary
-from harness.verdicts import Verdict
 
 
 class CaseState(enum.Enum):
@@ -62,17 +61,17 @@ def failures_from_summary(summary: RunSummary) -> list[str]:
     error, as one line a person can read in a CI failure message."""
     lines: list[str] = []
     for slo in summary.slos:
-        if slo.verdict is not Verdict.VALID:
+        if slo.verdict.failed:
             lines.append(
                 f"SLO {slo.metric} = {_number(slo.value)} (limit {slo.bound_text}): "
                 f"{slo.verdict.value}: {slo.explanation}"
             )
     for window in summary.steady_state:
-        if window.verdict is not Verdict.VALID:
+        if window.verdict.failed:
             problems = "; ".join(window.problems) or "not decided"
             lines.append(f"steady state {window.window}: {window.verdict.value}: {problems}")
     for check in summary.checks:
-        if check.verdict is not Verdict.VALID:
+        if check.verdict.failed:  # not_applicable: the target has no such check
             evidence = "; ".join(check.violations[:3]) or check.explanation
             lines.append(f"check {check.name}: {check.verdict.value}: {evidence}")
     lines.extend(f"harness error: {error}" for error in summary.errors)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness.errors import InputError, TopologyError
+from harness.checks.target import Target, load_target
+from harness.errors import InputError, TargetError, TopologyError
 from harness.topology.model import Topology
 from harness.validation import parse_document
 from harness.yamlsource import SourceMap, load_yaml
@@ -24,6 +26,11 @@ class LoadedTopology:
         """The same file and source map, for a topology derived from this one."""
         return LoadedTopology(topology, self.source)
 
+    def target(self) -> Target[Any]:
+        """The system's checks, as `target:` names them (checked when the file was loaded;
+        importlib keeps the module, so asking again costs nothing)."""
+        return load_target(self.topology.target, self.file.parent)
+
 
 def load_topology(file: Path) -> LoadedTopology:
     try:
@@ -32,7 +39,17 @@ def load_topology(file: Path) -> LoadedTopology:
         raise TopologyError(str(error)) from None
     topology = parse_document(Topology, data, source, TopologyError)
     _check_references(topology, source)
+    _check_target(topology, source)
     return LoadedTopology(topology=topology, source=source)
+
+
+def _check_target(topology: Topology, source: SourceMap) -> None:
+    """Import the target now, so a bad `target:` stops `validate` and `run` before anything
+    starts, with the file and line."""
+    try:
+        load_target(topology.target, source.file.parent)
+    except TargetError as error:
+        raise TopologyError(f"{source.where(('target',))}: target: {error}") from None
 
 
 def _check_references(topology: Topology, source: SourceMap) -> None:

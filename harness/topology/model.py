@@ -101,6 +101,9 @@ class Topology(StrictModel):
     description: str = ""
     services: dict[str, Service] = Field(min_length=1)
     links: dict[str, Link] = Field(default_factory=dict)
+    target: str | None = Field(
+        default=None, description="its safety checks: package.module:NAME (targets/README.md)"
+    )
 
     @field_validator("name")
     @classmethod

@@ -21,14 +21,7 @@ import pytest
 
 from harness.backends.health import wait_for_raft_leader
 from harness.backends.local import LocalBackend
-from harness.checks import CHECKS, CheckResult, run_checks
-from harness.checks.collect import (
-    collect_final_state,
-    save_final_state,
-    wait_settled,
-)
-from harness.checks.model import FinalState
-from harness.checks.replay import replay_run
+from harness.checks import CheckResult, run_checks
 from harness.history import History
 from harness.orders import GatewayClient
 from harness.paths import REFERENCE_TOPOLOGY
@@ -38,6 +31,10 @@ from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan
 from harness.verdicts import Verdict
 from targets.reference.bugs import ENVIRONMENT_VARIABLE, SKIPPED_AFTER_FAILOVER
+from targets.reference.checks import CHECKS, TARGET
+from targets.reference.checks.collect import collect_final_state, wait_settled
+from targets.reference.checks.model import FinalState
+from targets.reference.checks.replay import replay_run
 
 SETTLE_S = 0.3
 LOST_ORDERS = ("lost-0", "lost-1", "lost-2")
@@ -97,7 +94,7 @@ class Run:
 
     def final_state(self) -> FinalState:
         final = collect_final_state(self.backend.plan, settle_s=SETTLE_S, timeout_s=20)
-        save_final_state(self.backend.plan.run_dir, final)
+        TARGET.save_final_state(self.backend.plan.run_dir, final)  # for the replays below
         return final
 
 
@@ -208,7 +205,9 @@ def clock_step(run: Run) -> str:
 
 
 def results(run: Run, final: FinalState) -> dict[str, CheckResult]:
-    return {result.name: result for result in run_checks(CHECKS, run.history, final)}
+    judged = run_checks(TARGET, CHECKS, run.history, final)
+    assert len(judged) == 6 and all(r.verdict is not Verdict.NOT_APPLICABLE for r in judged)
+    return {result.name: result for result in judged}
 
 
 def violations(result: CheckResult) -> str:
@@ -234,6 +233,7 @@ def test_without_bugs_every_check_is_valid(tmp_path: Path, monkeypatch: pytest.M
     rows = replay_run(run.backend.plan.run_dir)
     assert [row.node for row in rows] == ["n1", "n2", "n3"]
     assert all(row.match and row.executions_match for row in rows), rows
+    assert TARGET.replay(run.backend.plan.run_dir).matched  # what `hftchaos replay` says
 
 
 def test_lost_acks_double_fills_kafka_gaps_and_replay_are_caught(
@@ -276,6 +276,7 @@ def test_lost_acks_double_fills_kafka_gaps_and_replay_are_caught(
     assert "first difference at execution seq 1: ts_ns" in violations(replayed)
     rows = replay_run(run.backend.plan.run_dir)
     assert [row.match for row in rows] == [False, False, False]
+    assert not TARGET.replay(run.backend.plan.run_dir).matched
 
 
 def test_diverged_replica_and_clock_step_in_the_stream_are_caught(

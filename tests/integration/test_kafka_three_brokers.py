@@ -14,11 +14,11 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from harness.backends.base import ServiceState
-from harness.checks.collect import read_topic
 from harness.orders import GatewayClient
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import HttpLeaderLookup, fetch_json
 from harness.session import open_local_backend
+from targets.reference.checks.collect import read_topic
 from tests.integration.conftest import bound_ports, processes_of_services
 
 THREE_BROKERS = REFERENCE_TOPOLOGY.parent / "topology-kafka3.yaml"

@@ -199,6 +199,8 @@ def test_failures_name_every_broken_slo_check_and_window() -> None:
         checks=[
             check("no_lost_acks", Verdict.INVALID, "3 acked orders lost"),
             check("kafka_gap_free", Verdict.VALID, "fine"),
+            # A check the target does not provide is no failure.
+            check("replicas_identical", Verdict.NOT_APPLICABLE, "target generic provides none"),
         ],
         steady_state=[
             window("after recovery", Verdict.INVALID, ["p99 101 > 100"]),

@@ -195,6 +195,13 @@ def test_failure_lines_name_slos_windows_checks_and_errors() -> None:
                     violations=[],
                     explanation="fine",
                 ),
+                CheckSummary(  # the target does not provide it: no failure
+                    name="replicas_identical",
+                    verdict=Verdict.NOT_APPLICABLE,
+                    counts={},
+                    violations=[],
+                    explanation="target generic provides no check 'replicas_identical'",
+                ),
             ],
             errors=["fault 0 could not be injected"],
         )

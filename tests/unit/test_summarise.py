@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import SteadyStateResult, analyse
-from harness.checks.model import CheckResult
+from harness.checks import CheckResult
 from harness.history import History
 from harness.metrics import NS_PER_MS, RunMetrics
 from harness.records import FaultEvent, Outcome, PhaseMark, ProbeSample, RequestRecord

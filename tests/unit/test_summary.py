@@ -26,6 +26,7 @@ from harness.store.summary import (
     ScheduleStep,
     SloSummary,
     SteadyWindow,
+    TargetFacts,
     load_summary,
     summary_schema,
     write_summary,
@@ -50,6 +51,7 @@ def full_summary() -> RunSummary:
     )
     return a_summary(
         release="v1.2",
+        target=TargetFacts(name="own", object_path="own_checks:TARGET", commit=None),
         schedule=[ScheduleStep(offset_s=1.5, action="apply", fault=0, repeat=0)],
         load=LoadSpan(started_ns=100 * S, ended_ns=110 * S),
         faults=[
@@ -106,7 +108,14 @@ def full_summary() -> RunSummary:
                 counts={"missing_orders": 1},
                 violations=["order c-7 acked but missing on n2"],
                 explanation="1 lost",
-            )
+            ),
+            CheckSummary(
+                name="kafka_gap_free",
+                verdict=Verdict.NOT_APPLICABLE,
+                counts={},
+                violations=[],
+                explanation="target own provides no check 'kafka_gap_free' (its checks: none)",
+            ),
         ],
         steady_state=[
             SteadyWindow(
@@ -139,7 +148,10 @@ def test_the_model_refuses_unknown_fields_and_wrong_types(tmp_path: Path) -> Non
     for broken, problem in (
         ({**document, "verdcit": "valid"}, "verdcit: Extra inputs are not permitted"),
         ({**document, "seed": "7"}, "seed: Input should be a valid integer"),
-        ({**document, "verdict": "fine"}, "verdict: Input should be 'valid', 'unknown' or"),
+        (
+            {**document, "verdict": "fine"},
+            "verdict: Input should be 'valid', 'unknown', 'invalid' or",
+        ),
         ({**document, "metrics": {"failover_ms": "fast"}}, "metrics.failover_ms"),
     ):
         (tmp_path / SUMMARY_FILE).write_text(json.dumps(broken))

@@ -9,15 +9,14 @@ replayed.
 
 from __future__ import annotations
 
-from harness.checks.model import (
-    CheckResult,
+from harness.checks import CheckResult, judged
+from harness.history import History
+from targets.reference.checks.model import (
     FinalState,
     NodeFinal,
     Record,
     field_differences,
-    judged,
 )
-from harness.history import History
 from targets.reference.engine.state import EngineState, replay
 
 NAME = "deterministic_replay"

@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checks.collect import FINAL_STATE_FILE, load_final_state
-from harness.checks.model import NodeFinal
+from harness.checks import ReplayReport
+from targets.reference.checks.collect import FINAL_STATE_FILE, load_final_state
+from targets.reference.checks.model import NodeFinal
 from targets.reference.engine.journal import JOURNAL_FILE, JournalError, read_entries
 from targets.reference.engine.state import replay
+
+_HASH_SHOWN = 16
 
 
 @dataclass(frozen=True)
@@ -81,4 +84,26 @@ def _replay_node(name: str, journal: Path, node: NodeFinal | None, problem: str)
         recorded_index=index,
         match=replayed_hash == recorded_hash,
         executions_match=executions == node.executions,
+    )
+
+
+def replay_report(run_dir: Path) -> ReplayReport:
+    """`replay_run` as the table `hftchaos replay` prints (harness/checks/target.py)."""
+    rows = replay_run(run_dir)
+    return ReplayReport(
+        columns=("node", "entries", "replayed hash", "recorded hash", "state", "executions"),
+        rows=[
+            (
+                row.node,
+                str(row.entries),
+                (row.replayed_hash or "-")[:_HASH_SHOWN],
+                (row.recorded_hash or "-")[:_HASH_SHOWN],
+                row.match,
+                row.executions_match,
+            )
+            for row in rows
+        ],
+        notes=[f"{row.node}: {row.problem}" for row in rows if row.problem],
+        # Nothing recorded to compare with (None) is not a match either.
+        matched=bool(rows) and all(row.match and row.executions_match for row in rows),
     )

@@ -1,5 +1,5 @@
-"""What the safety checks judge: the final state of the system, gathered once after the run,
-and what each check concludes from it together with the recorded history.
+"""What the reference system's safety checks judge: its final state, gathered once after the
+run (collect.py), and the helpers the checks share to name their evidence.
 
 Execution and order records are the engine's own JSON (PROTOCOL.md, "Results and
 executions"); Kafka messages are kept as (offset, value) in topic order.
@@ -10,12 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.verdicts import Verdict
 from targets.reference.engine.journal import JournalEntry
 
 Record = dict[str, Any]
-# How many concrete violations a result carries (the counts say how many there were).
-MAX_VIOLATIONS = 10
 
 
 @dataclass
@@ -76,47 +73,6 @@ class FinalState:
             return max(leaders, key=lambda n: int((n.status or {}).get("term") or 0))
         by_name = sorted(nodes, key=lambda n: n.node)  # ties go to the first name
         return max(by_name, key=lambda n: (n.applied_index, len(n.executions)))
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    verdict: Verdict
-    counts: dict[str, int]
-    violations: list[str]  # the first few, each concrete: order ids, seqs, nodes
-    explanation: str
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "verdict": self.verdict.value,
-            "counts": dict(self.counts),
-            "violations": list(self.violations),
-            "explanation": self.explanation,
-        }
-
-
-def judged(
-    name: str,
-    violations: list[str],
-    undecided: list[str],
-    counts: dict[str, int],
-    summary: str,
-) -> CheckResult:
-    """Invalid when anything was violated, else unknown when something could not be decided,
-    else valid; the explanation says why, with the summary first."""
-    if violations:
-        verdict = Verdict.INVALID
-    elif undecided:
-        verdict = Verdict.UNKNOWN
-    else:
-        verdict = Verdict.VALID
-    parts = [summary, *undecided]
-    if len(violations) > MAX_VIOLATIONS:
-        parts.append(f"first {MAX_VIOLATIONS} of {len(violations)} violations shown")
-    return CheckResult(
-        name, verdict, counts, violations[:MAX_VIOLATIONS], "; ".join(p for p in parts if p)
-    )
 
 
 def taker_order_id(execution: Record) -> str:

@@ -14,16 +14,15 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from harness.checks.model import (
-    CheckResult,
+from harness.checks import CheckResult, judged
+from harness.history import History
+from targets.reference.checks.model import (
     FinalState,
     NodeFinal,
-    judged,
     nodes_text,
     taker_order_id,
     unreachable_notes,
 )
-from harness.history import History
 
 NAME = "monotonic_timestamps"
 NS_PER_MS = 1_000_000

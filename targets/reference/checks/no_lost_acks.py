@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from harness.checks.model import (
-    CheckResult,
+from harness.checks import CheckResult, judged
+from harness.history import History
+from harness.records import Outcome, RequestRecord
+from targets.reference.checks.model import (
     FinalState,
     NodeFinal,
-    judged,
     nodes_text,
     taker_order_id,
     unreachable_notes,
 )
-from harness.history import History
-from harness.records import Outcome, RequestRecord
 
 NAME = "no_lost_acks"
 OPEN_STATUSES = ("new", "partially_filled")

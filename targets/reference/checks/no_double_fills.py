@@ -13,19 +13,18 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from harness.checks.model import (
-    CheckResult,
+from harness.checks import CheckResult, judged
+from harness.history import History
+from targets.reference.checks.model import (
     FinalState,
     NodeFinal,
     Record,
-    judged,
     nodes_text,
     range_text,
     seq_ranges,
     taker_order_id,
     unreachable_notes,
 )
-from harness.history import History
 
 NAME = "no_double_fills"
 _SAME_ORDER_FIELDS = ("account", "symbol", "side", "price", "quantity")

@@ -1,4 +1,4 @@
-"""Gather the final state of the system after a run, while the topology still runs.
+"""Gather the reference system's final state after a run, while the topology still runs.
 
 First the replicas settle: every reachable engine node at the same applied index, the Kafka
 publisher caught up (`published_seq == last_exec_seq`) and the consumer without lag, unchanged
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.checks.model import FinalState, NodeFinal, Record
 from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, PlannedService
+from targets.reference.checks.model import FinalState, NodeFinal, Record
 from targets.reference.engine.journal import JOURNAL_FILE, JournalError, read_entries
 
 FINAL_STATE_FILE = "final_state.json"

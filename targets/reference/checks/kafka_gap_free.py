@@ -9,17 +9,16 @@ it has read the whole topic: it must show no gap and must not have applied a dup
 
 from __future__ import annotations
 
-from harness.checks.model import (
-    CheckResult,
+from harness.checks import CheckResult, judged
+from harness.history import History
+from targets.reference.checks.model import (
     FinalState,
     NodeFinal,
     Record,
     field_differences,
-    judged,
     range_text,
     seq_ranges,
 )
-from harness.history import History
 
 NAME = "kafka_gap_free"
 _SHOWN = 5
@@ -42,20 +41,7 @@ def kafka_gap_free(history: History, final: FinalState) -> CheckResult:
         else max((int(value["seq"]) for _, value in messages), default=0)
     )
 
-    seen: dict[int, int] = {}  # seq -> first offset
-    duplicates: list[tuple[int, int]] = []  # (seq, offset)
-    out_of_order: list[tuple[int, int, int]] = []  # (seq, offset, highest seq before it)
-    highest = 0
-    for offset, value in messages:
-        seq = int(value["seq"])
-        if seq in seen:
-            duplicates.append((seq, offset))
-            continue
-        seen[seq] = offset
-        if seq < highest:
-            out_of_order.append((seq, offset, highest))
-        highest = max(highest, seq)
-
+    seen, duplicates, out_of_order = _scan(messages)
     gaps = seq_ranges([seq for seq in range(1, expected + 1) if seq not in seen])
     violations = [_gap_text(first, last, seen) for first, last in gaps]
     mismatched = _mismatches(messages, committed, reference)
@@ -93,6 +79,27 @@ def kafka_gap_free(history: History, final: FinalState) -> CheckResult:
     notes = [_duplicates_text(duplicates), _out_of_order_text(out_of_order), *consumer_notes]
     summary = "; ".join(part for part in [summary, *notes] if part)
     return judged(NAME, violations, undecided, counts, summary)
+
+
+def _scan(
+    messages: list[tuple[int, Record]],
+) -> tuple[dict[int, int], list[tuple[int, int]], list[tuple[int, int, int]]]:
+    """The topic in offset order: each seq's first offset, the repeats as (seq, offset), and
+    the seqs that came after a higher one as (seq, offset, highest seq before it)."""
+    seen: dict[int, int] = {}
+    duplicates: list[tuple[int, int]] = []
+    out_of_order: list[tuple[int, int, int]] = []
+    highest = 0
+    for offset, value in messages:
+        seq = int(value["seq"])
+        if seq in seen:
+            duplicates.append((seq, offset))
+            continue
+        seen[seq] = offset
+        if seq < highest:
+            out_of_order.append((seq, offset, highest))
+        highest = max(highest, seq)
+    return seen, duplicates, out_of_order
 
 
 def _gap_text(first: int, last: int, seen: dict[int, int]) -> str:

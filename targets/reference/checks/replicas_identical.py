@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.checks.model import (
-    CheckResult,
+from harness.checks import CheckResult, judged
+from harness.history import History
+from targets.reference.checks.model import (
     FinalState,
     NodeFinal,
     Record,
     field_differences,
-    judged,
     nodes_text,
     unreachable_notes,
 )
-from harness.history import History
 
 NAME = "replicas_identical"
 _HASH_SHOWN = 12
