@@ -227,18 +227,38 @@ class ScenarioRun:
         live: LiveFactory | None,
         run_dir: Path,
     ) -> None:
-        from harness.load.driver import LoadDriver
-
         members = {m.name: m.raft_status_url for m in plan.raft_members() if m.raft_status_url}
         probe = LeaderProbe(members, self.bus.publish)
         probe.start()
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
+        context = self._fault_context(backend, plan, run_id, probe)
+        timeline = Timeline(self.scenario.faults, context, self.registry, self.bus.publish)
+        gateway = plan.with_role("gateway")[0].address("http")
+        load = self._load_driver(gateway, run_id, plan)
+        side_probes += _start_rig_probes(backend, plan, load, self.bus)
+        view = live(self.bus, probe) if live else nullcontext()
+        try:
+            view.__enter__()
+            self._warm_up(gateway, run_id, plan)
+            self._load_with_faults(load, timeline, plan)
+        finally:
+            # Heal first, always: whatever ended the load, nothing injected may stay behind.
+            self._heal(timeline, load, context, run_id)
+            for side_probe in side_probes:
+                side_probe.stop()
+            probe.stop()
+            view.__exit__(None, None, None)
+        self._collect_final_state(plan, run_dir)
+
+    def _fault_context(
+        self, backend: LocalBackend, plan: Plan, run_id: str, probe: LeaderProbe
+    ) -> FaultContext:
         toxiproxy = (
             ToxiproxyClient(f"http://{plan.services[plan.toxiproxy].address('api')}")
             if plan.toxiproxy
             else None
         )
-        context = FaultContext(
+        return FaultContext(
             backend=backend,
             plan=plan,
             run_id=run_id,
@@ -247,9 +267,11 @@ class ScenarioRun:
             toxiproxy=toxiproxy,
             random=random.Random(self.seed),
         )
-        timeline = Timeline(self.scenario.faults, context, self.registry, self.bus.publish)
-        gateway = plan.with_role("gateway")[0].address("http")
-        load = LoadDriver(
+
+    def _load_driver(self, gateway: str, run_id: str, plan: Plan) -> LoadDriver:
+        from harness.load.driver import LoadDriver
+
+        return LoadDriver(
             gateway,
             self.scenario.load,
             id_prefix=run_id,
@@ -258,47 +280,41 @@ class ScenarioRun:
             log_file=plan.run_dir / "logs" / "load.log",
             run_dir=plan.run_dir,
         )
-        side_probes += _start_rig_probes(backend, plan, load, self.bus)
-        view = live(self.bus, probe) if live else nullcontext()
-        try:
-            view.__enter__()
-            self._warm_up(gateway, run_id, plan)
-            load.start()
-            # Locust takes most of a second to start; the schedule (and so the fault
-            # offsets) begins when the worker says its first slot is due.
-            origin = load.wait_started(timeout_s=60)
-            if origin is None:
-                raise BackendError(
-                    "the load generator did not start within 60 s; "
-                    f"see {plan.run_dir}/logs/load.log"
-                )
-            self.bus.publish(PhaseMark("load", origin))
-            timeline.start(origin)
-            summary = load.wait(
-                self.scenario.load.duration_s + self.scenario.load.request_timeout_s + 30
-            )
-            self.bus.publish(PhaseMark("load-done", time.monotonic_ns()))
-            if summary.exit_code not in (0, None):
-                self.errors.append(f"load generator exited with code {summary.exit_code}")
-        finally:
-            timeline.stop()
-            timeline.heal_remaining()
-            self.registry.heal_all()
-            self.errors.extend(timeline.errors + self.registry.errors)
-            load.stop()
-            if needs_netfilter(self.scenario):
-                from harness.faults.netfilter import sweep
-                from harness.faults.stale import unregister_run
 
-                sweep(run_id)
-                unregister_run(run_id)
-            if toxiproxy is not None:
-                toxiproxy.reset()
-            for side_probe in side_probes:
-                side_probe.stop()
-            probe.stop()
-            view.__exit__(None, None, None)
-        self._collect_final_state(plan, run_dir)
+    def _load_with_faults(self, load: LoadDriver, timeline: Timeline, plan: Plan) -> None:
+        load.start()
+        # Locust takes most of a second to start; the schedule (and so the fault offsets)
+        # begins when the worker says its first slot is due.
+        origin = load.wait_started(timeout_s=60)
+        if origin is None:
+            raise BackendError(
+                f"the load generator did not start within 60 s; see {plan.run_dir}/logs/load.log"
+            )
+        self.bus.publish(PhaseMark("load", origin))
+        timeline.start(origin)
+        summary = load.wait(
+            self.scenario.load.duration_s + self.scenario.load.request_timeout_s + 30
+        )
+        self.bus.publish(PhaseMark("load-done", time.monotonic_ns()))
+        if summary.exit_code not in (0, None):
+            self.errors.append(f"load generator exited with code {summary.exit_code}")
+
+    def _heal(
+        self, timeline: Timeline, load: LoadDriver, context: FaultContext, run_id: str
+    ) -> None:
+        timeline.stop()
+        timeline.heal_remaining()
+        self.registry.heal_all()
+        self.errors.extend(timeline.errors + self.registry.errors)
+        load.stop()
+        if needs_netfilter(self.scenario):
+            from harness.faults.netfilter import sweep
+            from harness.faults.stale import unregister_run
+
+            sweep(run_id)
+            unregister_run(run_id)
+        if context.toxiproxy is not None:
+            context.toxiproxy.reset()
 
     def _collect_final_state(self, plan: Plan, run_dir: Path) -> None:
         """After every fault is healed, with the system still up: what the checks judge.
