@@ -60,6 +60,22 @@ def unit(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The hostile-input properties with many more examples than CI runs (profile "fuzz" of
+    tests/conftest.py: 2,000 per property, new ones each time, failures kept in .hypothesis/
+    and tried first next time). Arguments after `--` go to pytest, e.g. `-x` or `-k alias`."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "-ra",
+        "--timeout=3600",
+        "tests/unit/test_hostile_fuzz.py",
+        *session.posargs,
+        env={"HFTCHAOS_HYPOTHESIS_PROFILE": "fuzz"},
+    )
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[lint,test]")  # mypy checks the code that imports selenium too
     session.run("ruff", "check", ".")

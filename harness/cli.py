@@ -13,14 +13,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.markup import escape
 
+from harness.consoles import make_console
 from harness.errors import EXIT_ENVIRONMENT, EXIT_OK, HarnessError
 from harness.lifecycle import Interrupted, stop_signals_raise
 from harness.paths import REFERENCE_TOPOLOGY
 
-console = Console(stderr=False, highlight=False)
-error_console = Console(stderr=True, highlight=False)
+console = make_console()
+error_console = make_console(stderr=True)
 
 EXIT_INTERRUPTED = 130
 
@@ -49,12 +50,18 @@ def command_up(arguments: argparse.Namespace) -> int:
     from harness.session import open_local_backend, prepare_up_dir, start_detached
     from harness.status_view import status_table
     from harness.topology.loader import load_topology
+    from harness.topology.plan import check_plan
 
     topology_file = Path(arguments.topology)
-    name = load_topology(topology_file).topology.name
+    loaded = load_topology(topology_file)
+    check_plan(loaded)  # an unknown placeholder is refused before any folder is touched
+    name = loaded.topology.name
     if arguments.detach:
         run_dir = start_detached(topology_file, name)
-        _report(f"topology {name} is up; logs in {run_dir / 'logs'}; stop with `hftchaos down`")
+        _report(
+            f"topology {name} is up; logs in {escape(str(run_dir / 'logs'))}; "
+            "stop with `hftchaos down`"
+        )
         return EXIT_OK
     run_dir = prepare_up_dir(name)
     with open_local_backend(topology_file, run_dir, _report) as backend:
@@ -75,7 +82,7 @@ def command_status(arguments: argparse.Namespace) -> int:
 
     running = read_running(arguments.name)
     if running is None or not running.supervisor_alive():
-        console.print(f"topology {arguments.name!r} is not up")
+        console.print(f"topology {escape(repr(arguments.name))} is not up")
         return EXIT_OK
     console.print(status_table(running.state))
     return EXIT_OK
@@ -87,24 +94,26 @@ def command_down(arguments: argparse.Namespace) -> int:
     swept = bring_down(arguments.name)
     if swept:
         _report(f"killed leftover services: {', '.join(swept)}")
-    _report(f"topology {arguments.name!r} is down")
+    _report(f"topology {escape(repr(arguments.name))} is down")
     return EXIT_OK
 
 
 def command_validate(arguments: argparse.Namespace) -> int:
-    from harness.errors import EXIT_BAD_INPUT, ScenarioError
+    from harness.errors import EXIT_BAD_INPUT, InputError
     from harness.scenario.loader import load_scenario
 
     failed = 0
     for file in arguments.files:
         try:
             loaded = load_scenario(Path(file))
-        except ScenarioError as error:
-            error_console.print(f"[bold red]invalid:[/] {error}", soft_wrap=True)
+        except InputError as error:  # its topology's errors too: check the remaining files
+            error_console.print(f"[bold red]invalid:[/] {escape(str(error))}", soft_wrap=True)
             failed += 1
             continue
         faults = len(loaded.scenario.faults)
-        console.print(f"[green]ok[/] {file}: {loaded.scenario.name} ({faults} faults)")
+        console.print(
+            f"[green]ok[/] {escape(file)}: {escape(loaded.scenario.name)} ({faults} faults)"
+        )
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
@@ -235,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code: int = arguments.handler(arguments)
             return code
     except HarnessError as error:
-        error_console.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+        error_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
         return error.exit_code
     except (KeyboardInterrupt, Interrupted) as stop:
         error_console.print(

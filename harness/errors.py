@@ -2,6 +2,8 @@
 
 HarnessError                 base: a message meant for a person, never a traceback
 ├── InputError               bad input from the user (exit 2)
+│   ├── DocumentError        a file cannot be read as a document: not a regular file, too
+│   │                        large, not printable UTF-8, or past a YAML limit (names file:line)
 │   ├── TopologyError        a topology file is wrong (names file, line, field)
 │   ├── TargetError          a topology's `target:` cannot be loaded (harness/checks/target.py)
 │   ├── ScenarioError        a scenario file is wrong (names file, line, field)
@@ -28,6 +30,10 @@ class HarnessError(Exception):
 
 class InputError(HarnessError):
     exit_code = EXIT_BAD_INPUT
+
+
+class DocumentError(InputError):
+    pass
 
 
 class TopologyError(InputError):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -63,7 +64,7 @@ class LiveView:
         """Without a terminal (CI logs) there is no live panel: print the milestones."""
         if self._live is None:
             elapsed = (time.monotonic_ns() - self._started_ns) / NS
-            self._console.print(f"[dim]{elapsed:7.2f}s[/] {line}", highlight=False)
+            self._console.print(f"[dim]{elapsed:7.2f}s[/] {escape(line)}", highlight=False)
 
     def render(self) -> RenderableType:
         now = time.monotonic_ns()

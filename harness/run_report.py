@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.rig import describe
@@ -74,7 +75,7 @@ def print_result(console: Console, result: RunResult) -> None:
         context = f"; rig: {describe(steady.rig)}" if steady.rig and steady.problems else ""
         console.print(
             f"steady state {steady.name}: [{STYLE[steady.verdict]}]{steady.verdict.value}[/] "
-            f"({steady.requests} requests, {problems}{context})"
+            + escape(f"({steady.requests} requests, {problems}{context})")
         )
     if result.rig:
         console.print(f"rig during load: {describe(result.rig)}")
@@ -88,11 +89,12 @@ def print_result(console: Console, result: RunResult) -> None:
             # and its evidence so the table stays readable in an 80-column CI log.
             evidence = "; ".join(check.violations[:3]) or check.explanation
             checks.add_row(
-                check.name, f"[{STYLE[check.verdict]}]{check.verdict.value}[/]", evidence
+                check.name, f"[{STYLE[check.verdict]}]{check.verdict.value}[/]", escape(evidence)
             )
         console.print(checks)
     for error in result.errors:
-        console.print(f"[bold red]harness error:[/] {error}")
+        console.print(f"[bold red]harness error:[/] {escape(error)}")
     console.print(
-        f"verdict: [{STYLE[result.verdict]}]{result.verdict.value}[/]  results: {result.run_dir}"
+        f"verdict: [{STYLE[result.verdict]}]{result.verdict.value}[/]  "
+        f"results: {escape(str(result.run_dir))}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psutil
+from rich.markup import escape
 from rich.table import Table
 
 from harness.backends.base import RaftRole
@@ -40,7 +41,8 @@ def _process_state(pid: int) -> str:
 
 
 def status_table(state: dict[str, Any]) -> Table:
-    table = Table(title=f"topology {state.get('topology', '?')}", header_style="bold")
+    # Everything in the state came from a topology file: escaped, never markup.
+    table = Table(title=escape(f"topology {state.get('topology', '?')}"), header_style="bold")
     for column in ("service", "role", "pid", "process", "health", "raft", "term"):
         table.add_column(column, no_wrap=True)
     table.add_column("address", overflow="fold")
@@ -58,5 +60,14 @@ def status_table(state: dict[str, Any]) -> Table:
             term = str(view.term) if view.term is not None else "-"
         ports = ", ".join(f"{port}={number}" for port, number in facts["ports"].items())
         address = f"{facts['host']} ({ports})" if ports else facts["host"]
-        table.add_row(name, facts["role"], str(pid), process, health, raft, term, address)
+        table.add_row(
+            escape(name),
+            escape(str(facts["role"])),
+            str(pid),
+            process,
+            health,
+            raft,
+            term,
+            escape(address),
+        )
     return table

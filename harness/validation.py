@@ -10,13 +10,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.errors import InputError
+from harness.excerpt import excerpt
 from harness.yamlsource import SourceMap
+
+# A document with a mistake repeated 200,000 times gets the first few and a count, not 200,000
+# lines.
+MAX_PROBLEMS = 20
 
 
 class StrictModel(BaseModel):
-    """Base for every model parsed from a user's file: unknown keys are mistakes."""
+    """Base for every model parsed from a user's file: unknown keys are mistakes, and no number
+    is NaN or infinite (`.nan` compares false with every bound, so it would pass them all)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _strip_annotated(annotation: Any) -> Any:
@@ -85,10 +93,10 @@ def _data_path(loc: Sequence[Any], data: Any) -> list[str | int]:
     path: list[str | int] = []
     current = data
     for part in loc:
-        if isinstance(part, str) and "[" in part:
-            continue  # a validator or type name, e.g. "function-after[...]"
         if isinstance(current, dict) and part in current:
-            current = current[part]
+            current = current[part]  # first: a key of the document may contain '[' too
+        elif isinstance(part, str) and "[" in part:
+            continue  # a validator or type name, e.g. "function-after[...]"
         elif isinstance(current, dict) and current.get("type") == part:
             continue  # the tag pydantic inserts for a discriminated union member
         elif isinstance(current, list) and isinstance(part, int) and part < len(current):
@@ -99,39 +107,85 @@ def _data_path(loc: Sequence[Any], data: Any) -> list[str | int]:
     return path
 
 
+def _field_path(loc: Sequence[Any]) -> str:
+    """`faults.0.target`; a key that is long or not plain ASCII is quoted like any value."""
+    return ".".join(_path_part(part) for part in loc) or "(top level)"
+
+
+def _path_part(part: object) -> str:
+    text = str(part)
+    plain = text.isascii() and text.isprintable() and " " not in text
+    return text if plain and 0 < len(text) <= 40 else excerpt(text, 40)
+
+
 def describe_errors(
     error: ValidationError, source: SourceMap, root: type[BaseModel], data: Any
 ) -> str:
     """One line per problem: `file:line: field.path: what is wrong (what would be valid)`."""
+    problems = error.errors(include_url=False)
     lines: list[str] = []
-    for problem in error.errors():
+    for problem in problems[:MAX_PROBLEMS]:
         loc = _data_path(problem["loc"], data)
-        field = ".".join(str(part) for part in loc) or "(top level)"
+        field = _field_path(loc)
         message = problem["msg"]
-        if problem["type"] == "extra_forbidden":
+        if problem["type"] == "extra_forbidden" and problem["loc"]:
             owner = _model_at(root, problem["loc"][:-1])
             valid = ", ".join(_field_names(owner)) if owner else "see the documentation"
-            message = f"unknown key {str(loc[-1])!r}; valid keys here: {valid}"
+            message = f"unknown key {excerpt(str(problem['loc'][-1]))}; valid keys here: {valid}"
         elif problem["type"] == "missing":
             message = "required but missing"
         elif problem["type"] == "union_tag_invalid":
             context = problem.get("ctx", {})
             message = (
                 f"unknown {context.get('discriminator', 'type').strip(chr(39))} "
-                f"{context.get('tag')!r}; valid: {context.get('expected_tags')}"
+                f"{excerpt(context.get('tag'))}; valid: {context.get('expected_tags')}"
             )
         elif "input" in problem and problem["type"] != "value_error":
-            message = f"{message} (got {problem['input']!r})"
+            message = f"{message} (got {excerpt(problem['input'])})"
         message = message.removeprefix("Value error, ")
         lines.append(f"{source.where(loc)}: {field}: {message}")
-    return "\n".join(lines)
+    return join_problems(lines, total=len(problems))
+
+
+def join_problems(lines: Sequence[str], total: int | None = None) -> str:
+    """One problem a line, at most MAX_PROBLEMS of them, then how many more there were."""
+    total = len(lines) if total is None else total
+    shown = list(lines[:MAX_PROBLEMS])
+    if total > len(shown):
+        shown.append(f"... and {total - len(shown)} more problems")
+    return "\n".join(shown)
+
+
+def nested(message: str, max_lines: int = MAX_PROBLEMS + 1) -> str:
+    """Another document's errors inside this one's, indented, at most `max_lines` of them."""
+    lines = message.split("\n")
+    shown = lines[:max_lines]
+    if len(lines) > max_lines:
+        shown.append(f"... and {len(lines) - max_lines} more lines")
+    return "\n".join("  " + line for line in shown)
 
 
 M = typing.TypeVar("M", bound=BaseModel)
 
 
 def parse_document(model: type[M], data: Any, source: SourceMap, error_type: type[InputError]) -> M:
+    if not isinstance(data, dict):
+        # Quote nothing: a scenario's `topology: secret.env` must not print that file.
+        raise error_type(
+            f"{source.file}:1: expected a mapping of keys ({', '.join(_field_names(model))}), "
+            f"got {_kind(data)}"
+        )
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise error_type(describe_errors(error, source, model, data)) from None
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool) or value is None:
+        return f"{value!r}"
+    return f"a {type(value).__name__}"

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.catalog import Catalog, open_catalog
@@ -68,9 +69,10 @@ def run(arguments: argparse.Namespace) -> int:
     comparison = compare_runs(*labels, runs[labels[0]], runs[labels[1]], arguments.scenario, rule)
     if not comparison.metrics:
         for scenario, reason in comparison.skipped.items():
-            console.print(f"[yellow]{scenario}[/]: {reason}")
+            console.print(f"[yellow]{escape(scenario)}[/]: {escape(reason)}")
         console.print(
-            f"[bold red]error:[/] no scenario was run by both {labels[0]} and {labels[1]}"
+            "[bold red]error:[/] "
+            + escape(f"no scenario was run by both {labels[0]} and {labels[1]}")
         )
         return EXIT_BAD_INPUT
     print_comparison(console, comparison)
@@ -78,7 +80,7 @@ def run(arguments: argparse.Namespace) -> int:
     from harness.compare.html import write_comparison_html
 
     write_comparison_html(comparison, html_path)
-    console.print(f"comparison written to {html_path}")
+    console.print(escape(f"comparison written to {html_path}"))
     return EXIT_FAILED if comparison.regressions else EXIT_OK
 
 
@@ -89,34 +91,35 @@ def default_html_path(results_root: Path, baseline: str, candidate: str) -> Path
 def print_comparison(console: Console, comparison: Comparison) -> None:
     console.print(comparison_table(comparison))
     for scenario, reason in comparison.skipped.items():
-        console.print(f"[yellow]not compared[/] {scenario}: {reason}")
+        console.print(f"[yellow]not compared[/] {escape(scenario)}: {escape(reason)}")
     rule = comparison.rule
     console.print(f"[dim]{rule_text(rule.threshold, rule.min_delta_ms)}[/]", soft_wrap=True)
     regressions = comparison.regressions
     if regressions:
         names = ", ".join(f"{m.scenario} {m.metric}" for m in regressions)
-        console.print(f"[bold red]{len(regressions)} regression(s):[/] {names}")
+        console.print(f"[bold red]{len(regressions)} regression(s):[/] {escape(names)}")
     else:
         console.print(
-            f"[green]no regression[/] of {comparison.candidate} against {comparison.baseline}"
+            "[green]no regression[/] "
+            + escape(f"of {comparison.candidate} against {comparison.baseline}")
         )
 
 
 def comparison_table(comparison: Comparison) -> Table:
-    table = Table(
-        title=f"{comparison.candidate} (candidate) against {comparison.baseline} (baseline)"
-    )
+    # Release labels and scenario names come from files and the command line: never markup.
+    baseline, candidate = escape(comparison.baseline), escape(comparison.candidate)
+    table = Table(title=f"{candidate} (candidate) against {baseline} (baseline)")
     table.add_column("scenario", no_wrap=True)
     table.add_column("metric", no_wrap=True)
-    table.add_column(f"{comparison.baseline}\nmedian / p95 (n)", justify="right")
-    table.add_column(f"{comparison.candidate}\nmedian / p95 (n)", justify="right")
+    table.add_column(f"{baseline}\nmedian / p95 (n)", justify="right")
+    table.add_column(f"{candidate}\nmedian / p95 (n)", justify="right")
     table.add_column("change", justify="right")
     table.add_column("95% interval\nof the difference", justify="right")
     table.add_column("p", justify="right")
     table.add_column("verdict")
     for row in comparison.metrics:
         *cells, verdict = comparison_cells(row)
-        table.add_row(*cells, f"[{CHANGE_STYLE[row.change]}]{verdict}[/]")
+        table.add_row(*map(escape, cells), f"[{CHANGE_STYLE[row.change]}]{verdict}[/]")
     return table
 
 
@@ -124,8 +127,8 @@ def _no_runs_message(catalog: Catalog, labels: list[str]) -> str:
     known = catalog.releases()
     listed = ", ".join(known) if known else "none (label runs with `hftchaos run --release LABEL`)"
     missing = " and ".join(repr(label) for label in labels)
-    return (
-        f"[bold red]error:[/] no runs of release {missing} in {catalog.file}; "
+    return "[bold red]error:[/] " + escape(
+        f"no runs of release {missing} in {catalog.file}; "
         f"known releases: {listed}. Runs made before the catalog existed: `hftchaos runs --rebuild`"
     )
 

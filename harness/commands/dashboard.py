@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
+from rich.markup import escape
 
+from harness.consoles import make_console
 from harness.errors import EXIT_OK
 
-console = Console(highlight=False)
+console = make_console()
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,13 +35,17 @@ def run(arguments: argparse.Namespace) -> int:
     # An empty catalog next to existing runs means they were made before the catalog existed.
     if arguments.reindex or not catalog.runs(limit=1):
         indexed = catalog.rebuild()
-        console.print(f"indexed {indexed} run(s) into {catalog.file}")
+        console.print(escape(f"indexed {indexed} run(s) into {catalog.file}"))
     output = Path(arguments.output) if arguments.output else None
-    site = build_dashboard(catalog, output, progress=lambda message: console.print(f"  {message}"))
+    site = build_dashboard(
+        catalog, output, progress=lambda message: console.print(escape(f"  {message}"))
+    )
     for problem in site.problems:
-        console.print(f"[yellow]note:[/] {problem}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(problem)}", soft_wrap=True)
     console.print(
-        f"dashboard: {len(site.pages)} page(s), {site.runs} run(s), "
-        f"{site.suite_runs} suite run(s) -> {site.index}"
+        escape(
+            f"dashboard: {len(site.pages)} page(s), {site.runs} run(s), "
+            f"{site.suite_runs} suite run(s) -> {site.index}"
+        )
     )
     return EXIT_OK

@@ -43,7 +43,9 @@ def run(arguments: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     target = _target(arguments.target, run_dir, console)
     if not isinstance(target, Replayable):
-        errors.print(f"[bold red]error:[/] target {target.name} has no replay: nothing to compare")
+        errors.print(
+            f"[bold red]error:[/] target {escape(target.name)} has no replay: nothing to compare"
+        )
         return EXIT_BAD_INPUT
     report = target.replay(run_dir)
     console.print(_table(report, f"replay of {run_dir}"))
@@ -67,7 +69,7 @@ def _target(given: str | None, run_dir: Path, console: Console) -> Target[Any]:
 
 
 def _table(report: ReplayReport, title: str) -> Table:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for column in report.columns:
         table.add_column(column)
     for row in report.rows:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
+from harness.consoles import make_console
 from harness.errors import EXIT_OK
 from harness.paths import results_root
 
@@ -25,7 +24,7 @@ def run(arguments: argparse.Namespace) -> int:
     from harness.report.run_report import write_run_report
 
     path = write_run_report(resolve_run_dir(arguments.run_dir))  # bad RUN_DIR: exit 2
-    Console(soft_wrap=True).print(str(path), markup=False, highlight=False)
+    make_console().print(str(path), markup=False, soft_wrap=True)
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.catalog import RunEntry, open_catalog
+from harness.consoles import make_console
 from harness.errors import EXIT_OK
 
 VERDICT_STYLE = {"valid": "green", "unknown": "yellow", "invalid": "bold red"}
@@ -35,7 +36,7 @@ def run(arguments: argparse.Namespace) -> int:
     catalog = open_catalog()
     if arguments.rebuild:
         count = catalog.rebuild()
-        console.print(f"indexed {count} runs under {catalog.results_root}")
+        console.print(escape(f"indexed {count} runs under {catalog.results_root}"))
         for problem in catalog.unreadable:
             console.print(f"[yellow]left out:[/] {escape(problem)}", soft_wrap=True)
     entries = catalog.runs(
@@ -45,7 +46,9 @@ def run(arguments: argparse.Namespace) -> int:
         limit=arguments.limit,
     )
     if not entries:
-        console.print(f"no runs match in {catalog.file} (`hftchaos runs --rebuild` re-indexes)")
+        console.print(
+            escape(f"no runs match in {catalog.file} (`hftchaos runs --rebuild` re-indexes)")
+        )
         return EXIT_OK
     with_paths = console.width >= WIDTH_FOR_PATHS
     console.print(runs_table(entries, catalog.results_root, with_paths))
@@ -55,7 +58,7 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 def runs_table(entries: list[RunEntry], results_root: Path, with_paths: bool = True) -> Table:
-    title = f"{len(entries)} runs under {results_root}, newest first"
+    title = escape(f"{len(entries)} runs under {results_root}, newest first")
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("started (UTC)", "scenario", "release", "verdict"):
         table.add_column(column, no_wrap=True)
@@ -66,11 +69,11 @@ def runs_table(entries: list[RunEntry], results_root: Path, with_paths: bool = T
     for entry in entries:
         style = VERDICT_STYLE.get(entry.verdict, "yellow")
         verdict = entry.verdict if entry.status == "finished" else f"{entry.verdict} (aborted)"
-        path = [_shown_path(entry.path, results_root)] if with_paths else []
+        path = [escape(_shown_path(entry.path, results_root))] if with_paths else []
         table.add_row(
             entry.started_at.replace("T", " ").removesuffix("Z")[:16],
-            entry.scenario,
-            entry.release or "-",
+            escape(entry.scenario),
+            escape(entry.release or "-"),
             f"[{style}]{verdict}[/]",
             _milliseconds(entry.metrics.get("failover_ms")),
             _milliseconds(entry.metrics.get("recovery_ms")),
@@ -82,7 +85,7 @@ def runs_table(entries: list[RunEntry], results_root: Path, with_paths: bool = T
 
 
 def wide_console() -> Console:
-    console = Console(highlight=False)
+    console = make_console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPED_WIDTH
     return console

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from harness.consoles import make_console
 
 # The parser of every `hftchaos` command imports this module: what running a suite needs
 # (the runner, pandas, matplotlib) is imported when a suite runs, not here.
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 
 # Output going to a CI log is not cut to rich's default of 80 columns.
 PIPED_WIDTH = 160
-console = Console(highlight=False)
+console = make_console()
 if not console.is_terminal:
-    console = Console(highlight=False, width=PIPED_WIDTH)
+    console = make_console(width=PIPED_WIDTH)
 STATE_STYLE = {"passed": "green", "failed": "bold red", "error": "red"}
 
 
@@ -69,8 +70,10 @@ def run(arguments: argparse.Namespace) -> int:
     release = arguments.release or loaded.suite.release
     suite_dir = new_suite_dir(loaded.suite.name)
     _say(
-        f"suite {loaded.suite.name}: {loaded.total_runs} runs of {len(loaded.scenarios)} "
-        f"scenarios, release {release or '(none)'}; output in {suite_dir}"
+        escape(
+            f"suite {loaded.suite.name}: {loaded.total_runs} runs of {len(loaded.scenarios)} "
+            f"scenarios, release {release or '(none)'}; output in {suite_dir}"
+        )
     )
     result = run_suite(loaded, release, scenario_runner(release), _say)
     write_outputs(result, suite_dir, Path(arguments.junit) if arguments.junit else None)
@@ -111,7 +114,7 @@ def _first_failures(failures: list[str], shown: int = 2, width: int = 90) -> str
 def print_summary(result: SuiteResult, suite_dir: Path) -> None:
     from harness.suite.projection import availability, format_duration, project
 
-    table = Table(title=f"suite {result.name} ({result.status})")
+    table = Table(title=escape(f"suite {result.name} ({result.status})"))
     for column in ("run", "class", "result", "downtime ms", "what broke"):
         table.add_column(column, overflow="fold")
     for outcome in result.outcomes:
@@ -137,4 +140,4 @@ def print_summary(result: SuiteResult, suite_dir: Path) -> None:
     )
     if result.stopped_by:
         console.print(f"[bold red]suite stopped:[/] {escape(result.stopped_by)}")
-    console.print(f"verdict: {result.verdict.value}  suite results: {suite_dir}")
+    console.print(f"verdict: {result.verdict.value}  suite results: {escape(str(suite_dir))}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InputError, ScenarioError
+from harness.excerpt import excerpt
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.scenario.model import (
     CHECKS,
@@ -16,9 +17,11 @@ from harness.scenario.model import (
     Scenario,
     Target,
 )
+from harness.textfile import named_path, path_exists
 from harness.topology.loader import LoadedTopology, load_topology
 from harness.topology.model import Topology
-from harness.validation import parse_document
+from harness.topology.plan import check_plan
+from harness.validation import join_problems, nested, parse_document
 from harness.yamlsource import SourceMap, load_yaml
 
 LEADER_SELECTIONS = {"leader", "follower", "random-follower", "minority", "majority"}
@@ -38,7 +41,7 @@ class LoadedScenario:
 def topology_file_for(scenario: Scenario, scenario_file: Path) -> Path:
     if scenario.topology == "reference":
         return REFERENCE_TOPOLOGY
-    return (scenario_file.parent / scenario.topology).resolve()
+    return named_path(scenario_file, scenario.topology)
 
 
 def load_scenario(file: Path) -> LoadedScenario:
@@ -47,21 +50,36 @@ def load_scenario(file: Path) -> LoadedScenario:
     except InputError as error:
         raise ScenarioError(str(error)) from None
     scenario = parse_document(Scenario, data, source, ScenarioError)
-    topology_file = topology_file_for(scenario, file)
-    if not topology_file.exists():
-        raise ScenarioError(
-            f"{source.where(('topology',))}: topology: no such file {topology_file}; "
-            "use 'reference' or a path relative to the scenario file"
-        )
-    topology = load_topology(topology_file)
+    topology = _load_its_topology(scenario, source)
     problems = (
         _names_problems(scenario, source)
         + _target_problems(scenario, source, topology.topology)
         + _timing_problems(scenario, source)
     )
     if problems:
-        raise ScenarioError("\n".join(problems))
+        raise ScenarioError(join_problems(problems))
     return LoadedScenario(scenario=scenario, source=source, topology=topology)
+
+
+def _load_its_topology(scenario: Scenario, source: SourceMap) -> LoadedTopology:
+    """The topology, loaded and planned with stand-in ports, so that a placeholder `up` could
+    not resolve fails here, at validate time, and not an hour into a suite."""
+    topology_file = topology_file_for(scenario, source.file)
+    if not path_exists(topology_file):
+        raise ScenarioError(
+            f"{source.where(('topology',))}: topology: no such file {excerpt(str(topology_file))}; "
+            "use 'reference' or a path relative to the scenario file"
+        )
+    try:
+        topology = load_topology(topology_file)
+        check_plan(topology)
+    except InputError as error:
+        # The topology's own file:line first, then where the scenario names it.
+        raise ScenarioError(
+            f"{source.where(('topology',))}: topology: {excerpt(scenario.topology)} is not a "
+            "valid topology:\n" + nested(str(error))
+        ) from None
+    return topology
 
 
 def _names_problems(scenario: Scenario, source: SourceMap) -> list[str]:
@@ -69,13 +87,14 @@ def _names_problems(scenario: Scenario, source: SourceMap) -> list[str]:
     for metric in scenario.slo:
         if metric not in METRICS:
             problems.append(
-                f"{source.where(('slo', metric))}: slo.{metric}: unknown metric; "
+                f"{source.where(('slo', metric))}: slo.{metric[:40]}: unknown metric; "
                 f"valid: {', '.join(METRICS)}"
             )
     for index, check in enumerate(scenario.checks):
         if check not in CHECKS:
             problems.append(
-                f"{source.where(('checks', index))}: checks.{index}: unknown check {check!r}; "
+                f"{source.where(('checks', index))}: checks.{index}: unknown check "
+                f"{excerpt(check)}; "
                 f"valid: {', '.join(CHECKS)}"
             )
     return problems
@@ -90,12 +109,12 @@ def _target_problems(scenario: Scenario, source: SourceMap, topology: Topology) 
         where = f"{source.where(path)}: {'.'.join(map(str, path))}"
         if isinstance(target, str):
             if target not in topology.services:
-                problems.append(f"{where}: unknown service {target!r}; services: {services}")
+                problems.append(f"{where}: unknown service {excerpt(target)}; services: {services}")
             return
         assert isinstance(target, RoleSelector)
         members = topology.services_with_role(target.role)
         if not members:
-            problems.append(f"{where}: no service has role {target.role!r}; roles: {roles}")
+            problems.append(f"{where}: no service has role {excerpt(target.role)}; roles: {roles}")
         elif target.select in LEADER_SELECTIONS and not all(
             topology.services[m].raft for m in members
         ):
@@ -118,13 +137,40 @@ def _target_problems(scenario: Scenario, source: SourceMap, topology: Topology) 
         link = getattr(fault, "link", None)
         if isinstance(link, str) and link not in topology.links:
             problems.append(
-                f"{source.where((*base, 'link'))}: faults.{index}.link: unknown link {link!r}; "
-                f"links: {', '.join(sorted(topology.links)) or 'none'}"
+                f"{source.where((*base, 'link'))}: faults.{index}.link: unknown link "
+                f"{excerpt(link)}; links: {', '.join(sorted(topology.links)) or 'none'}"
             )
         elif isinstance(link, LinkSelector):
+            before = len(problems)
             check_target(link.source, (*base, "link", "from"))
             check_target(link.target, (*base, "link", "to"))
+            if len(problems) == before:  # both ends exist: is there a link between them?
+                problems.extend(_link_direction_problems(link, (*base, "link"), source, topology))
     return problems
+
+
+def _link_direction_problems(
+    link: LinkSelector, path: tuple[str | int, ...], source: SourceMap, topology: Topology
+) -> list[str]:
+    """A link fault needs a topology link from `from` to `to`, in that direction. For a
+    selector, every member it may pick at injection needs one (all: at least one)."""
+    if isinstance(link.target, str):
+        members, every_member = [link.target], True
+    else:
+        members = sorted(topology.services_with_role(link.target.role))
+        every_member = link.target.select != "all"
+    linked = {each.target for each in topology.links.values() if each.source == link.source}
+    missing = [member for member in members if member not in linked]
+    if not missing or (not every_member and len(missing) < len(members)):
+        return []
+    reverse = any(
+        each.source in missing and each.target == link.source for each in topology.links.values()
+    )
+    hint = "; links go from the client to the server, swap from and to" if reverse else ""
+    return [
+        f"{source.where(path)}: {'.'.join(map(str, path))}: the topology has no link from "
+        f"{excerpt(link.source)} to {', '.join(map(excerpt, missing))}{hint}"
+    ]
 
 
 def _timing_problems(scenario: Scenario, source: SourceMap) -> list[str]:

@@ -1,42 +1,52 @@
 """A failure scenario: the whole truth of a run, parsed once from YAML into typed models.
 
 name, topology, load profile, steady state, a timeline of faults, SLOs with a downtime budget,
-and the safety checks that apply. Documented with an example in scenarios/README.md.
+and the safety checks that apply. Documented with an example in scenarios/README.md, with the
+range of every number ("Limits"): no value is NaN or infinite, none is unbounded.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from harness.excerpt import excerpt
 from harness.validation import StrictModel
 
 Seconds = Annotated[float, Field(ge=0, le=3600)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
+# An hour in milliseconds: no run's load is longer (load.duration_s <= 3600).
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+# Names of services, roles and links: the topology's own rules, plus the length of any name.
+Name = Annotated[str, Field(min_length=1, max_length=63)]
+# An SLO bound: every metric is a non-negative count, rate or duration.
+Bound = Annotated[float, Field(ge=0, le=1e12)]
+TOPOLOGY_SUFFIXES = (".yaml", ".yml")
 
 
 class RoleSelector(StrictModel):
     """Services chosen by role, resolved at the moment of injection and recorded."""
 
-    role: str = "engine"
+    role: Name = "engine"
     select: Literal[
         "leader", "follower", "random-follower", "minority", "majority", "all", "random"
     ] = "all"
 
 
 # A service name, or services chosen by role.
-Target = str | RoleSelector
+Target = Name | RoleSelector
 
 
 class LinkSelector(StrictModel):
     """Links chosen by their ends, e.g. from: gateway, to: {role: engine, select: leader}."""
 
-    source: str = Field(alias="from")
+    source: Name = Field(alias="from")
     target: Target = Field(alias="to")
 
 
-LinkTarget = str | LinkSelector
+LinkTarget = Name | LinkSelector
 
 
 class Repeat(StrictModel):
@@ -52,7 +62,7 @@ class FaultBase(StrictModel):
         default=None, description="healed after this long; None = healed at the end of the run"
     )
     repeat: Repeat | None = None
-    label: str | None = None
+    label: str | None = Field(default=None, max_length=200)
 
     def active_duration_s(self) -> float | None:
         """How long one application lasts before it is healed (None: until the run ends)."""
@@ -97,7 +107,9 @@ class PauseFault(FaultBase):
 class ClockSkewFault(FaultBase):
     type: Literal["clock_skew"]
     target: Target
-    offset_ms: float = Field(description="wall clock step; negative moves it back")
+    offset_ms: float = Field(
+        ge=-DAY_MS, le=DAY_MS, description="wall clock step; negative moves it back (a day at most)"
+    )
 
     @model_validator(mode="after")
     def _nonzero(self) -> ClockSkewFault:
@@ -115,8 +127,10 @@ class PacketLossFault(FaultBase):
 class PartitionFault(FaultBase):
     type: Literal["partition"]
     isolate: Target | None = Field(default=None, description="cut these off from all peers")
-    groups: list[list[Target]] | None = Field(
-        default=None, description="split into groups that can only talk within themselves"
+    groups: list[Annotated[list[Target], Field(min_length=1, max_length=256)]] | None = Field(
+        default=None,
+        max_length=256,
+        description="split into groups that can only talk within themselves",
     )
 
     @model_validator(mode="after")
@@ -141,24 +155,37 @@ class LatencyFault(LinkFaultBase):
 
 class BandwidthFault(LinkFaultBase):
     type: Literal["bandwidth"]
-    rate_kb_per_s: int = Field(gt=0)
+    # 10 GB/s: more than loopback carries, so any larger figure is a typo, not a limit.
+    rate_kb_per_s: int = Field(gt=0, le=10_000_000)
 
 
 class TimeoutFault(LinkFaultBase):
     type: Literal["timeout"]
-    timeout_ms: int = Field(ge=0, description="0: data is held until the fault is healed")
+    timeout_ms: int = Field(
+        ge=0, le=HOUR_MS, description="0: data is held until the fault is healed"
+    )
 
 
 class ResetPeerFault(LinkFaultBase):
     type: Literal["reset_peer"]
-    timeout_ms: int = Field(default=0, ge=0)
+    timeout_ms: int = Field(default=0, ge=0, le=HOUR_MS)
 
 
 class SlicerFault(LinkFaultBase):
     type: Literal["slicer"]
-    average_size: int = Field(gt=0)
-    size_variation: int = Field(default=0, ge=0)
-    delay_us: int = Field(default=0, ge=0)
+    average_size: int = Field(gt=0, le=1 << 20, description="bytes")
+    size_variation: int = Field(default=0, ge=0, le=1 << 20, description="bytes")
+    delay_us: int = Field(default=0, ge=0, le=60_000_000, description="a minute at most")
+
+    @model_validator(mode="after")
+    def _variation_below_size(self) -> SlicerFault:
+        # Toxiproxy draws each slice from average_size +- size_variation: it must stay above 0.
+        if self.size_variation >= self.average_size:
+            raise ValueError(
+                f"size_variation ({self.size_variation}) must be smaller than average_size "
+                f"({self.average_size})"
+            )
+        return self
 
 
 class LinkDownFault(LinkFaultBase):
@@ -202,9 +229,12 @@ class LoadProfile(StrictModel):
     rate_per_s: float = Field(gt=0, le=5000)
     duration_s: PositiveSeconds
     users: int = Field(default=16, ge=1, le=256, description="concurrent senders")
-    symbols: list[str] = Field(default_factory=lambda: ["ACME", "GLOBEX"], min_length=1)
+    # The reference gateway refuses symbols over 64 characters.
+    symbols: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: ["ACME", "GLOBEX"], min_length=1, max_length=1000
+    )
     accounts: int = Field(default=4, ge=2, le=1000)
-    mid_price: float = Field(default=100.0, gt=0)
+    mid_price: float = Field(default=100.0, gt=0, le=1e9)
     cancel_ratio: float = Field(default=0.1, ge=0, le=1)
     request_timeout_s: float = Field(default=5.0, gt=0, le=60)
     warmup_s: float = Field(
@@ -220,9 +250,11 @@ class ProbeSpec(StrictModel):
     """A steady-state probe with its tolerance."""
 
     probe: Literal["kafka_consumer_lag", "http"]
-    url: str | None = Field(default=None, description="for http: may use topology placeholders")
-    max: float | None = None
-    expect_status: int = 200
+    url: str | None = Field(
+        default=None, max_length=2048, description="for http: may use topology placeholders"
+    )
+    max: Bound | None = None
+    expect_status: int = Field(default=200, ge=100, le=599)
 
 
 class SteadyState(StrictModel):
@@ -230,18 +262,20 @@ class SteadyState(StrictModel):
 
     window_s: PositiveSeconds = Field(default=2.0, description="window the rates are taken over")
     success_rate_min: float = Field(default=0.99, ge=0, le=1)
-    latency_p99_ms_max: float = Field(default=100.0, gt=0)
-    probes: list[ProbeSpec] = Field(default_factory=list)
+    latency_p99_ms_max: float = Field(default=100.0, gt=0, le=HOUR_MS)
+    probes: list[ProbeSpec] = Field(default_factory=list, max_length=100)
 
 
 class Limit(StrictModel):
-    max: float | None = None
-    min: float | None = None
+    max: Bound | None = None
+    min: Bound | None = None
 
     @model_validator(mode="after")
     def _one_bound(self) -> Limit:
         if self.max is None and self.min is None:
             raise ValueError("give 'max' or 'min'")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g}): no value passes")
         return self
 
 
@@ -270,13 +304,30 @@ CHECKS = (
 
 
 class Scenario(StrictModel):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    description: str = ""
-    topology: str = Field(default="reference", description="'reference' or a path to a file")
+    # The name is a folder of the results: at most 63 characters, like a topology's.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=63)
+    description: str = Field(default="", max_length=10_000)
+    topology: str = Field(
+        default="reference",
+        min_length=1,
+        max_length=4096,
+        description="'reference' or a path to a .yaml or .yml file, relative to the scenario",
+    )
     load: LoadProfile
     steady_state: SteadyState = Field(default_factory=SteadyState)
-    faults: list[Fault] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list, max_length=1000)
     settle_s: Seconds = Field(default=2.0, description="load keeps running after the last heal")
     slo: dict[str, Limit] = Field(default_factory=dict)
-    downtime_budget_ms: float | None = Field(default=None, gt=0)
-    checks: list[str] = Field(default_factory=lambda: list(CHECKS))
+    downtime_budget_ms: float | None = Field(default=None, gt=0, le=HOUR_MS)
+    checks: list[str] = Field(default_factory=lambda: list(CHECKS), max_length=100)
+
+    @field_validator("topology")
+    @classmethod
+    def _topology_is_a_yaml_file(cls, value: str) -> str:
+        # Only a file meant as a topology is read: `topology: secret.env` is refused unread.
+        if value != "reference" and not value.endswith(TOPOLOGY_SUFFIXES):
+            raise ValueError(
+                "must be 'reference' or the path of a .yaml or .yml topology file, "
+                f"not {excerpt(value)}"
+            )
+        return value

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InputError
+from harness.excerpt import excerpt
 from harness.scenario.loader import load_scenario
 from harness.suite.classes import scenario_fault_class
 from harness.suite.model import Suite
-from harness.validation import parse_document
+from harness.textfile import named_path, path_exists
+from harness.validation import join_problems, nested, parse_document
 from harness.yamlsource import SourceMap, load_yaml
 
 
@@ -55,16 +57,18 @@ def load_suite(file: Path) -> LoadedSuite:
     problems: list[str] = []
     for index, entry in enumerate(suite.scenarios):
         where = f"{source.where(('scenarios', index, 'file'))}: scenarios.{index}.file"
-        scenario_file = (file.parent / entry.file).resolve()
-        if not scenario_file.is_file():
-            problems.append(f"{where}: no such file {scenario_file} (paths are relative to {file})")
+        scenario_file = named_path(file, entry.file)
+        if not path_exists(scenario_file):
+            problems.append(
+                f"{where}: no such file {excerpt(str(scenario_file))} "
+                f"(paths are relative to {file})"
+            )
             continue
         try:
             loaded = load_scenario(scenario_file)
         except InputError as error:
-            problems.append(
-                f"{where}: the scenario is not valid:\n  " + str(error).replace("\n", "\n  ")
-            )
+            # A suite's problems are capped like any document's; each scenario shows a few.
+            problems.append(f"{where}: the scenario is not valid:\n" + nested(str(error), 5))
             continue
         scenario = loaded.scenario
         if any(scenario.name == earlier.name for earlier in planned):
@@ -84,5 +88,5 @@ def load_suite(file: Path) -> LoadedSuite:
             )
         )
     if problems:
-        raise SuiteError("\n".join(problems))
+        raise SuiteError(join_problems(problems))
     return LoadedSuite(suite=suite, source=source, scenarios=planned)

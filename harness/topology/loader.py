@@ -8,8 +8,9 @@ from typing import Any
 
 from harness.checks.target import Target, load_target
 from harness.errors import InputError, TargetError, TopologyError
+from harness.excerpt import excerpt
 from harness.topology.model import Topology
-from harness.validation import parse_document
+from harness.validation import join_problems, parse_document
 from harness.yamlsource import SourceMap, load_yaml
 
 
@@ -60,7 +61,7 @@ def _check_references(topology: Topology, source: SourceMap) -> None:
             if dependency not in topology.services:
                 where = source.where(("services", name, "depends_on", index))
                 problems.append(
-                    f"{where}: services.{name}.depends_on: unknown service {dependency!r}; "
+                    f"{where}: services.{name}.depends_on: unknown service {excerpt(dependency)}; "
                     f"known: {known}"
                 )
     for name, link in topology.links.items():
@@ -87,7 +88,7 @@ def _check_references(topology: Topology, source: SourceMap) -> None:
         where = source.where(("services", cycle[0], "depends_on"))
         problems.append(f"{where}: depends_on: dependency cycle {' -> '.join(cycle)}")
     if problems:
-        raise TopologyError("\n".join(problems))
+        raise TopologyError(join_problems(problems))
 
 
 def _dependency_cycle(topology: Topology) -> list[str]:

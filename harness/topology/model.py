@@ -1,7 +1,8 @@
 """The topology file: which services make up the system under test and how they connect.
 
 Values may reference other parts of the topology with `${...}` placeholders; those are resolved
-by `harness.topology.plan` once ports are allocated. See targets/README.md for the format.
+by `harness.topology.plan` once ports are allocated. See targets/README.md for the format and
+the range of every value ("Limits").
 """
 
 from __future__ import annotations
@@ -9,30 +10,45 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harness.excerpt import excerpt
 from harness.paths import TOPOLOGY_NAME_PATTERN
 from harness.validation import StrictModel
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+# Service names become folders (services/<name>) and log files: at most 63 characters.
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+HOUR_S = 3600
+Url = Annotated[str, Field(min_length=1, max_length=2048)]
+Label = Annotated[str, Field(min_length=1, max_length=63)]
 
 
 def _check_name(value: str, what: str) -> str:
     if not NAME_PATTERN.match(value):
         raise ValueError(
-            f"{what} {value!r} must start with a lowercase letter and use only a-z, 0-9 and '-'"
+            f"{what} {excerpt(value)} must start with a lowercase letter and use only a-z, 0-9 "
+            "and '-' (at most 63 characters)"
         )
+    return value
+
+
+def _no_nul(value: str, what: str) -> str:
+    # The file reader refuses control characters; this holds for topologies built in code too.
+    if "\0" in value:
+        raise ValueError(f"{what} {excerpt(value)} contains a NUL byte")
     return value
 
 
 class HealthCheck(StrictModel):
     """How to tell a service is ready: exactly one of `http` (a 2xx GET) or `tcp` (a connect)."""
 
-    http: str | None = None
-    tcp: str | None = None
-    timeout_s: float = Field(default=60.0, gt=0, description="deadline to become healthy")
+    http: Url | None = None
+    tcp: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        default=None, description="host:port, e.g. ${self.address.NAME}"
+    )
+    timeout_s: float = Field(default=60.0, gt=0, le=HOUR_S, description="deadline to be healthy")
     interval_ms: int = Field(default=50, gt=0, le=5000)
 
     @model_validator(mode="after")
@@ -45,24 +61,28 @@ class HealthCheck(StrictModel):
 class RaftStatus(StrictModel):
     """Where a Raft member reports its role; the JSON must have `role`, `term` and `leader`."""
 
-    url: str
-    cluster: str = Field(default="engine", description="members of one cluster share this name")
+    url: Url
+    cluster: Label = Field(default="engine", description="members of one cluster share this name")
 
 
 class Service(StrictModel):
-    role: str = Field(default="service", description="free-form role used by selectors")
+    role: Label = Field(default="service", description="free-form role used by selectors")
     kind: Literal["process", "job"] = Field(
         default="process", description="job: runs to completion before its dependents start"
     )
     host: str = Field(default="127.0.0.1", description="loopback address the service binds")
-    ports: list[str] = Field(default_factory=list, description="named ports, allocated free")
-    command: list[str] = Field(min_length=1)
-    env: dict[str, str] = Field(default_factory=dict)
-    depends_on: list[str] = Field(default_factory=list)
+    ports: list[str] = Field(
+        default_factory=list, max_length=64, description="named ports, allocated free"
+    )
+    command: list[Annotated[str, Field(max_length=65_536)]] = Field(min_length=1, max_length=1000)
+    env: dict[str, Annotated[str, Field(max_length=65_536)]] = Field(
+        default_factory=dict, max_length=1000
+    )
+    depends_on: list[str] = Field(default_factory=list, max_length=256)
     health: HealthCheck | None = None
     raft: RaftStatus | None = None
-    stop_timeout_s: float = Field(default=10.0, gt=0)
-    job_timeout_s: float = Field(default=120.0, gt=0)
+    stop_timeout_s: float = Field(default=10.0, gt=0, le=HOUR_S)
+    job_timeout_s: float = Field(default=120.0, gt=0, le=HOUR_S)
     clock_control: bool = Field(
         default=False, description="preload libfaketime so scenarios may skew this clock"
     )
@@ -73,9 +93,28 @@ class Service(StrictModel):
         try:
             address = ipaddress.ip_address(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not an IP address") from None
+            raise ValueError(f"{excerpt(value)} is not an IP address") from None
         if not address.is_loopback:
             raise ValueError(f"{value} is not a loopback address (use 127.0.0.0/8 or ::1)")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_arguments(cls, value: list[str]) -> list[str]:
+        for argument in value:
+            _no_nul(argument, "argument")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        # exec refuses a NUL; a '=' in a name would silently set a different variable.
+        for name, setting in value.items():
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(
+                    f"variable name {excerpt(name)} must be non-empty, without '=' or NUL"
+                )
+            _no_nul(setting, f"the value of {name}")
         return value
 
     @field_validator("ports")
@@ -91,18 +130,20 @@ class Service(StrictModel):
 class Link(StrictModel):
     """A connection routed through a Toxiproxy proxy, so faults can act on it alone."""
 
-    source: str = Field(alias="from", description="the client service")
-    target: str = Field(alias="to", description="the server service")
-    port: str = Field(description="the named port of the target the proxy forwards to")
+    source: Label = Field(alias="from", description="the client service")
+    target: Label = Field(alias="to", description="the server service")
+    port: Label = Field(description="the named port of the target the proxy forwards to")
 
 
 class Topology(StrictModel):
     name: str
-    description: str = ""
-    services: dict[str, Service] = Field(min_length=1)
-    links: dict[str, Link] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=10_000)
+    services: dict[str, Service] = Field(min_length=1, max_length=256)
+    links: dict[str, Link] = Field(default_factory=dict, max_length=1000)
     target: str | None = Field(
-        default=None, description="its safety checks: package.module:NAME (targets/README.md)"
+        default=None,
+        max_length=200,
+        description="its safety checks: package.module:NAME (targets/README.md)",
     )
 
     @field_validator("name")
@@ -111,7 +152,7 @@ class Topology(StrictModel):
         # The name becomes a folder under the cache (`hftchaos up`): an identifier, never a path.
         if not TOPOLOGY_NAME_PATTERN.match(value):
             raise ValueError(
-                f"{value[:80]!r} must start with a lowercase letter and use only a-z, 0-9 "
+                f"{excerpt(value)} must start with a lowercase letter and use only a-z, 0-9 "
                 "and '-' (at most 63 characters)"
             )
         return value

@@ -9,6 +9,7 @@ Placeholders (see targets/README.md):
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import re
 import socket
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import BackendError, TopologyError
+from harness.excerpt import excerpt
 from harness.toolchain import Toolchain
 from harness.topology.loader import LoadedTopology, start_order
 from harness.topology.model import Service
@@ -105,6 +107,10 @@ def ephemeral_port_floor() -> int:
         return 32768  # Linux's default range starts here
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+
+
 def allocate_ports(requests: list[str]) -> list[int]:
     """Free TCP ports, one per requested host, below the ephemeral range, held open together
     so none is handed out twice."""
@@ -115,26 +121,29 @@ def allocate_ports(requests: list[str]) -> list[int]:
     with ExitStack() as stack:
         ports = []
         for host in requests:
+            family = _family(host)  # an IPv4 socket cannot bind ::1, nor any candidate
             while True:
                 if not candidates:
                     raise BackendError(f"no free TCP port left in {floor}-{ceiling - 1}")
                 port = candidates.pop()
-                probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                probe = socket.socket(family, socket.SOCK_STREAM)
                 try:
                     probe.bind((host, port))
                 except OSError:
+                    probe.close()  # only the sockets holding a port stay open
                     continue
+                stack.enter_context(probe)
                 ports.append(port)
                 break
         return ports
 
 
-def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Plan:
+def _port_requests(loaded: LoadedTopology) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(owner kind, owner, port name) and its host, in allocation order."""
     topology = loaded.topology
     proxy_name = topology.toxiproxy_service()
     proxy_host = topology.services[proxy_name].host if proxy_name else "127.0.0.1"
-
-    wanted: list[tuple[str, str, str]] = []  # (owner kind, owner, port name) in allocation order
+    wanted: list[tuple[str, str, str]] = []
     hosts: list[str] = []
     for name, service in topology.services.items():
         for port in service.ports:
@@ -143,7 +152,43 @@ def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Pl
     for name in topology.links:
         wanted.append(("link", name, ""))
         hosts.append(proxy_host)
-    allocated = allocate_ports(hosts)
+    return wanted, hosts
+
+
+def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Plan:
+    wanted, hosts = _port_requests(loaded)
+    return _plan_with_ports(loaded, run_dir, toolchain, wanted, hosts, allocate_ports(hosts))
+
+
+# Stand-ins for `check_plan`: what a placeholder resolves to matters there, not its value.
+_STAND_IN_DIR = Path("/nonexistent/hftchaos-check")
+_STAND_IN_TOOLCHAIN = Toolchain(
+    toxiproxy_server=_STAND_IN_DIR / "toxiproxy-server",
+    kafka_libs=_STAND_IN_DIR / "kafka-libs",
+    libfaketime=_STAND_IN_DIR / "libfaketime.so.1",
+    java=_STAND_IN_DIR / "java",
+)
+
+
+def check_plan(loaded: LoadedTopology) -> None:
+    """Resolve every placeholder and health address as `make_plan` would, with stand-in ports
+    and nothing opened or created, so `validate` finds what would otherwise fail at `up`."""
+    wanted, hosts = _port_requests(loaded)
+    stand_in_ports = [SERVICE_PORTS_FLOOR + index for index in range(len(hosts))]
+    _plan_with_ports(loaded, _STAND_IN_DIR, _STAND_IN_TOOLCHAIN, wanted, hosts, stand_in_ports)
+
+
+def _plan_with_ports(
+    loaded: LoadedTopology,
+    run_dir: Path,
+    toolchain: Toolchain,
+    wanted: list[tuple[str, str, str]],
+    hosts: list[str],
+    allocated: list[int],
+) -> Plan:
+    topology = loaded.topology
+    proxy_name = topology.toxiproxy_service()
+    proxy_host = topology.services[proxy_name].host if proxy_name else "127.0.0.1"
 
     service_ports: dict[str, dict[str, int]] = {name: {} for name in topology.services}
     link_ports: dict[str, int] = {}
@@ -179,6 +224,18 @@ def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Pl
     )
 
 
+HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+
+
+def _is_host(text: str) -> bool:
+    """An IP address (`::1` too: '${self.host}' alone splits into ':' and '1') or a name."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return bool(HOST_NAME.match(text))
+    return True
+
+
 @dataclass
 class _Resolver:
     loaded: LoadedTopology
@@ -197,8 +254,7 @@ class _Resolver:
         if service.health:
             tcp = None
             if service.health.tcp:
-                host, _, port = resolve(service.health.tcp, "health", "tcp").rpartition(":")
-                tcp = (host, int(port))
+                tcp = self._host_and_port(resolve(service.health.tcp, "health", "tcp"), name)
             health = PlannedHealth(
                 http=resolve(service.health.http, "health", "http")
                 if service.health.http
@@ -225,13 +281,24 @@ class _Resolver:
             clock_control=service.clock_control,
         )
 
+    def _host_and_port(self, address: str, name: str) -> tuple[str, int]:
+        host, _, port = address.rpartition(":")
+        if _is_host(host) and port.isdigit() and 0 < int(port) < 65536:
+            return host, int(port)
+        path = ("services", name, "health", "tcp")
+        raise TopologyError(
+            f"{self.loaded.source.where(path)}: {'.'.join(path)}: {excerpt(address)} is not "
+            "host:port; use ${self.address.NAME} or ${services.SVC.address.NAME}"
+        )
+
     def resolve(self, text: str, owner: str, directory: Path, path: tuple[str | int, ...]) -> str:
         def replace(match: re.Match[str]) -> str:
             value = self.lookup(match.group(1).strip(), owner, directory)
             if value is None:
                 raise TopologyError(
                     f"{self.loaded.source.where(path)}: {'.'.join(map(str, path))}: "
-                    f"unknown placeholder ${{{match.group(1)}}}; see targets/README.md"
+                    f"unknown placeholder {excerpt('${' + match.group(1) + '}')}; "
+                    "see targets/README.md"
                 )
             return value
 
