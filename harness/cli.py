@@ -11,14 +11,17 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from harness.consoles import make_console
 from harness.errors import EXIT_ENVIRONMENT, EXIT_OK, HarnessError
 from harness.lifecycle import Interrupted, stop_signals_raise
-from harness.paths import REFERENCE_TOPOLOGY
+from harness.paths import DEMO_SCENARIO, REFERENCE_TOPOLOGY
+
+if TYPE_CHECKING:
+    from harness.runner import RunResult
 
 console = make_console()
 error_console = make_console(stderr=True)
@@ -129,22 +132,24 @@ def command_schema(arguments: argparse.Namespace) -> int:
 
 
 def command_run(arguments: argparse.Namespace) -> int:
+    return _run_and_print(Path(arguments.scenario), arguments.release).exit_code
+
+
+def _run_and_print(file: Path, release: str | None) -> RunResult:
     from harness.history import EventBus
     from harness.live import LiveView
     from harness.probes import LeaderProbe
     from harness.run_report import print_result
     from harness.runner import run_scenario
 
-    file = Path(arguments.scenario)
-
     def live(bus: EventBus, probe: LeaderProbe) -> LiveView:
         view = LiveView(console, f"scenario {file.stem}", probe.leader)
         bus.subscribe(view.listen)
         return view
 
-    result = run_scenario(file, arguments.release, _report, live)
+    result = run_scenario(file, release, _report, live)
     print_result(console, result)
-    return result.exit_code
+    return result
 
 
 def command_sweep(_arguments: argparse.Namespace) -> int:
@@ -158,9 +163,19 @@ def command_sweep(_arguments: argparse.Namespace) -> int:
 
 
 def command_demo(arguments: argparse.Namespace) -> int:
-    from harness.demo import run_demo
+    """The main job: a leader-kill scenario through the same pipeline as `hftchaos run`
+    (order flow, executions through Kafka to the consumer, the leader SIGKILLed, failover
+    and recovery judged against its SLOs), then proof that no process of the run was left."""
+    from harness.run_marker import processes_of_run
 
-    return run_demo(console, Path(arguments.topology), arguments.orders)
+    result = _run_and_print(Path(arguments.scenario), arguments.release)
+    survivors = processes_of_run(result.run_dir)
+    if survivors:
+        names = ", ".join(f"{process.pid} {process.name()}" for process in survivors)
+        error_console.print(f"processes of the run outlived it: {names}", markup=False)
+        return EXIT_ENVIRONMENT
+    _report("torn down: no process of the run is left")
+    return result.exit_code
 
 
 # Commands that live in their own modules under harness/commands/: each module has
@@ -225,10 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add(
         "demo",
         command_demo,
-        "provision, bring the reference topology up, trade, kill the leader, tear down",
+        "run the leader-kill scenario on the reference topology and prove nothing was left",
     )
-    demo.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
-    demo.add_argument("--orders", type=int, default=200, help="orders per burst (default 200)")
+    demo.add_argument(
+        "scenario", nargs="?", default=str(DEMO_SCENARIO), metavar="FILE", help="scenario file"
+    )
+    demo.add_argument("--release", default=None, help="label the run with a release name")
     for name, text in MODULE_COMMANDS:
         if importlib.util.find_spec(f"harness.commands.{name}") is None:
             continue  # not built yet

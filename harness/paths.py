@@ -14,6 +14,8 @@ from harness.errors import InputError
 # packages.find), so the reference topology is found by path: importing the system under
 # test to find it would make the judge depend on the judged.
 REFERENCE_TOPOLOGY = Path(__file__).resolve().parents[1] / "targets" / "reference" / "topology.yaml"
+# The main job's scenario (`hftchaos demo`): the library's leader kill, from the repository.
+DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "leader-kill.yaml"
 # The reference system's checks, as its topology names them; a string, loaded like any
 # target's (harness/checks/target.py). Runs recorded before summaries named their target were
 # all judged by it.
