@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
+from harness.backends.registry import add_backend_option
 from harness.consoles import make_console
 from harness.errors import EXIT_ENVIRONMENT, EXIT_OK, HarnessError
 from harness.lifecycle import Interrupted, stop_signals_raise
@@ -132,22 +133,24 @@ def command_schema(arguments: argparse.Namespace) -> int:
 
 
 def command_run(arguments: argparse.Namespace) -> int:
-    return _run_and_print(Path(arguments.scenario), arguments.release).exit_code
+    return _run_and_print(arguments).exit_code
 
 
-def _run_and_print(file: Path, release: str | None) -> RunResult:
+def _run_and_print(arguments: argparse.Namespace) -> RunResult:
     from harness.history import EventBus
     from harness.live import LiveView
-    from harness.probes import LeaderProbe
+    from harness.run_parts import LeaderWatch
     from harness.run_report import print_result
     from harness.runner import run_scenario
 
-    def live(bus: EventBus, probe: LeaderProbe) -> LiveView:
+    file = Path(arguments.scenario)
+
+    def live(bus: EventBus, probe: LeaderWatch) -> LiveView:
         view = LiveView(console, f"scenario {file.stem}", probe.leader)
         bus.subscribe(view.listen)
         return view
 
-    result = run_scenario(file, release, _report, live)
+    result = run_scenario(file, arguments.release, _report, live, backend=arguments.backend)
     print_result(console, result)
     return result
 
@@ -168,7 +171,7 @@ def command_demo(arguments: argparse.Namespace) -> int:
     and recovery judged against its SLOs), then proof that no process of the run was left."""
     from harness.run_marker import processes_of_run
 
-    result = _run_and_print(Path(arguments.scenario), arguments.release)
+    result = _run_and_print(arguments)
     survivors = processes_of_run(result.run_dir)
     if survivors:
         names = ", ".join(f"{process.pid} {process.name()}" for process in survivors)
@@ -225,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
     run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
     run.add_argument("--release", default=None, help="label the run with a release name")
+    add_backend_option(run)
     add("sweep", command_sweep, "remove kernel rules left behind by a harness that was killed")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
@@ -246,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", default=str(DEMO_SCENARIO), metavar="FILE", help="scenario file"
     )
     demo.add_argument("--release", default=None, help="label the run with a release name")
+    add_backend_option(demo)
     for name, text in MODULE_COMMANDS:
         if importlib.util.find_spec(f"harness.commands.{name}") is None:
             continue  # not built yet

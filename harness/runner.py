@@ -14,10 +14,11 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
-from harness.backends.local import LocalBackend
+from harness.backends.base import Backend, ClockControl
+from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
@@ -25,10 +26,11 @@ from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.metrics import RunMetrics
 from harness.paths import new_run_dir, results_root
-from harness.probes import LeaderProbe, PeriodicProbe, http_status_measure, kafka_lag_measure
+from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
 from harness.results import git_facts, host_facts, point_latest, write_history, write_scenario
 from harness.rig import RigLoad, rig_load, rig_probes
+from harness.run_parts import LeaderWatch, LoadRequest, LoadRun, RunParts, real_parts
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
     Scenario,
@@ -43,18 +45,14 @@ from harness.store.summary import (
     write_summary,
 )
 from harness.timeline import Timeline, schedule
-from harness.toolchain import ensure_toolchain
 from harness.topology.model import Topology
-from harness.topology.plan import Plan, make_plan
+from harness.topology.plan import Plan
 from harness.toxiproxy import ToxiproxyClient
 from harness.verdicts import SloResult, Verdict, judge_slos
 
-if TYPE_CHECKING:
-    from harness.load.driver import LoadDriver
-
 Report = Callable[[str], None]
-# Builds the live display for a run: given the event bus and the leader probe.
-LiveFactory = Callable[[EventBus, LeaderProbe], AbstractContextManager[object]]
+# Builds the live display for a run: given the event bus and the leader watch.
+LiveFactory = Callable[[EventBus, LeaderWatch], AbstractContextManager[object]]
 NS = 1_000_000_000
 
 
@@ -115,7 +113,7 @@ def _start_side_probes(plan: Plan, scenario: Scenario, bus: EventBus) -> list[Pe
 
 
 def _start_rig_probes(
-    backend: LocalBackend, plan: Plan, load: LoadDriver, bus: EventBus
+    backend: Backend, plan: Plan, load: LoadRun, bus: EventBus
 ) -> list[PeriodicProbe]:
     def pid_of(name: str) -> Callable[[], int | None]:
         return lambda: backend.facts(name).pid
@@ -133,8 +131,15 @@ def _start_rig_probes(
 class ScenarioRun:
     """Holds everything one run touches, so every exit path can heal and stop it."""
 
-    def __init__(self, loaded: LoadedScenario, release: str | None, report: Report) -> None:
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        release: str | None,
+        report: Report,
+        parts: RunParts | None = None,
+    ) -> None:
         self.loaded = loaded
+        self.parts = parts if parts is not None else real_parts()
         self.scenario = loaded.scenario
         self.release = release
         self.report = report
@@ -155,7 +160,7 @@ class ScenarioRun:
         self,
         run_dir: Path,
         live: LiveFactory | None = None,
-        running: LocalBackend | None = None,
+        running: Backend | None = None,
     ) -> None:
         """Bring the topology up for this run, or use one that is `running` already
         (tests share one; it must have been started with the clock control this needs)."""
@@ -171,8 +176,8 @@ class ScenarioRun:
             self._drive(running, running.plan, run_id, live, run_dir)
             return
         topology = with_clock_control(self.loaded.topology.topology, self.scenario)
-        plan = make_plan(self.loaded.topology.with_topology(topology), run_dir, ensure_toolchain())
-        with LocalBackend(plan, self.report) as backend:
+        plan = self.parts.make_plan(self.loaded.topology.with_topology(topology), run_dir)
+        with self.parts.open_backend(plan, self.report) as backend:
             backend.up()
             self._drive(backend, plan, run_id, live, run_dir)
 
@@ -181,20 +186,20 @@ class ScenarioRun:
         first seconds of orders several times slower (JIT, connections, Kafka producer
         start-up), and that is not the steady state the scenario is about. The warm-up
         requests are kept apart: not in the metrics, but judged by the safety checks."""
-        from harness.load.driver import LoadDriver
-
         profile = self.scenario.load
         if profile.warmup_s <= 0:
             return
         self.report(f"warming up for {profile.warmup_s:g}s at {profile.rate_per_s:g} orders/s")
-        warmup = LoadDriver(
-            gateway,
-            profile.model_copy(update={"duration_s": profile.warmup_s}),
-            id_prefix=f"{run_id}w",
-            seed=self.seed + 1,
-            on_record=self.warmup_requests.append,
-            log_file=plan.run_dir / "logs" / "load-warmup.log",
-            run_dir=plan.run_dir,
+        warmup = self.parts.load(
+            LoadRequest(
+                gateway,
+                profile.model_copy(update={"duration_s": profile.warmup_s}),
+                id_prefix=f"{run_id}w",
+                seed=self.seed + 1,
+                on_record=self.warmup_requests.append,
+                log_file=plan.run_dir / "logs" / "load-warmup.log",
+                run_dir=plan.run_dir,
+            )
         )
         warmup.start()
         try:
@@ -221,14 +226,13 @@ class ScenarioRun:
 
     def _drive(
         self,
-        backend: LocalBackend,
+        backend: Backend,
         plan: Plan,
         run_id: str,
         live: LiveFactory | None,
         run_dir: Path,
     ) -> None:
-        members = {m.name: m.raft_status_url for m in plan.raft_members() if m.raft_status_url}
-        probe = LeaderProbe(members, self.bus.publish)
+        probe = self.parts.leader_watch(plan, self.bus.publish)
         probe.start()
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
         context = self._fault_context(backend, plan, run_id, probe)
@@ -251,7 +255,7 @@ class ScenarioRun:
         self._collect_final_state(plan, run_dir)
 
     def _fault_context(
-        self, backend: LocalBackend, plan: Plan, run_id: str, probe: LeaderProbe
+        self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
     ) -> FaultContext:
         toxiproxy = (
             ToxiproxyClient(f"http://{plan.services[plan.toxiproxy].address('api')}")
@@ -263,25 +267,25 @@ class ScenarioRun:
             plan=plan,
             run_id=run_id,
             leader_lookup=probe,
-            clock=backend,
+            clock=backend if isinstance(backend, ClockControl) else None,
             toxiproxy=toxiproxy,
             random=random.Random(self.seed),
         )
 
-    def _load_driver(self, gateway: str, run_id: str, plan: Plan) -> LoadDriver:
-        from harness.load.driver import LoadDriver
-
-        return LoadDriver(
-            gateway,
-            self.scenario.load,
-            id_prefix=run_id,
-            seed=self.seed,
-            on_record=self.bus.publish,
-            log_file=plan.run_dir / "logs" / "load.log",
-            run_dir=plan.run_dir,
+    def _load_driver(self, gateway: str, run_id: str, plan: Plan) -> LoadRun:
+        return self.parts.load(
+            LoadRequest(
+                gateway,
+                self.scenario.load,
+                id_prefix=run_id,
+                seed=self.seed,
+                on_record=self.bus.publish,
+                log_file=plan.run_dir / "logs" / "load.log",
+                run_dir=plan.run_dir,
+            )
         )
 
-    def _load_with_faults(self, load: LoadDriver, timeline: Timeline, plan: Plan) -> None:
+    def _load_with_faults(self, load: LoadRun, timeline: Timeline, plan: Plan) -> None:
         load.start()
         # Locust takes most of a second to start; the schedule (and so the fault offsets)
         # begins when the worker says its first slot is due.
@@ -299,9 +303,7 @@ class ScenarioRun:
         if summary.exit_code not in (0, None):
             self.errors.append(f"load generator exited with code {summary.exit_code}")
 
-    def _heal(
-        self, timeline: Timeline, load: LoadDriver, context: FaultContext, run_id: str
-    ) -> None:
+    def _heal(self, timeline: Timeline, load: LoadRun, context: FaultContext, run_id: str) -> None:
         timeline.stop()
         timeline.heal_remaining()
         self.registry.heal_all()
@@ -389,11 +391,17 @@ def run_scenario(
     release: str | None,
     report: Report,
     live: LiveFactory | None = None,
-    running: LocalBackend | None = None,
+    running: Backend | None = None,
+    parts: RunParts | None = None,
+    backend: str | None = None,
 ) -> RunResult:
+    """Run the scenario in `file` on a fresh topology (or on one that is `running`), with the
+    real parts on the backend chosen by `backend`/$HFTCHAOS_BACKEND/the topology, or `parts`."""
     loaded = load_scenario(file)
     check_requirements(loaded.scenario)
-    run = ScenarioRun(loaded, release, report)
+    if parts is None:
+        parts = real_parts(chosen_backend(backend, loaded.topology.topology.backend))
+    run = ScenarioRun(loaded, release, report, parts)
     run_dir = new_run_dir(loaded.scenario.name)
     write_scenario(run_dir, file, loaded.scenario.model_dump(mode="json", by_alias=True))
     report(f"run directory {run_dir}")

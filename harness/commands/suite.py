@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from rich.table import Table
 
+from harness.backends.registry import add_backend_option
 from harness.consoles import make_console
 
 # The parser of every `hftchaos` command imports this module: what running a suite needs
@@ -36,27 +37,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--junit", default=None, metavar="PATH", help="also write the JUnit XML here (for CI)"
     )
+    add_backend_option(parser)
 
 
 def _say(message: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
 
 
-def scenario_runner(release: str | None) -> RunOne:
+def scenario_runner(release: str | None, backend: str | None = None) -> RunOne:
     """Each repeat is a fresh `hftchaos run`: its own topology, run directory and live view."""
     from harness.history import EventBus
     from harness.live import LiveView
-    from harness.probes import LeaderProbe
+    from harness.run_parts import LeaderWatch
     from harness.runner import RunResult, run_scenario
     from harness.suite.loader import PlannedScenario
 
     def run_one(planned: PlannedScenario, repeat: int) -> RunResult:
-        def live(bus: EventBus, probe: LeaderProbe) -> LiveView:
+        def live(bus: EventBus, probe: LeaderWatch) -> LiveView:
             view = LiveView(console, f"scenario {planned.name} [{repeat}]", probe.leader)
             bus.subscribe(view.listen)
             return view
 
-        return run_scenario(planned.file, release, _say, live)
+        return run_scenario(planned.file, release, _say, live, backend=backend)
 
     return run_one
 
@@ -75,7 +77,7 @@ def run(arguments: argparse.Namespace) -> int:
             f"scenarios, release {release or '(none)'}; output in {suite_dir}"
         )
     )
-    result = run_suite(loaded, release, scenario_runner(release), _say)
+    result = run_suite(loaded, release, scenario_runner(release, arguments.backend), _say)
     write_outputs(result, suite_dir, Path(arguments.junit) if arguments.junit else None)
     print_summary(result, suite_dir)
     if result.interrupted_by is not None:

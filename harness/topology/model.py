@@ -140,6 +140,9 @@ class Topology(StrictModel):
     description: str = Field(default="", max_length=10_000)
     services: dict[str, Service] = Field(min_length=1, max_length=256)
     links: dict[str, Link] = Field(default_factory=dict, max_length=1000)
+    backend: str | None = Field(
+        default=None, max_length=40, description="where it runs: local (the default)"
+    )
     target: str | None = Field(
         default=None,
         max_length=200,

@@ -140,7 +140,7 @@ def test_sigterm_mid_suite_writes_what_finished_then_stops(
     from harness.verdicts import Verdict
     from tests.summaries import a_summary, metrics
 
-    def scenario_runner(release: str | None):  # type: ignore[no-untyped-def]
+    def scenario_runner(release: str | None, backend: str | None = None):  # type: ignore[no-untyped-def]
         def run_one(planned, repeat):  # type: ignore[no-untyped-def]
             if repeat == 2:
                 raise Interrupted(15)
@@ -152,7 +152,7 @@ def test_sigterm_mid_suite_writes_what_finished_then_stops(
         return run_one
 
     monkeypatch.setattr(command, "scenario_runner", scenario_runner)
-    arguments = argparse.Namespace(suite=str(SUITE), release=None, junit=None)
+    arguments = argparse.Namespace(suite=str(SUITE), release=None, junit=None, backend=None)
     with pytest.raises(Interrupted):
         command.run(arguments)
     suite_dir = (results / "suites" / "two" / "latest").resolve()

@@ -1,0 +1,49 @@
+"""Backends by name: chosen by `--backend`, else $HFTCHAOS_BACKEND, else the topology's
+`backend:`, else `local`. An unknown name is a clear error listing the known ones."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from harness.backends.base import Backend
+from harness.errors import InputError
+from harness.topology.plan import Plan
+
+BACKEND_VARIABLE = "HFTCHAOS_BACKEND"
+DEFAULT_BACKEND = "local"
+Report = Callable[[str], None]
+Opener = Callable[[Plan, Report], AbstractContextManager[Backend]]
+
+
+def _local(plan: Plan, report: Report) -> AbstractContextManager[Backend]:
+    from harness.backends.local import LocalBackend
+
+    return LocalBackend(plan, report)
+
+
+BACKENDS: dict[str, Opener] = {"local": _local}
+
+
+def chosen_backend(flag: str | None, topology_backend: str | None = None) -> str:
+    name = flag or os.environ.get(BACKEND_VARIABLE) or topology_backend or DEFAULT_BACKEND
+    if name not in BACKENDS:
+        known = ", ".join(sorted(BACKENDS))
+        raise InputError(f"unknown backend {name[:40]!r}: known backends are {known}")
+    return name
+
+
+def backend_opener(name: str | None) -> Opener:
+    return BACKENDS[chosen_backend(name)]
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """`--backend`, declared once for every command that brings a topology up."""
+    parser.add_argument(
+        "--backend",
+        default=None,
+        help=f"where the topology runs: {', '.join(sorted(BACKENDS))} (default: "
+        f"${BACKEND_VARIABLE}, else the topology's backend:, else {DEFAULT_BACKEND})",
+    )

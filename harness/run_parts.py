@@ -1,0 +1,110 @@
+"""The parts one run is built from, each behind a small protocol, so the pipeline can run on
+any backend and so it can be run whole on fakes in a unit test (tests/unit/test_pipeline.py).
+
+`real_parts()` is what `hftchaos run` uses: the backend chosen by name (harness/backends/
+registry.py), a plan with the provisioned toolchain, the Locust load process and the HTTP
+leader probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.backends.base import Backend, LeaderLookup
+from harness.records import ProbeSample, RequestRecord
+from harness.scenario.model import LoadProfile
+from harness.topology.loader import LoadedTopology
+from harness.topology.plan import Plan
+
+Report = Callable[[str], None]
+
+
+class LoadResult(Protocol):
+    @property
+    def exit_code(self) -> int | None: ...
+
+
+class LoadRun(Protocol):
+    """One bounded stretch of open-loop load: every request published as a RequestRecord."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def start(self) -> None: ...
+
+    def wait_started(self, timeout_s: float) -> int | None:
+        """The intended time of the first request (the schedule's origin), or None."""
+
+    def wait(self, timeout_s: float) -> LoadResult: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    gateway: str
+    profile: LoadProfile
+    id_prefix: str
+    seed: int
+    on_record: Callable[[RequestRecord], None]
+    log_file: Path
+    run_dir: Path
+
+
+class LeaderWatch(LeaderLookup, Protocol):
+    """Samples every Raft member while it runs (a ProbeSample each) and answers who leads."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunParts:
+    open_backend: Callable[[Plan, Report], AbstractContextManager[Backend]]
+    make_plan: Callable[[LoadedTopology, Path], Plan]
+    load: Callable[[LoadRequest], LoadRun]
+    leader_watch: Callable[[Plan, Callable[[ProbeSample], None]], LeaderWatch]
+
+
+def real_parts(backend: str | None = None) -> RunParts:
+    from harness.backends.registry import backend_opener
+
+    return RunParts(
+        open_backend=backend_opener(backend),
+        make_plan=_plan_with_toolchain,
+        load=_locust_load,
+        leader_watch=_http_leader_probe,
+    )
+
+
+def _plan_with_toolchain(loaded: LoadedTopology, run_dir: Path) -> Plan:
+    from harness.toolchain import ensure_toolchain
+    from harness.topology.plan import make_plan
+
+    return make_plan(loaded, run_dir, ensure_toolchain())
+
+
+def _locust_load(request: LoadRequest) -> LoadRun:
+    from harness.load.driver import LoadDriver
+
+    return LoadDriver(
+        request.gateway,
+        request.profile,
+        id_prefix=request.id_prefix,
+        seed=request.seed,
+        on_record=request.on_record,
+        log_file=request.log_file,
+        run_dir=request.run_dir,
+    )
+
+
+def _http_leader_probe(plan: Plan, publish: Callable[[ProbeSample], None]) -> LeaderWatch:
+    from harness.probes import LeaderProbe
+
+    members = {m.name: m.raft_status_url for m in plan.raft_members() if m.raft_status_url}
+    return LeaderProbe(members, publish)

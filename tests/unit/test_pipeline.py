@@ -1,0 +1,246 @@
+"""A whole scenario through the run pipeline on fakes: no process, no socket. The backend, the
+load and the leader watch are in-memory stand-ins (RunParts), the target is the generic one;
+the pipeline itself (timeline, heal registry, judging, summary, catalog, report) is real.
+
+The fake cluster behaves like a Raft group just enough to be judged: killing the leader
+leaves it leaderless for ELECTION_S, then the lowest-named running member leads in a newer
+term; while leaderless every order fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.backends.base import RaftRole, RaftView, ServiceState
+from harness.backends.fakes import FakeBackend
+from harness.raft import leader_of
+from harness.records import Outcome, ProbeSample, RequestRecord
+from harness.run_parts import LoadRequest, RunParts
+from harness.runner import run_scenario
+from harness.store.summary import RunStatus, load_summary
+from harness.toolchain import Toolchain
+from harness.topology.loader import LoadedTopology
+from harness.topology.plan import Plan, make_plan
+from harness.verdicts import Verdict
+
+ELECTION_S = 0.08
+NS = 1_000_000_000
+
+TOPOLOGY = """\
+name: fake
+services:
+  n1: {role: engine, host: 127.0.0.11, ports: [http], command: [none],
+       raft: {url: "http://${self.address.http}/status"}}
+  n2: {role: engine, host: 127.0.0.12, ports: [http], command: [none],
+       raft: {url: "http://${self.address.http}/status"}}
+  n3: {role: engine, host: 127.0.0.13, ports: [http], command: [none],
+       raft: {url: "http://${self.address.http}/status"}}
+  gateway: {role: gateway, ports: [http], command: [none], depends_on: [n1, n2, n3]}
+"""
+
+SCENARIO = """\
+name: fake-leader-kill
+topology: topology.yaml
+load: {rate_per_s: 200, duration_s: 2.2, warmup_s: 0}
+steady_state: {window_s: 0.3, latency_p99_ms_max: 50}
+settle_s: 0.5
+faults:
+  - {type: kill, at_s: 0.6, target: {role: engine, select: leader}, restart_after_s: 0.4}
+slo:
+  failover_ms: {max: 500}
+  downtime_ms: {max: 1000}
+checks: []
+"""
+
+
+class FakeCluster:
+    """Who leads the fake Raft group, derived from which members the backend has running."""
+
+    def __init__(self, backend: FakeBackend, members: list[str]) -> None:
+        self.backend, self.members = backend, members
+        self.term, self.current = 1, members[0]
+        self._lost_at: float | None = None
+        self._lock = threading.Lock()
+
+    def leader(self) -> str | None:
+        with self._lock:
+            if self.backend.states.get(self.current) is ServiceState.RUNNING:
+                return self.current
+            now = time.monotonic()
+            self._lost_at = self._lost_at or now
+            if now - self._lost_at < ELECTION_S:
+                return None
+            running = [
+                m for m in self.members if self.backend.states.get(m) is ServiceState.RUNNING
+            ]
+            if not running:
+                return None
+            self.current, self.term, self._lost_at = running[0], self.term + 1, None
+            return self.current
+
+
+@dataclass
+class FakeLoadResult:
+    exit_code: int | None = 0
+
+
+class FakeLoad:
+    """Open-loop orders at the profile's rate; each fails while the cluster has no leader."""
+
+    def __init__(self, request: LoadRequest, cluster: FakeCluster) -> None:
+        self.request, self.cluster = request, cluster
+        self.pid: int | None = None
+        self._origin: int | None = None
+        self._thread = threading.Thread(target=self._send, daemon=True)
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._origin = time.monotonic_ns()
+        self._thread.start()
+
+    def wait_started(self, timeout_s: float) -> int | None:
+        return self._origin
+
+    def wait(self, timeout_s: float) -> FakeLoadResult:
+        self._thread.join(timeout=timeout_s)
+        return FakeLoadResult()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _send(self) -> None:
+        assert self._origin is not None
+        profile = self.request.profile
+        interval_ns = int(NS / profile.rate_per_s)
+        for slot in range(int(profile.duration_s * profile.rate_per_s)):
+            due = self._origin + slot * interval_ns
+            if self._stop.wait(max(0, due - time.monotonic_ns()) / NS):
+                return
+            start = time.monotonic_ns()
+            outcome = Outcome.ACKED if self.cluster.leader() else Outcome.ERROR
+            self.request.on_record(
+                RequestRecord(
+                    "new",
+                    f"{self.request.id_prefix}-{slot}",
+                    due,
+                    start,
+                    start + 1_000_000,
+                    outcome,
+                )
+            )
+
+
+class FakeLeaderWatch:
+    """Samples the fake cluster every 2 ms and publishes what each member would report."""
+
+    def __init__(self, cluster: FakeCluster, publish: Callable[[ProbeSample], None]) -> None:
+        self.cluster, self._publish = cluster, publish
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._views: dict[str, RaftView] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def raft_views(self) -> dict[str, RaftView]:
+        return dict(self._views)
+
+    def leader(self) -> str | None:
+        return leader_of(self._views)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.002):
+            leader, term = self.cluster.leader(), self.cluster.term
+            views = {}
+            for member in self.cluster.members:
+                sent = time.monotonic_ns()
+                running = self.cluster.backend.states.get(member) is ServiceState.RUNNING
+                role = (
+                    "unreachable" if not running else "leader" if member == leader else "follower"
+                )
+                views[member] = RaftView(member, RaftRole(role), term, leader)
+                self._publish(
+                    ProbeSample(
+                        member, time.monotonic_ns(), running, role, term, leader, sent_ns=sent
+                    )
+                )
+            self._views = views
+
+
+@pytest.fixture
+def fake_run(
+    tmp_path: Path, fake_toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, list[FakeBackend]]]:
+    monkeypatch.setenv("HFTCHAOS_RESULTS", str(tmp_path / "results"))
+    (tmp_path / "topology.yaml").write_text(TOPOLOGY)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO)
+    yield scenario, []
+
+
+def _parts(fake_toolchain: Toolchain, backends: list[FakeBackend]) -> RunParts:
+    clusters: dict[int, FakeCluster] = {}
+
+    def cluster_of(plan: Plan) -> FakeCluster:
+        backend = backends[-1]
+        return clusters.setdefault(
+            id(backend), FakeCluster(backend, sorted(s.name for s in plan.raft_members()))
+        )
+
+    def open_backend(
+        plan: Plan, _report: Callable[[str], None]
+    ) -> contextlib.AbstractContextManager[FakeBackend]:
+        backends.append(FakeBackend(plan))
+        return contextlib.nullcontext(backends[-1])
+
+    def plan_of(loaded: LoadedTopology, run_dir: Path) -> Plan:
+        return make_plan(loaded, run_dir, fake_toolchain)
+
+    return RunParts(
+        open_backend=open_backend,  # type: ignore[arg-type]
+        make_plan=plan_of,
+        load=lambda request: FakeLoad(request, cluster_of(backends[-1].plan)),
+        leader_watch=lambda plan, publish: FakeLeaderWatch(cluster_of(plan), publish),
+    )
+
+
+def test_a_leader_kill_runs_through_the_whole_pipeline_on_fakes(
+    fake_run: tuple[Path, list[FakeBackend]], fake_toolchain: Toolchain
+) -> None:
+    scenario, backends = fake_run
+    result = run_scenario(
+        scenario, "fake-1", lambda _m: None, parts=_parts(fake_toolchain, backends)
+    )
+
+    assert result.errors == [], result.errors
+    backend = backends[0]
+    killed = next(name for action, name in backend.calls if action == "kill")
+    assert killed == "n1"  # the leader at the moment of injection
+    assert [a for a, n in backend.calls if n == "n1"][-2:] == ["start", "wait_healthy"]
+
+    assert result.metrics is not None and len(result.metrics.failovers) == 1
+    failover = result.metrics.failovers[0]
+    assert failover.old_leader == "n1" and failover.new_leader == "n2"
+    assert failover.failover_ms is not None and failover.failover_ms >= ELECTION_S * 1000
+    assert result.metrics.downtime_ms > 0
+
+    summary = load_summary(result.run_dir)
+    assert summary.status is RunStatus.FINISHED and summary.release == "fake-1"
+    assert summary.verdict is result.verdict
+    assert [f.new_leader for f in summary.failovers] == ["n2"]
+    assert {s.metric: s.verdict for s in summary.slos}["failover_ms"] is Verdict.VALID
+    assert (result.run_dir / "summary.json").is_file()
+    report = (result.run_dir / "report.html").read_text()
+    assert "fake-leader-kill" in report and "failover" in report
