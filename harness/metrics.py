@@ -139,6 +139,11 @@ class ElectionEstimate:
 
     mid_request_ns: int
     role_age_ns: int | None
+    # The probe's own bracket: the election happened after `earliest_ns` (the fault, or the
+    # member's last answer as something else was sent) and before `latest_ns` (its first
+    # answer as leader arrived). Either estimate is off by at most the bracket's width.
+    earliest_ns: int = 0
+    latest_ns: int = 0
 
     @property
     def chosen_ns(self) -> int:
@@ -169,20 +174,25 @@ def estimate_election(
     if what the probe saw from outside agrees: after `not_before_ns` (the fault), after the
     member's last answer as something else was sent, and before the first answer as leader
     arrived."""
+    seen_otherwise = [
+        sample.sent_ns
+        for sample in samples
+        if sample.node == first.node
+        and sample.reachable
+        and sample.sent_ns is not None
+        and sample.arrival_ns < first.arrival_ns
+        and (sample.role != "leader" or sample.term != first.term)
+    ]
+    earliest = max([not_before_ns, *seen_otherwise])
     estimate = _role_age_estimate(first, samples)
-    if estimate is not None:
-        seen_otherwise = [
-            sample.sent_ns
-            for sample in samples
-            if sample.node == first.node
-            and sample.reachable
-            and sample.sent_ns is not None
-            and sample.arrival_ns < first.arrival_ns
-            and (sample.role != "leader" or sample.term != first.term)
-        ]
-        if not max([not_before_ns, *seen_otherwise]) <= estimate <= first.arrival_ns:
-            estimate = None
-    return ElectionEstimate(mid_request_ns=first.observed_ns, role_age_ns=estimate)
+    if estimate is not None and not earliest <= estimate <= first.arrival_ns:
+        estimate = None
+    return ElectionEstimate(
+        mid_request_ns=first.observed_ns,
+        role_age_ns=estimate,
+        earliest_ns=earliest,
+        latest_ns=first.arrival_ns,
+    )
 
 
 def _role_age_estimate(first: ProbeSample, samples: Sequence[ProbeSample]) -> int | None:

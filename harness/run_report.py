@@ -6,9 +6,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.checks import CheckResult
+from harness.metrics import RunMetrics
 from harness.rig import describe
 from harness.runner import RunResult
-from harness.verdicts import Verdict
+from harness.verdicts import SloResult, Verdict
 
 LATE_NOTICE_MS = 250.0
 STYLE = {
@@ -26,42 +28,66 @@ def _figure(value: float | None, unit: str = "") -> str:
 
 
 def print_result(console: Console, result: RunResult) -> None:
-    metrics = result.metrics
-    if metrics is not None:
-        figures = Table(title="recovery figures")
-        for column in ("metric", "value", "SLO", "verdict"):
-            figures.add_column(column)
-        judged = {slo.metric: slo for slo in result.slos}
-        for metric, value in metrics.values().items():
-            slo = judged.pop(metric, None)
-            verdict = f"[{STYLE[slo.verdict]}]{slo.verdict.value}[/]" if slo else "[dim]no SLO[/]"
-            figures.add_row(metric, _figure(value), slo.bound_text if slo else "", verdict)
-        for slo in judged.values():  # the downtime budget
-            figures.add_row(
-                slo.metric,
-                _figure(slo.value),
-                slo.bound_text,
-                f"[{STYLE[slo.verdict]}]{slo.verdict.value}[/]",
+    if result.metrics is not None:
+        _print_figures(console, result.metrics, result.slos)
+        _print_failovers(console, result.metrics)
+    _print_late_faults(console, result)
+    for steady in result.steady:
+        problems = "; ".join(steady.problems) or "within tolerance"
+        context = f"; rig: {describe(steady.rig)}" if steady.rig and steady.problems else ""
+        console.print(
+            f"steady state {steady.name}: {_verdict(steady.verdict)} "
+            + escape(f"({steady.requests} requests, {problems}{context})")
+        )
+    if result.rig:
+        console.print(f"rig during load: {describe(result.rig)}")
+    if result.checks:
+        _print_checks(console, result.checks)
+    for error in result.errors:
+        console.print(f"[bold red]harness error:[/] {escape(error)}")
+    console.print(f"verdict: {_verdict(result.verdict)}  results: {escape(str(result.run_dir))}")
+
+
+def _verdict(verdict: Verdict) -> str:
+    return f"[{STYLE[verdict]}]{verdict.value}[/]"
+
+
+def _print_figures(console: Console, metrics: RunMetrics, slos: list[SloResult]) -> None:
+    figures = Table(title="recovery figures")
+    for column in ("metric", "value", "SLO", "verdict"):
+        figures.add_column(column)
+    judged = {slo.metric: slo for slo in slos}
+    for metric, value in metrics.values().items():
+        slo = judged.pop(metric, None)
+        verdict = _verdict(slo.verdict) if slo else "[dim]no SLO[/]"
+        figures.add_row(metric, _figure(value), slo.bound_text if slo else "", verdict)
+    for slo in judged.values():  # the downtime budget
+        figures.add_row(slo.metric, _figure(slo.value), slo.bound_text, _verdict(slo.verdict))
+    console.print(figures)
+
+
+def _print_failovers(console: Console, metrics: RunMetrics) -> None:
+    if metrics.failovers:
+        failovers = Table(title="leader failovers")
+        for column in ("fault", "old leader", "new leader", "failover ms", "first commit ms"):
+            failovers.add_column(column)
+        for f in metrics.failovers:
+            failovers.add_row(
+                f"{f.fault_index}.{f.repeat}",
+                f.old_leader,
+                f.new_leader or "none",
+                _figure(f.failover_ms),
+                _figure(f.first_commit_ms),
             )
-        console.print(figures)
-        if metrics.failovers:
-            failovers = Table(title="leader failovers")
-            for column in ("fault", "old leader", "new leader", "failover ms", "first commit ms"):
-                failovers.add_column(column)
-            for f in metrics.failovers:
-                failovers.add_row(
-                    f"{f.fault_index}.{f.repeat}",
-                    f.old_leader,
-                    f.new_leader or "none",
-                    _figure(f.failover_ms),
-                    _figure(f.first_commit_ms),
-                )
-            console.print(failovers)
-        if metrics.errors:
-            console.print(
-                "errors by kind: "
-                + ", ".join(f"{kind}={count}" for kind, count in sorted(metrics.errors.items()))
-            )
+        console.print(failovers)
+    if metrics.errors:
+        console.print(
+            "errors by kind: "
+            + ", ".join(f"{kind}={count}" for kind, count in sorted(metrics.errors.items()))
+        )
+
+
+def _print_late_faults(console: Console, result: RunResult) -> None:
     for fault in result.history.faults if result.history else []:
         late_ms = fault.detail.get("late_ms")
         if fault.phase == "applied" and isinstance(late_ms, float) and late_ms > LATE_NOTICE_MS:
@@ -70,31 +96,16 @@ def print_result(console: Console, result: RunResult) -> None:
                 f"[yellow]fault {fault.fault_index}.{fault.repeat} ({fault.fault_type}) went in "
                 f"{late_ms:,.0f} ms behind schedule[/]"
             )
-    for steady in result.steady:
-        problems = "; ".join(steady.problems) or "within tolerance"
-        context = f"; rig: {describe(steady.rig)}" if steady.rig and steady.problems else ""
-        console.print(
-            f"steady state {steady.name}: [{STYLE[steady.verdict]}]{steady.verdict.value}[/] "
-            + escape(f"({steady.requests} requests, {problems}{context})")
-        )
-    if result.rig:
-        console.print(f"rig during load: {describe(result.rig)}")
-    if result.checks:
-        checks = Table(title="safety checks")
-        checks.add_column("check", no_wrap=True)
-        checks.add_column("verdict", no_wrap=True)
-        checks.add_column("first violations / explanation", overflow="fold")
-        for check in result.checks:
-            # The counts are in summary.json and report.html; the console keeps to the verdict
-            # and its evidence so the table stays readable in an 80-column CI log.
-            evidence = "; ".join(check.violations[:3]) or check.explanation
-            checks.add_row(
-                check.name, f"[{STYLE[check.verdict]}]{check.verdict.value}[/]", escape(evidence)
-            )
-        console.print(checks)
-    for error in result.errors:
-        console.print(f"[bold red]harness error:[/] {escape(error)}")
-    console.print(
-        f"verdict: [{STYLE[result.verdict]}]{result.verdict.value}[/]  "
-        f"results: {escape(str(result.run_dir))}"
-    )
+
+
+def _print_checks(console: Console, results: list[CheckResult]) -> None:
+    checks = Table(title="safety checks")
+    checks.add_column("check", no_wrap=True)
+    checks.add_column("verdict", no_wrap=True)
+    checks.add_column("first violations / explanation", overflow="fold")
+    for check in results:
+        # The counts are in summary.json and report.html; the console keeps to the verdict
+        # and its evidence so the table stays readable in an 80-column CI log.
+        evidence = "; ".join(check.violations[:3]) or check.explanation
+        checks.add_row(check.name, _verdict(check.verdict), escape(evidence))
+    console.print(checks)

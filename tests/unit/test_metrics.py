@@ -111,6 +111,8 @@ def test_a_reported_leadership_age_places_the_election_by_the_quickest_answer() 
     assert failover.election is not None and failover.election.estimator == ROLE_AGE
     assert failover.election.mid_request_ns == 1185 * MS
     assert failover.election.role_age_ns == 1180 * MS
+    # The probe's bracket: after the kill, before the first answer as leader arrived.
+    assert (failover.election.earliest_ns, failover.election.latest_ns) == (1000 * MS, 1200 * MS)
 
 
 def test_a_reported_age_that_contradicts_the_probe_is_not_used() -> None:
