@@ -68,6 +68,7 @@ class FakeBackend:
         for name, state in list(self.states.items()):
             if state in (ServiceState.RUNNING, ServiceState.PAUSED):
                 self.stop(name)
+        self.plan.reservations.release_all()
 
     def _record(self, action: str, name: str) -> None:
         if name not in self.plan.services:

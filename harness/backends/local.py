@@ -24,7 +24,7 @@ from harness.errors import BackendError, HealthTimeoutError
 from harness.faults.clock import faketime_environment, faketime_offset_text
 from harness.run_marker import marker_environment
 from harness.store.atomic import write_text_atomically
-from harness.topology.plan import Plan, PlannedService
+from harness.topology.plan import Plan, PlannedService, link_owner, service_owner
 from harness.toxiproxy import ToxiproxyClient
 
 PR_SET_PDEATHSIG = 1
@@ -105,6 +105,7 @@ class LocalBackend:
         for name in running:
             self._reap(name, deadline)
         self._spawner.shutdown(wait=True)
+        self.plan.reservations.release_all()
         self._write_state(ready=False)
 
     # -- one service -------------------------------------------------------------------------
@@ -113,6 +114,7 @@ class LocalBackend:
         if self._is_alive(name):
             raise BackendError(f"{name} is already running (pid {self._processes[name].pid})")
         service = self.plan.services[name]
+        self.plan.reservations.release(service_owner(name))
         self._processes[name] = self._spawner.submit(self._spawn, service).result()
         self._paused.discard(name)
         self._stopped.discard(name)
@@ -238,6 +240,7 @@ class LocalBackend:
         proxy = self.plan.services[self.plan.toxiproxy]
         client = ToxiproxyClient(f"http://{proxy.address('api')}")
         for link in self.plan.links.values():
+            self.plan.reservations.release(link_owner(link.name))
             client.create_proxy(link.name, link.listen_address, link.upstream_address)
 
     def _wait_job(self, service: PlannedService) -> None:

@@ -9,12 +9,12 @@ Placeholders (see targets/README.md):
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 import re
 import socket
 import sys
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +84,10 @@ class Plan:
     toxiproxy: str | None
     toolchain: Toolchain
     all_ports: list[tuple[str, int]] = field(default_factory=list)
+    # Not data: the bound sockets that keep the ports free until each service starts.
+    reservations: PortReservations = field(
+        default_factory=lambda: PortReservations(), compare=False, repr=False
+    )
 
     def with_role(self, role: str) -> list[PlannedService]:
         return [service for service in self.services.values() if service.role == role]
@@ -111,31 +115,85 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
 
 
+class PortReservations:
+    """The probe sockets that hold a plan's ports, kept bound until the backend starts the
+    service (or creates the link) each belongs to. Closing them when the plan is made left a
+    window (seconds, while Kafka came up) in which another program took a port: seen in CI as
+    "cannot bind the Raft address 127.0.0.11:13196"."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, list[socket.socket]] = {}
+
+    def hold(self, owner: str, probe: socket.socket) -> None:
+        self._held.setdefault(owner, []).append(probe)
+
+    def release(self, owner: str) -> None:
+        """Free `owner`'s ports just before it binds them; a no-op once released."""
+        for probe in self._held.pop(owner, []):
+            probe.close()
+
+    def release_all(self) -> None:
+        for owner in list(self._held):
+            self.release(owner)
+
+    def holding(self) -> list[str]:
+        return sorted(self._held)
+
+
+def service_owner(name: str) -> str:
+    return f"service:{name}"
+
+
+def link_owner(name: str) -> str:
+    return f"link:{name}"
+
+
 def allocate_ports(requests: list[str]) -> list[int]:
-    """Free TCP ports, one per requested host, below the ephemeral range, held open together
-    so none is handed out twice."""
+    """Free TCP ports, one per requested host; the caller binds them soon after."""
+    reservations = PortReservations()
+    try:
+        return reserve_ports([(host, "") for host in requests], reservations)
+    finally:
+        reservations.release_all()
+
+
+def reserve_ports(requests: list[tuple[str, str]], reservations: PortReservations) -> list[int]:
+    """One free TCP port per (host, owner), below the ephemeral range, held bound in
+    `reservations` under its owner. No number is handed out twice, not even on two hosts: a
+    service that binds the wildcard address would otherwise collide with another host's port."""
     ceiling = ephemeral_port_floor()
     floor = min(SERVICE_PORTS_FLOOR, max(1024, ceiling - 2000))
     candidates = list(range(floor, ceiling))
     random.SystemRandom().shuffle(candidates)
-    with ExitStack() as stack:
-        ports = []
-        for host in requests:
-            family = _family(host)  # an IPv4 socket cannot bind ::1, nor any candidate
-            while True:
-                if not candidates:
-                    raise BackendError(f"no free TCP port left in {floor}-{ceiling - 1}")
-                port = candidates.pop()
-                probe = socket.socket(family, socket.SOCK_STREAM)
-                try:
-                    probe.bind((host, port))
-                except OSError:
-                    probe.close()  # only the sockets holding a port stay open
-                    continue
-                stack.enter_context(probe)
-                ports.append(port)
-                break
-        return ports
+    ports = []
+    try:
+        for host, owner in requests:
+            ports.append(_reserve_one(host, owner, candidates, reservations, (floor, ceiling)))
+    except BaseException:
+        reservations.release_all()
+        raise
+    return ports
+
+
+def _reserve_one(
+    host: str,
+    owner: str,
+    candidates: list[int],
+    reservations: PortReservations,
+    bounds: tuple[int, int],
+) -> int:
+    family = _family(host)  # an IPv4 socket cannot bind ::1, nor any candidate
+    while candidates:
+        port = candidates.pop()  # popped for good: every number is used at most once
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            probe.close()  # only the sockets holding a port stay open
+            continue
+        reservations.hold(owner, probe)
+        return port
+    raise BackendError(f"no free TCP port left in {bounds[0]}-{bounds[1] - 1}")
 
 
 def _port_requests(loaded: LoadedTopology) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -156,8 +214,17 @@ def _port_requests(loaded: LoadedTopology) -> tuple[list[tuple[str, str, str]], 
 
 
 def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Plan:
+    """The plan with its ports reserved: the backend releases each service's ports just
+    before it starts that service (`Plan.reservations`)."""
     wanted, hosts = _port_requests(loaded)
-    return _plan_with_ports(loaded, run_dir, toolchain, wanted, hosts, allocate_ports(hosts))
+    reservations = PortReservations()
+    owners = [
+        service_owner(owner) if kind == "service" else link_owner(owner)
+        for kind, owner, _port in wanted
+    ]
+    ports = reserve_ports(list(zip(hosts, owners, strict=True)), reservations)
+    plan = _plan_with_ports(loaded, run_dir, toolchain, wanted, hosts, ports)
+    return dataclasses.replace(plan, reservations=reservations)
 
 
 # Stand-ins for `check_plan`: what a placeholder resolves to matters there, not its value.

@@ -191,3 +191,38 @@ def test_clock_control_is_added_to_the_named_services_only() -> None:
     chosen = {name for name, service in skewable.services.items() if service.clock_control}
     assert chosen == {"n1", "n2", "n3"}
     assert not any(service.clock_control for service in topology.services.values())
+
+
+def test_a_plans_ports_stay_reserved_until_the_backend_starts_each_service(
+    fake_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    from harness.backends.fakes import FakeBackend
+    from harness.topology.plan import link_owner, service_owner
+
+    plan = make_plan(load_topology(REFERENCE_TOPOLOGY), tmp_path, fake_toolchain)
+    n1, link = plan.services["n1"], next(iter(plan.links.values()))
+
+    def can_bind(host: str, port: int) -> bool:
+        with socket.socket() as intruder:
+            try:
+                intruder.bind((host, port))
+            except OSError:
+                return False
+            return True
+
+    assert not can_bind(n1.host, n1.ports["raft"])  # another program cannot take it meanwhile
+    assert not can_bind(*link.listen)
+    plan.reservations.release(service_owner("n1"))
+    assert can_bind(n1.host, n1.ports["raft"])
+    assert not can_bind(*link.listen)  # the others are still held
+    plan.reservations.release(link_owner(link.name))
+    assert can_bind(*link.listen)
+    FakeBackend(plan).teardown()  # a backend's teardown frees whatever it never started
+    assert plan.reservations.holding() == []
+    assert all(can_bind(host, port) for host, port in plan.all_ports)
+
+
+def test_no_port_number_is_planned_twice_even_on_two_hosts() -> None:
+    # A service binding the wildcard address would collide with another host's same number.
+    ports = allocate_ports(["127.0.0.1", "127.0.0.22"] * 40)
+    assert len(set(ports)) == len(ports)
