@@ -198,6 +198,12 @@ def _module_command(name: str) -> Any:
     return importlib.import_module(f"harness.commands.{name}")
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that runs a scenario, declared once."""
+    parser.add_argument("--release", default=None, help="label the run with a release name")
+    add_backend_option(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hftchaos", description="Chaos and resilience harness for low-latency trading systems"
@@ -227,8 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", default="reference", help="topology name (default: reference)")
     run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
     run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
-    run.add_argument("--release", default=None, help="label the run with a release name")
-    add_backend_option(run)
+    _add_run_options(run)
     add("sweep", command_sweep, "remove kernel rules left behind by a harness that was killed")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
@@ -249,8 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "scenario", nargs="?", default=str(DEMO_SCENARIO), metavar="FILE", help="scenario file"
     )
-    demo.add_argument("--release", default=None, help="label the run with a release name")
-    add_backend_option(demo)
+    _add_run_options(demo)
     for name, text in MODULE_COMMANDS:
         if importlib.util.find_spec(f"harness.commands.{name}") is None:
             continue  # not built yet

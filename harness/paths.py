@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import shutil
 from pathlib import Path
 
+from harness import settings
 from harness.errors import InputError
 
 # harness/ and targets/ sit side by side, in the repository and when installed (pyproject's
@@ -24,7 +24,7 @@ REFERENCE_TARGET = "targets.reference.checks:TARGET"
 
 def results_root() -> Path:
     """Run output goes to $HFTCHAOS_RESULTS, or ./results of the current directory."""
-    return Path(os.environ.get("HFTCHAOS_RESULTS") or "results").resolve()
+    return Path(settings.RESULTS.value()).resolve()
 
 
 def utc_stamp() -> str:

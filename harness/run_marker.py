@@ -11,7 +11,9 @@ from pathlib import Path
 
 import psutil
 
-RUN_MARKER_VARIABLE = "HFTCHAOS_RUN_MARK"
+from harness import settings
+
+RUN_MARKER_VARIABLE = settings.RUN_MARK.variable
 
 
 def marker_environment(run_dir: Path) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 
+from harness import settings
 from harness.backends.local import STATE_FILE, LocalBackend, Report, log_tail
 from harness.errors import BackendError
 from harness.paths import remove_tree, up_dir, up_root
@@ -126,7 +127,7 @@ def sweep_services(state: dict[str, Any]) -> list[str]:
     for name, facts in state.get("services", {}).items():
         try:
             process = psutil.Process(int(facts["pid"]))
-            if process.environ().get("HFTCHAOS_SERVICE") != name:
+            if process.environ().get(settings.SERVICE.variable) != name:
                 continue
             os.killpg(process.pid, signal.SIGKILL)
             killed.append(name)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import settings
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.health import check_health, wait_for_raft_leader
 from harness.errors import BackendError, HealthTimeoutError
@@ -224,9 +225,9 @@ class LocalBackend:
     def _harness_env(self, service: PlannedService) -> dict[str, str]:
         environment = {
             "PYTHONUNBUFFERED": "1",
-            "HFTCHAOS_SERVICE": service.name,
+            settings.SERVICE.variable: service.name,
             **marker_environment(self.plan.run_dir),
-            "HFTCHAOS_KAFKA_LIBS": str(self.plan.toolchain.kafka_libs),
+            settings.KAFKA_LIBS.variable: str(self.plan.toolchain.kafka_libs),
         }
         if service.clock_control:
             clock_file = _faketime_file(service)

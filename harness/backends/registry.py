@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from harness import settings
 from harness.backends.base import Backend
 from harness.errors import InputError
 from harness.topology.plan import Plan
 
-BACKEND_VARIABLE = "HFTCHAOS_BACKEND"
+BACKEND_VARIABLE = settings.BACKEND.variable
 DEFAULT_BACKEND = "local"
 Report = Callable[[str], None]
 Opener = Callable[[Plan, Report], AbstractContextManager[Backend]]
@@ -28,7 +28,7 @@ BACKENDS: dict[str, Opener] = {"local": _local}
 
 
 def chosen_backend(flag: str | None, topology_backend: str | None = None) -> str:
-    name = flag or os.environ.get(BACKEND_VARIABLE) or topology_backend or DEFAULT_BACKEND
+    name = flag or settings.BACKEND.read() or topology_backend or DEFAULT_BACKEND
     if name not in BACKENDS:
         known = ", ".join(sorted(BACKENDS))
         raise InputError(f"unknown backend {name[:40]!r}: known backends are {known}")

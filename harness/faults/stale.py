@@ -13,7 +13,9 @@ from pathlib import Path
 
 import psutil
 
-REGISTRY = Path(os.environ.get("HFTCHAOS_RUN_REGISTRY", "/run/lock/hftchaos-runs"))
+from harness import settings
+
+REGISTRY = Path(settings.RUN_REGISTRY.value())
 
 
 def register_run(run_id: str) -> Path:

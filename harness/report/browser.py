@@ -8,14 +8,15 @@ Uses Debian's chromium and chromium-driver through Selenium; nothing is download
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from harness import settings
+
+CHROMIUM = settings.CHROMIUM.default
+CHROMEDRIVER = settings.CHROMEDRIVER.default
 PAGE_LOAD_TIMEOUT_S = 60
 WINDOW_WIDTH = 1400
 
@@ -62,8 +63,8 @@ class PageCheck:
         return self.loaded and not self.errors and self.broken_figures == 0
 
 
-def _binary(variable: str, default: str) -> str | None:
-    candidate = os.environ.get(variable, default)
+def _binary(setting: settings.Setting) -> str | None:
+    candidate = setting.value()
     return candidate if Path(candidate).exists() else shutil.which(Path(candidate).name)
 
 
@@ -73,8 +74,8 @@ def chromium_available() -> bool:
         import selenium  # noqa: F401
     except ImportError:
         return False
-    chromium = _binary("HFTCHAOS_CHROMIUM", CHROMIUM)
-    chromedriver = _binary("HFTCHAOS_CHROMEDRIVER", CHROMEDRIVER)
+    chromium = _binary(settings.CHROMIUM)
+    chromedriver = _binary(settings.CHROMEDRIVER)
     return chromium is not None and chromedriver is not None
 
 
@@ -83,7 +84,7 @@ def _start_driver() -> Any:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = _binary("HFTCHAOS_CHROMIUM", CHROMIUM) or CHROMIUM
+    options.binary_location = _binary(settings.CHROMIUM) or CHROMIUM
     for argument in (
         "--headless=new",
         "--no-sandbox",  # runs as root in CI containers
@@ -95,7 +96,7 @@ def _start_driver() -> Any:
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path keeps Selenium Manager from trying to download one.
-    service = Service(executable_path=_binary("HFTCHAOS_CHROMEDRIVER", CHROMEDRIVER))
+    service = Service(executable_path=_binary(settings.CHROMEDRIVER))
     return webdriver.Chrome(options=options, service=service)
 
 

@@ -10,14 +10,15 @@ import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 
+from harness import settings
 from harness.errors import ToolchainError
 
-OVERRIDE_VARIABLE = "HFTCHAOS_LIBFAKETIME"
+OVERRIDE_VARIABLE = settings.LIBFAKETIME.variable
 LIBRARY_IN_PACKAGE = Path("vendor") / "libfaketime" / "src" / "libfaketime.so.1"
 
 
 def override(environ: Mapping[str, str]) -> Path | None:
-    configured = environ.get(OVERRIDE_VARIABLE, "").strip()
+    configured = settings.LIBFAKETIME.read(environ)
     if not configured:
         return None
     library = Path(configured).expanduser()

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from harness import settings
 from harness.errors import ToolchainError
 from harness.toolchain._paths import staging_root
 from harness.toolchain._process import find_program, run
 
-OVERRIDE_VARIABLE = "KAFKA_HOME"
+OVERRIDE_VARIABLE = settings.KAFKA_HOME.variable
 STAMP_FILE = ".pom.sha256"
 BROKER_JAR_GLOB = "kafka_2.13-*.jar"
 RESOLVE_TIMEOUT_S = 20 * 60
@@ -39,7 +40,7 @@ def cached_path(home: Path) -> Path:
 
 def override(environ: Mapping[str, str]) -> Path | None:
     """$KAFKA_HOME/libs of an unpacked Kafka distribution, checked to hold the broker jar."""
-    configured = environ.get(OVERRIDE_VARIABLE, "").strip()
+    configured = settings.KAFKA_HOME.read(environ)
     if not configured:
         return None
     libs = Path(configured).expanduser().resolve() / "libs"

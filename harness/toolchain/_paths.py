@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-HOME_VARIABLE = "HFTCHAOS_HOME"
+from harness import settings
+
+HOME_VARIABLE = settings.HOME.variable
 
 
 def repo_root() -> Path | None:
@@ -24,7 +25,7 @@ def repo_root() -> Path | None:
 
 def cache_home() -> Path:
     """$HFTCHAOS_HOME, else <repo root>/.cache/hftchaos, else ~/.cache/hftchaos."""
-    configured = os.environ.get(HOME_VARIABLE, "").strip()
+    configured = settings.HOME.read()
     if configured:
         return Path(configured).expanduser().resolve()
     root = repo_root()

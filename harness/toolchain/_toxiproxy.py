@@ -14,13 +14,14 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from harness import settings
 from harness.errors import ToolchainError
 from harness.toolchain._paths import staging_root
 from harness.toolchain._process import find_program, is_executable, run
 
 VERSION = "2.12.0"
 MODULE = "github.com/Shopify/toxiproxy/v2"
-OVERRIDE_VARIABLE = "TOXIPROXY_BIN"
+OVERRIDE_VARIABLE = settings.TOXIPROXY_BIN.variable
 VERSION_PREFIX = "toxiproxy-server version "
 BUILD_TIMEOUT_S = 20 * 60
 
@@ -31,7 +32,7 @@ def cached_path(home: Path) -> Path:
 
 def override(environ: Mapping[str, str]) -> Path | None:
     """The server named by $TOXIPROXY_BIN, checked to be an executable file."""
-    configured = environ.get(OVERRIDE_VARIABLE, "").strip()
+    configured = settings.TOXIPROXY_BIN.read(environ)
     if not configured:
         return None
     binary = Path(configured).expanduser()
