@@ -19,6 +19,7 @@ import json
 import os
 import re
 import select
+import statistics
 import subprocess
 import sys
 import threading
@@ -53,7 +54,12 @@ BRACKET_SLACK_MS = 1.0
 # - kill stamp vs exit: the stamp is taken just before SIGKILL is sent, so the exit can only
 #   follow it, after the kernel has torn the process down (measured 4-8.5 ms for an engine
 #   node, 19 ms once with other work on the host; a 300 MB process takes 14-36 ms here).
-KILL_STAMP_BOUND_MS = 50.0
+#   The exit is seen by a thread of this process, which shares the GIL with the probe: on a
+#   host saturated by other work one exit of ten was seen 59 ms late. So the bound that
+#   matters is exact (never before the stamp: a late stamp would hide part of the outage),
+#   the median says where the stamp sits, and the maximum only catches a stamp far too early.
+KILL_STAMP_MEDIAN_BOUND_MS = 20.0
+KILL_STAMP_MAX_MS = 200.0
 
 
 @dataclass
@@ -203,7 +209,8 @@ faults:
     assert len(role_age) >= 8, chosen
     assert all(abs(d) <= ROLE_AGE_BOUND_MS for d in role_age), role_age
     assert outside == [], f"the wire's election fell outside the probe's bracket: {outside}"
-    assert all(0 <= d <= KILL_STAMP_BOUND_MS for d in kill_stamp), kill_stamp
+    assert all(0 <= d <= KILL_STAMP_MAX_MS for d in kill_stamp), kill_stamp
+    assert statistics.median(kill_stamp) <= KILL_STAMP_MEDIAN_BOUND_MS, kill_stamp
 
     # Ten elections and ten rejoins, and no node ever rewrote a committed, applied entry (the
     # leader used to rewind a follower's next index on every acknowledgement and send entries

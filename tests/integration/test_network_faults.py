@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.faults import netfilter
+from harness.faults import netfilter, stale
 from harness.faults.network import inject_packet_loss, inject_partition
 
 pytestmark = [
@@ -36,9 +36,13 @@ _run_numbers = itertools.count()
 def run_id() -> Iterator[str]:
     netfilter.require_netfilter()
     run = f"test{os.getpid()}n{next(_run_numbers)}"
+    # Registered as a live run, like a harness's: a run elsewhere on the machine sweeps the
+    # rules of runs it does not know to be alive (seen: a concurrent run swept this test's).
+    stale.register_run(run)
     try:
         yield run
     finally:
+        stale.unregister_run(run)
         netfilter.sweep(run)
         assert netfilter.list_rules(run) == []
         if not netfilter.list_rules():  # no other run active: the chain must be gone too
