@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
-from harness.backends.base import Backend, ClockControl
+from harness.backends.base import Backend, ClockControl, NetworkControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
@@ -268,6 +268,7 @@ class ScenarioRun:
             run_id=run_id,
             leader_lookup=probe,
             clock=backend if isinstance(backend, ClockControl) else None,
+            network=backend if isinstance(backend, NetworkControl) else None,
             toxiproxy=toxiproxy,
             random=random.Random(self.seed),
         )
