@@ -108,6 +108,19 @@ class ResourceStats(Protocol):
         """CPU time (user + system) the service has used, or None when it is not running."""
 
 
+@dataclass(frozen=True)
+class BackendDescription:
+    name: str
+    engine_version: str | None
+    images: dict[str, str]  # service -> image id
+
+
+@runtime_checkable
+class Describes(Protocol):
+    def describe(self) -> BackendDescription:
+        """What the run's summary and report say about where the services ran."""
+
+
 class RaftRole(enum.Enum):
     LEADER = "leader"
     FOLLOWER = "follower"

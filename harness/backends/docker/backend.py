@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import ServiceFacts, ServiceState
+from harness.backends.base import BackendDescription, ServiceFacts, ServiceState
 from harness.backends.bringup import bring_up
 from harness.backends.common import BackendCommon
 from harness.backends.docker import netns
@@ -90,6 +90,9 @@ class DockerBackend(BackendCommon):
 
     def image_ids(self) -> dict[str, str]:
         return {name: self._client.images.get(ref).id for name, ref in self.images.items()}
+
+    def describe(self) -> BackendDescription:
+        return BackendDescription("docker", self.engine_version, self.image_ids())
 
     # -- one service -------------------------------------------------------------------------
 
