@@ -151,5 +151,6 @@ def bench(session: nox.Session) -> None:
     Arguments after `--` pick benchmarks by module name."""
     install_with_toolchain(session, "test")
     chosen = session.posargs or ["faketime_cost", "judging_scaling", "http_handler_cost"]
+    # benchmarks.docker_actuation (Docker backend) runs by name: it needs `setup --docker`.
     for name in chosen:
         session.run("python", "-m", f"benchmarks.{name}")

@@ -198,8 +198,8 @@ class DockerBackend(BackendCommon):
         if not 0 < percent <= 100:
             raise BackendError(f"packet_loss percent must be in (0, 100], got {percent}")
         tag = netns.make_tag(run_id, key)
-        target = self._namespace(name)
-        peers = [self._namespace(peer) for peer in self._running() if peer != name]
+        target = self.namespace(name)
+        peers = [self.namespace(peer) for peer in self._running() if peer != name]
         rules = netns.random_loss_rules(tag, target, peers, percent / 100)
         return self._apply([name], rules, tag, {"percent": percent})
 
@@ -208,7 +208,7 @@ class DockerBackend(BackendCommon):
         if len(groups) < 2:
             raise BackendError(f"a partition needs at least two non-empty groups, got {groups}")
         tag = netns.make_tag(run_id, key)
-        spaces = [[self._namespace(name) for name in group] for group in groups]
+        spaces = [[self.namespace(name) for name in group] for group in groups]
         rules = netns.partition_rules(tag, spaces)
         return self._apply([n for g in groups for n in g], rules, tag, {"groups": groups})
 
@@ -237,7 +237,7 @@ class DockerBackend(BackendCommon):
 
         return SimpleActiveFault(targets, detail, heal)
 
-    def _namespace(self, name: str) -> netns.Namespace:
+    def namespace(self, name: str) -> netns.Namespace:
         container = self._containers.get(name)
         if container is None or self._status(name) not in ("running", "paused"):
             raise BackendError(f"{name} is not running, so it has no network namespace")
@@ -276,7 +276,7 @@ class DockerBackend(BackendCommon):
         assert health.tcp is not None
         # docker-proxy accepts on a published port before the service listens: ask the
         # container's own address instead.
-        address = self._namespace(name).address
+        address = self.namespace(name).address
         try:
             with socket.create_connection((address, health.tcp[1]), timeout=CHECK_TIMEOUT_S):
                 return True
