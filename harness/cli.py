@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import sys
 import time
 import traceback
@@ -55,13 +54,14 @@ def command_setup(arguments: argparse.Namespace) -> int:
 
 def _setup_docker() -> None:
     """docker.io and debootstrap when missing, an engine, the base image and the images."""
+    from harness import settings
     from harness.backends.docker.daemon import ensure_engine, install_packages
     from harness.commands.images import build
-    from harness.images.base import BASE_VARIABLE, make_base_image
+    from harness.images.base import make_base_image
 
     install_packages(_report)
     client = ensure_engine(_report)
-    if not os.environ.get(BASE_VARIABLE, "").strip():
+    if settings.BASE_IMAGE.read() is None:  # a base of the user's own needs no making
         make_base_image(client, _report)
     build(client, None, None)
 
@@ -240,6 +240,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add_backend_option(parser)
 
 
+def _configure_setup(setup: argparse.ArgumentParser) -> None:
+    setup.add_argument(
+        "--docker",
+        action="store_true",
+        help="also get the Docker backend ready: docker.io and debootstrap when missing, "
+        "dockerd started when none answers, the base image and the images built",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hftchaos", description="Chaos and resilience harness for low-latency trading systems"
@@ -253,16 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    setup = add(
-        "setup",
-        command_setup,
-        "provision Toxiproxy, Kafka and libfaketime into the cache (idempotent)",
-    )
-    setup.add_argument(
-        "--docker",
-        action="store_true",
-        help="also get the Docker backend ready: docker.io and debootstrap when missing, "
-        "dockerd started when none answers, the base image and the images built",
+    _configure_setup(
+        add("setup", command_setup, "provision Toxiproxy, Kafka and libfaketime into the cache")
     )
     up = add("up", command_up, "bring a topology up and keep it running until Ctrl-C or `down`")
     up.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")

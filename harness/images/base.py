@@ -17,12 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness import settings
 from harness.errors import RuntimeEnvironmentError
 from harness.paths import remove_tree
 from harness.toolchain import cache_home
 
-BASE_IMAGE = "hftchaos/base:bookworm"
-BASE_VARIABLE = "HFTCHAOS_BASE_IMAGE"
+BASE_IMAGE = settings.BASE_IMAGE.default
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_TIMEOUT_S = 900
@@ -31,7 +31,7 @@ Report = Callable[[str], None]
 
 def chosen_base(flag: str | None) -> str:
     """--base, else $HFTCHAOS_BASE_IMAGE, else the image `hftchaos images base` makes."""
-    return flag or os.environ.get(BASE_VARIABLE, "").strip() or BASE_IMAGE
+    return flag or settings.BASE_IMAGE.value()
 
 
 def has_image(client: Any, reference: str) -> bool:

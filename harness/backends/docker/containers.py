@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness import settings
 from harness.backends.docker.leftovers import labels_for
 from harness.backends.docker.realization import LIBFAKETIME, PUBLISH_HOST, SERVICE_DIR
 from harness.faults.clock import faketime_environment, faketime_offset_text
@@ -31,7 +32,7 @@ def offset_file(service: PlannedService) -> Path:
 def environment(plan: Plan, service: PlannedService) -> dict[str, str]:
     env = {
         "PYTHONUNBUFFERED": "1",
-        "HFTCHAOS_SERVICE": service.name,
+        settings.SERVICE.variable: service.name,
         **marker_environment(plan.run_dir),
     }
     if service.clock_control:
