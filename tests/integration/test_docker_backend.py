@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,53 @@ def test_a_topology_naming_a_prebuilt_image_runs_a_leader_kill(
     user_id = engine.images.get(USER_IMAGE).id
     assert result.summary.backend.images["n1"] == user_id
     assert what_runs_left(engine) == before
+
+
+ONE_SERVICE = """\
+name: lonely
+services:
+  toxiproxy:
+    role: toxiproxy
+    build: toxiproxy
+    ports: [api]
+    command: ["${toolchain.toxiproxy_server}", -host, "${self.host}", -port, "${self.port.api}"]
+    health: {http: "http://${self.address.api}/version", timeout_s: 15}
+"""
+
+HARNESS_THEN_SLEEP = """
+import sys, time
+from pathlib import Path
+from harness.backends.docker.backend import DockerBackend
+from harness.backends.docker.realization import docker_realization
+from harness.toolchain import locate_toolchain
+from harness.topology.loader import load_topology
+from harness.topology.plan import make_plan
+plan = make_plan(load_topology(Path(sys.argv[1])), Path(sys.argv[2]), locate_toolchain(),
+                 docker_realization())
+backend = DockerBackend(plan)
+backend.up()
+print(backend.run, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sigkilled_harness_leaves_no_container_or_network(engine: Any, tmp_path: Path) -> None:
+    topology = tmp_path / "lonely.yaml"
+    topology.write_text(ONE_SERVICE)
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS_THEN_SLEEP, str(topology), str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert harness.stdout is not None
+        run = harness.stdout.readline().strip()
+        label = {"label": f"{RUN_LABEL}={run}"}
+        assert run and engine.containers.list(filters=label), "the topology did not come up"
+    finally:
+        harness.kill()  # SIGKILL: no finally, no teardown in the harness
+        harness.wait()
+    deadline = time.monotonic() + 30
+    while engine.containers.list(all=True, filters=label) or engine.networks.list(filters=label):
+        assert time.monotonic() < deadline, "the killed harness's containers are still there"
+        time.sleep(0.2)

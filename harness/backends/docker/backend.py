@@ -27,6 +27,7 @@ from harness.backends.docker.containers import create_arguments, offset_file
 from harness.backends.docker.engine import engine_client, engine_version
 from harness.backends.docker.leftovers import labels_for, remove_run, sweep_dead_runs
 from harness.backends.docker.logs import LogFollower
+from harness.backends.docker.reaper import start_reaper
 from harness.backends.files import process_cpu_seconds
 from harness.backends.health import CHECK_TIMEOUT_S, check_health
 from harness.errors import BackendError
@@ -72,6 +73,7 @@ class DockerBackend(BackendCommon):
         self._client.networks.create(
             self.network, driver="bridge", labels=labels_for(self.run), check_duplicate=True
         )
+        start_reaper(self.run)  # removes the run's containers if this harness is killed
         bring_up(self, self._report)
 
     def teardown(self) -> None:
