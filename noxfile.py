@@ -49,7 +49,19 @@ def install_with_toolchain(
 def tests(session: nox.Session) -> None:
     """The full suite: unit tests and integration tests on the real reference topology."""
     install_with_toolchain(session, "test", ("iptables", "chromium"))
-    session.run("pytest", "-ra", "--durations=15", *session.posargs)
+    # The Docker backend's tests have their own session (`docker`): images, engine, minutes.
+    session.run("pytest", "-ra", "--durations=15", "-m", "not docker", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docker(session: nox.Session) -> None:
+    """The Docker backend: docker.io and debootstrap installed when missing, dockerd started
+    when no engine answers, the base image made and the images built (`hftchaos setup
+    --docker`, cached between runs), then the integration tests on Docker. A scenario or the
+    nightly suite runs there with `--backend docker` (`nox -s nightly -- --backend docker`)."""
+    install_with_toolchain(session, "test")
+    session.run("hftchaos", "setup", "--docker")
+    session.run("pytest", "-ra", "--durations=15", "-m", "docker", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -139,5 +151,6 @@ def bench(session: nox.Session) -> None:
     Arguments after `--` pick benchmarks by module name."""
     install_with_toolchain(session, "test")
     chosen = session.posargs or ["faketime_cost", "judging_scaling", "http_handler_cost"]
+    # benchmarks.docker_actuation (Docker backend) runs by name: it needs `setup --docker`.
     for name in chosen:
         session.run("python", "-m", f"benchmarks.{name}")

@@ -34,7 +34,7 @@ def _report(message: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
 
 
-def command_setup(_arguments: argparse.Namespace) -> int:
+def command_setup(arguments: argparse.Namespace) -> int:
     from harness.toolchain import ensure_toolchain
 
     started = time.monotonic()
@@ -47,7 +47,23 @@ def command_setup(_arguments: argparse.Namespace) -> int:
         ("java", toolchain.java),
     ):
         console.print(f"  {item:12} {path}")
+    if arguments.docker:
+        _setup_docker()
     return EXIT_OK
+
+
+def _setup_docker() -> None:
+    """docker.io and debootstrap when missing, an engine, the base image and the images."""
+    from harness import settings
+    from harness.backends.docker.daemon import ensure_engine, install_packages
+    from harness.commands.images import build
+    from harness.images.base import make_base_image
+
+    install_packages(_report)
+    client = ensure_engine(_report)
+    if settings.BASE_IMAGE.read() is None:  # a base of the user's own needs no making
+        make_base_image(client, _report)
+    build(client, None, None)
 
 
 def command_up(arguments: argparse.Namespace) -> int:
@@ -162,7 +178,26 @@ def command_sweep(_arguments: argparse.Namespace) -> int:
     require_netfilter()
     removed = sweep_dead_runs()
     _report(f"removed the kernel rules of {len(removed)} dead runs {removed or ''}".rstrip())
+    _sweep_docker()
     return EXIT_OK
+
+
+def _sweep_docker() -> None:
+    """Containers and networks of dead Docker runs, when an engine answers (else nothing)."""
+    import shutil
+
+    if shutil.which("dockerd") is None:
+        return
+    from harness.backends.docker.engine import engine_client
+    from harness.backends.docker.leftovers import sweep_dead_runs as sweep_containers
+    from harness.errors import RuntimeEnvironmentError
+
+    try:
+        client = engine_client()
+    except RuntimeEnvironmentError:
+        return
+    runs = sweep_containers(client)
+    _report(f"removed the containers and networks of {len(runs)} dead Docker runs {runs or ''}")
 
 
 def command_demo(arguments: argparse.Namespace) -> int:
@@ -191,6 +226,7 @@ MODULE_COMMANDS = (
     ("runs", "list and filter the runs in the results catalog"),
     ("compare", "compare recovery between two releases; non-zero exit on a regression"),
     ("dashboard", "build the static dashboard site from the results catalog"),
+    ("images", "the Docker backend's images: make the base image, build the rest"),
 )
 
 
@@ -202,6 +238,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of every command that runs a scenario, declared once."""
     parser.add_argument("--release", default=None, help="label the run with a release name")
     add_backend_option(parser)
+
+
+def _configure_setup(setup: argparse.ArgumentParser) -> None:
+    setup.add_argument(
+        "--docker",
+        action="store_true",
+        help="also get the Docker backend ready: docker.io and debootstrap when missing, "
+        "dockerd started when none answers, the base image and the images built",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,10 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    add(
-        "setup",
-        command_setup,
-        "provision Toxiproxy, Kafka and libfaketime into the cache (idempotent)",
+    _configure_setup(
+        add("setup", command_setup, "provision Toxiproxy, Kafka and libfaketime into the cache")
     )
     up = add("up", command_up, "bring a topology up and keep it running until Ctrl-C or `down`")
     up.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")

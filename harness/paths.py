@@ -13,7 +13,8 @@ from harness.errors import InputError
 # harness/ and targets/ sit side by side, in the repository and when installed (pyproject's
 # packages.find), so the reference topology is found by path: importing the system under
 # test to find it would make the judge depend on the judged.
-REFERENCE_TOPOLOGY = Path(__file__).resolve().parents[1] / "targets" / "reference" / "topology.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout (or install) holding harness/
+REFERENCE_TOPOLOGY = REPO_ROOT / "targets" / "reference" / "topology.yaml"
 # The main job's scenario (`hftchaos demo`): the library's leader kill, from the repository.
 DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "leader-kill.yaml"
 # The reference system's checks, as its topology names them; a string, loaded like any

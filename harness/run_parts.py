@@ -72,21 +72,28 @@ class RunParts:
 
 
 def real_parts(backend: str | None = None) -> RunParts:
-    from harness.backends.registry import backend_opener
+    from harness.backends.registry import backend_opener, chosen_backend
+
+    name = chosen_backend(backend)
+
+    def plan_for_backend(loaded: LoadedTopology, run_dir: Path) -> Plan:
+        return _plan_with_toolchain(loaded, run_dir, name)
 
     return RunParts(
-        open_backend=backend_opener(backend),
-        make_plan=_plan_with_toolchain,
+        open_backend=backend_opener(name),
+        make_plan=plan_for_backend,
         load=_locust_load,
         leader_watch=_http_leader_probe,
     )
 
 
-def _plan_with_toolchain(loaded: LoadedTopology, run_dir: Path) -> Plan:
+def _plan_with_toolchain(loaded: LoadedTopology, run_dir: Path, backend: str) -> Plan:
+    from harness.backends.registry import realization_for
     from harness.toolchain import ensure_toolchain
     from harness.topology.plan import make_plan
 
-    return make_plan(loaded, run_dir, ensure_toolchain())
+    toolchain = ensure_toolchain()
+    return make_plan(loaded, run_dir, toolchain, realization_for(backend, toolchain))
 
 
 def _locust_load(request: LoadRequest) -> LoadRun:

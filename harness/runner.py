@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
-from harness.backends.base import Backend, ClockControl
+from harness.backends.base import Backend, ClockControl, Describes, NetworkControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
@@ -37,6 +37,7 @@ from harness.scenario.model import (
 )
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
+    BackendFacts,
     RecordCounts,
     RunStatus,
     RunSummary,
@@ -155,6 +156,7 @@ class ScenarioRun:
         self.target: Target[Any] = loaded.topology.target()
         self.final: object | None = None
         self.final_problem = "the run ended before the final state was collected"
+        self.backend_facts: BackendFacts | None = None  # from a backend that Describes itself
 
     def execute(
         self,
@@ -179,6 +181,13 @@ class ScenarioRun:
         plan = self.parts.make_plan(self.loaded.topology.with_topology(topology), run_dir)
         with self.parts.open_backend(plan, self.report) as backend:
             backend.up()
+            if isinstance(backend, Describes):
+                described = backend.describe()
+                self.backend_facts = BackendFacts(
+                    name=described.name,
+                    engine_version=described.engine_version,
+                    images=described.images,
+                )
             self._drive(backend, plan, run_id, live, run_dir)
 
     def _warm_up(self, gateway: str, run_id: str, plan: Plan) -> None:
@@ -268,6 +277,7 @@ class ScenarioRun:
             run_id=run_id,
             leader_lookup=probe,
             clock=backend if isinstance(backend, ClockControl) else None,
+            network=backend if isinstance(backend, NetworkControl) else None,
             toxiproxy=toxiproxy,
             random=random.Random(self.seed),
         )
@@ -462,6 +472,7 @@ def _facts(
         harness=harness,
         target=target,
         host=host_facts(),
+        backend=run.backend_facts,
         records=RecordCounts(**counts),
         errors=list(run.errors),
         schedule=[

@@ -15,7 +15,8 @@ from typing import Any
 import psutil
 
 from harness import settings
-from harness.backends.local import STATE_FILE, LocalBackend, Report, log_tail
+from harness.backends.common import log_tail
+from harness.backends.local import STATE_FILE, LocalBackend, Report
 from harness.errors import BackendError
 from harness.paths import remove_tree, up_dir, up_root
 from harness.toolchain import locate_toolchain

@@ -44,6 +44,11 @@ RUN_REGISTRY = Setting(
 LIBFAKETIME = Setting("HFTCHAOS_LIBFAKETIME", "a libfaketime.so.1 to use", "the PyPI package's")
 TOXIPROXY_BIN = Setting("TOXIPROXY_BIN", "a toxiproxy-server binary to use", "built into HOME")
 KAFKA_HOME = Setting("KAFKA_HOME", "a Kafka installation to use (its libs/)", "fetched into HOME")
+BASE_IMAGE = Setting(
+    "HFTCHAOS_BASE_IMAGE",
+    "the image the Docker backend's builds start from",
+    "hftchaos/base:bookworm",
+)
 CHROMIUM = Setting("HFTCHAOS_CHROMIUM", "the Chromium that checks reports", "/usr/bin/chromium")
 CHROMEDRIVER = Setting("HFTCHAOS_CHROMEDRIVER", "its driver", "/usr/bin/chromedriver")
 RUN_MARK = Setting(
@@ -64,6 +69,7 @@ SETTINGS = (
     LIBFAKETIME,
     TOXIPROXY_BIN,
     KAFKA_HOME,
+    BASE_IMAGE,
     CHROMIUM,
     CHROMEDRIVER,
     RUN_MARK,

@@ -10,9 +10,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from harness.topology.plan import Plan
+
+if TYPE_CHECKING:  # faults.base imports this module; the protocol only names the type
+    from harness.faults.base import ActiveFault
 
 
 class ServiceState(enum.Enum):
@@ -73,6 +76,49 @@ class Backend(Protocol):
 class ClockControl(Protocol):
     def set_clock_offset(self, name: str, offset_ms: float) -> None:
         """Step the service's wall clock by `offset_ms` from true time (0 heals)."""
+
+
+@runtime_checkable
+class NetworkControl(Protocol):
+    """Kernel-level faults applied in a service's own network context: the host's loopback
+    for local processes, the container's network namespace on Docker. Every rule is tagged
+    with the run id and fault key, and the returned fault's heal removes exactly its rules."""
+
+    def drop_packets(self, run_id: str, key: str | int, name: str, percent: float) -> ActiveFault:
+        """Drop `percent` % of the packets to, and of the packets from, service `name`."""
+
+    def partition(self, run_id: str, key: str | int, groups: list[list[str]]) -> ActiveFault:
+        """Drop every packet between services of different groups."""
+
+
+@runtime_checkable
+class LogAccess(Protocol):
+    """A service's output and files, wherever it runs (checks and replay read through this)."""
+
+    def read_log(self, name: str) -> str:
+        """Everything the service wrote to stdout and stderr so far."""
+
+    def read_file(self, name: str, relative: str) -> bytes:
+        """A file under the service's own directory (`${self.dir}`)."""
+
+
+@runtime_checkable
+class ResourceStats(Protocol):
+    def cpu_seconds(self, name: str) -> float | None:
+        """CPU time (user + system) the service has used, or None when it is not running."""
+
+
+@dataclass(frozen=True)
+class BackendDescription:
+    name: str
+    engine_version: str | None
+    images: dict[str, str]  # service -> image id
+
+
+@runtime_checkable
+class Describes(Protocol):
+    def describe(self) -> BackendDescription:
+        """What the run's summary and report say about where the services ran."""
 
 
 class RaftRole(enum.Enum):

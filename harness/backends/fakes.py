@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.backends.base import RaftRole, RaftView, ServiceFacts, ServiceState
 from harness.errors import BackendError
 from harness.raft import leader_of
 from harness.topology.plan import Plan
+
+if TYPE_CHECKING:
+    from harness.faults.base import ActiveFault
 
 
 @dataclass
@@ -106,3 +110,23 @@ class FakeLeaderLookup:
 
     def leader(self) -> str | None:
         return leader_of(self.views)
+
+
+@dataclass
+class FakeNetworkControl:
+    """Records the kernel-level faults asked of it; heals are recorded too."""
+
+    calls: list[tuple[str, object]] = field(default_factory=list)
+
+    def drop_packets(self, run_id: str, key: str | int, name: str, percent: float) -> ActiveFault:
+        from harness.faults.base import SimpleActiveFault
+
+        self.calls.append(("drop_packets", (run_id, key, name, percent)))
+        return SimpleActiveFault([name], {}, lambda: self.calls.append(("heal", key)))
+
+    def partition(self, run_id: str, key: str | int, groups: list[list[str]]) -> ActiveFault:
+        from harness.faults.base import SimpleActiveFault
+
+        self.calls.append(("partition", (run_id, key, groups)))
+        targets = [name for group in groups for name in group]
+        return SimpleActiveFault(targets, {}, lambda: self.calls.append(("heal", key)))

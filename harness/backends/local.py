@@ -17,16 +17,21 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import settings
 from harness.backends.base import ServiceFacts, ServiceState
-from harness.backends.health import check_health, wait_for_raft_leader
-from harness.errors import BackendError, HealthTimeoutError
+from harness.backends.bringup import bring_up
+from harness.backends.common import BackendCommon, log_tail
+from harness.backends.files import process_cpu_seconds
+from harness.errors import BackendError
 from harness.faults.clock import faketime_environment, faketime_offset_text
 from harness.run_marker import marker_environment
 from harness.store.atomic import write_text_atomically
-from harness.topology.plan import Plan, PlannedService, link_owner, service_owner
-from harness.toxiproxy import ToxiproxyClient
+from harness.topology.plan import Plan, PlannedService, service_owner
+
+if TYPE_CHECKING:
+    from harness.faults.base import ActiveFault
 
 PR_SET_PDEATHSIG = 1
 STATE_FILE = "state.json"
@@ -40,15 +45,7 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def log_tail(log_file: Path, lines: int = 15) -> str:
-    try:
-        text = log_file.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-class LocalBackend:
+class LocalBackend(BackendCommon):
     """Runs a `Plan` as local processes. Use as a context manager so teardown always runs."""
 
     def __init__(self, plan: Plan, report: Report | None = None) -> None:
@@ -62,33 +59,11 @@ class LocalBackend:
         self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spawner")
         self._torn_down = False
 
-    def __enter__(self) -> LocalBackend:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.teardown()
-
     # -- lifecycle of the whole topology ---------------------------------------------------
 
     def up(self) -> None:
-        for directory in ("logs", "services"):
-            (self.plan.run_dir / directory).mkdir(parents=True, exist_ok=True)
-        for name in self.plan.order:
-            service = self.plan.services[name]
-            started = time.monotonic()
-            self.start(name)
-            if service.kind == "job":
-                self._wait_job(service)
-            else:
-                self.wait_healthy(name)
-            if name == self.plan.toxiproxy:
-                self._create_proxies()
-            self._report(f"{name} ready in {time.monotonic() - started:.1f}s")
-        members = self.plan.raft_members()
-        if members:
-            urls = {m.name: m.raft_status_url for m in members if m.raft_status_url}
-            leader = wait_for_raft_leader(urls, timeout_s=30)
-            self._report(f"raft leader elected: {leader}")
+        self._make_run_directories()
+        bring_up(self, self._report)
         self._write_state(ready=True)
 
     def teardown(self) -> None:
@@ -155,26 +130,13 @@ class LocalBackend:
         self.wait_healthy(name)
 
     def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
-        service = self.plan.services[name]
-        if service.health is None:
-            return
-        deadline = time.monotonic() + (timeout_s or service.health.timeout_s)
-        while True:
+        def gone() -> str | None:
             process = self._processes.get(name)
             if process is None or process.poll() is not None:
-                code = process.returncode if process else None
-                raise BackendError(
-                    f"{name} exited (code {code}) before it became healthy; "
-                    f"last lines of {service.log_file}:\n{log_tail(service.log_file)}"
-                )
-            if check_health(service.health):
-                return
-            if time.monotonic() > deadline:
-                raise HealthTimeoutError(
-                    f"{name} not healthy after {timeout_s or service.health.timeout_s:.0f}s; "
-                    f"last lines of {service.log_file}:\n{log_tail(service.log_file)}"
-                )
-            time.sleep(service.health.interval_s)
+                return f"exited (code {process.returncode if process else None})"
+            return None
+
+        self._wait_until_healthy(name, timeout_s, gone)
 
     def facts(self, name: str) -> ServiceFacts:
         service = self.plan.services[name]
@@ -192,12 +154,27 @@ class LocalBackend:
 
     def set_clock_offset(self, name: str, offset_ms: float) -> None:
         """Step the wall clock of a service started with `clock_control: true`."""
-        service = self.plan.services[name]
-        if not service.clock_control:
-            raise BackendError(
-                f"{name} was not started with clock_control: true, so its clock cannot move"
-            )
-        write_text_atomically(_faketime_file(service), faketime_offset_text(offset_ms))
+        self._require_clock_control(name)
+        write_text_atomically(
+            _faketime_file(self.plan.services[name]), faketime_offset_text(offset_ms)
+        )
+
+    # -- abilities: network control, log access, resource stats -----------------------------
+
+    def drop_packets(self, run_id: str, key: str | int, name: str, percent: float) -> ActiveFault:
+        from harness.faults.network import inject_packet_loss
+
+        return inject_packet_loss(run_id, key, name, self.plan.services[name].host, percent)
+
+    def partition(self, run_id: str, key: str | int, groups: list[list[str]]) -> ActiveFault:
+        from harness.faults.network import inject_partition
+
+        hosts = [[(name, self.plan.services[name].host) for name in group] for group in groups]
+        return inject_partition(run_id, key, hosts)
+
+    def cpu_seconds(self, name: str) -> float | None:
+        process = self._processes.get(name)
+        return process_cpu_seconds(process.pid) if process and process.poll() is None else None
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -236,16 +213,9 @@ class LocalBackend:
             environment.update(faketime_environment(self.plan.toolchain.libfaketime, clock_file))
         return environment
 
-    def _create_proxies(self) -> None:
-        assert self.plan.toxiproxy is not None
-        proxy = self.plan.services[self.plan.toxiproxy]
-        client = ToxiproxyClient(f"http://{proxy.address('api')}")
-        for link in self.plan.links.values():
-            self.plan.reservations.release(link_owner(link.name))
-            client.create_proxy(link.name, link.listen_address, link.upstream_address)
-
-    def _wait_job(self, service: PlannedService) -> None:
-        process = self._processes[service.name]
+    def wait_job(self, name: str) -> None:
+        service = self.plan.services[name]
+        process = self._processes[name]
         try:
             code = process.wait(timeout=service.job_timeout_s)
         except subprocess.TimeoutExpired:

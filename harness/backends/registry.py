@@ -10,7 +10,8 @@ from contextlib import AbstractContextManager
 from harness import settings
 from harness.backends.base import Backend
 from harness.errors import InputError
-from harness.topology.plan import Plan
+from harness.toolchain import Toolchain
+from harness.topology.plan import Plan, Realization, local_realization
 
 BACKEND_VARIABLE = settings.BACKEND.variable
 DEFAULT_BACKEND = "local"
@@ -24,7 +25,22 @@ def _local(plan: Plan, report: Report) -> AbstractContextManager[Backend]:
     return LocalBackend(plan, report)
 
 
-BACKENDS: dict[str, Opener] = {"local": _local}
+def _docker(plan: Plan, report: Report) -> AbstractContextManager[Backend]:
+    from harness.backends.docker.backend import DockerBackend
+
+    return DockerBackend(plan, report)
+
+
+BACKENDS: dict[str, Opener] = {"local": _local, "docker": _docker}
+
+
+def realization_for(name: str, toolchain: Toolchain) -> Realization:
+    """What the plan's placeholders and addresses mean on backend `name`."""
+    if name == "docker":
+        from harness.backends.docker.realization import docker_realization
+
+        return docker_realization()
+    return local_realization(toolchain)
 
 
 def chosen_backend(flag: str | None, topology_backend: str | None = None) -> str:

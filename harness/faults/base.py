@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.backends.base import Backend, ClockControl, LeaderLookup
+from harness.backends.base import Backend, ClockControl, LeaderLookup, NetworkControl
+from harness.errors import BackendError
 from harness.topology.plan import Plan
 from harness.toxiproxy import ToxiproxyClient
 
@@ -30,6 +31,13 @@ class FaultContext:
     clock: ClockControl | None = None
     toxiproxy: ToxiproxyClient | None = None
     random: random.Random = field(default_factory=random.Random)
+    network: NetworkControl | None = None  # kernel-level faults in a service's network context
+
+
+def network_control(context: FaultContext, fault: str) -> NetworkControl:
+    if context.network is None:
+        raise BackendError(f"{fault}: this backend cannot apply kernel-level network faults")
+    return context.network
 
 
 class ActiveFault(Protocol):

@@ -384,11 +384,22 @@ def _versions(summary: RunSummary, run_dir: Path) -> str:
         ["release", summary.release or "unlabelled"],
         ["seed", str(summary.seed) if summary.seed is not None else "-"],
         ["host", ", ".join(f"{k}={v}" for k, v in host.items()) or "-"],
+        *_backend_rows(summary),
         ["records", ", ".join(f"{k}={v}" for k, v in records.items() if v)],
         ["summary", f"schema version {summary.schema_version}"],
         ["run directory", str(run_dir)],
     ]
     return table_html(["what", "value"], rows)
+
+
+def _backend_rows(summary: RunSummary) -> list[list[str]]:
+    """Where the services ran, for a backend that said (Docker: engine version, image ids)."""
+    backend = summary.backend
+    if backend is None:
+        return []
+    rows = [["backend", f"{backend.name}, engine {backend.engine_version or '-'}"]]
+    rows += [[f"image of {name}", image] for name, image in sorted(backend.images.items())]
+    return rows
 
 
 def _commit(facts: GitFacts) -> str:

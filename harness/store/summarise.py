@@ -16,6 +16,7 @@ from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMe
 from harness.records import FaultEvent, ProbeSample
 from harness.rig import RigLoad
 from harness.store.summary import (
+    BackendFacts,
     Bound,
     CheckSummary,
     FailoverSummary,
@@ -58,6 +59,7 @@ class RunFacts:
     records: RecordCounts
     errors: list[str]
     schedule: list[ScheduleStep]
+    backend: BackendFacts | None = None
 
 
 class JudgedRun(Protocol):
@@ -93,6 +95,7 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         harness=facts.harness,
         target=facts.target,
         host=facts.host,
+        backend=facts.backend,
         records=facts.records,
         errors=list(facts.errors),
         schedule=list(facts.schedule),

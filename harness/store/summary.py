@@ -61,6 +61,14 @@ class HostFacts(_Document):
     cpus: int | None = None
 
 
+class BackendFacts(_Document):
+    """Where the services ran, for a backend that can say (Docker: its engine and images)."""
+
+    name: str
+    engine_version: str | None = None
+    images: dict[str, str] = Field(default_factory=dict)  # service -> image id
+
+
 class RecordCounts(_Document):
     """Rows of each Parquet history file of the run."""
 
@@ -230,6 +238,7 @@ class RunSummary(_Document):
     schedule: list[ScheduleStep]
     load: LoadSpan | None = None
     faults: list[FaultSummary] = Field(default_factory=list)
+    backend: BackendFacts | None = None  # optional: absent for the local backend
     # The judgement: empty when the run was aborted before it was judged.
     metrics: MetricValues | None = None
     errors_by_kind: dict[str, int] = Field(default_factory=dict)

@@ -65,6 +65,12 @@ class RaftStatus(StrictModel):
     cluster: Label = Field(default="engine", description="members of one cluster share this name")
 
 
+# repository[:tag] or an image id, as Docker spells them; never an option or a path.
+ImageName = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9._/:@-]{0,254}$", description="a Docker image reference")
+]
+
+
 class Service(StrictModel):
     role: Label = Field(default="service", description="free-form role used by selectors")
     kind: Literal["process", "job"] = Field(
@@ -85,6 +91,15 @@ class Service(StrictModel):
     job_timeout_s: float = Field(default=120.0, gt=0, le=HOUR_S)
     clock_control: bool = Field(
         default=False, description="preload libfaketime so scenarios may skew this clock"
+    )
+    image: ImageName | None = Field(
+        default=None,
+        description="container backends: run this existing image (the command runs in it)",
+    )
+    build: Label | None = Field(
+        default=None,
+        description="container backends: the harness's own image build to run (`hftchaos "
+        "images build`); ignored by the local backend",
     )
 
     @field_validator("host")

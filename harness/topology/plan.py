@@ -5,6 +5,16 @@ Placeholders (see targets/README.md):
     ${self.host}  ${self.dir}  ${self.port.NAME}  ${self.address.NAME}
     ${services.SVC.host}  ${services.SVC.port.NAME}  ${services.SVC.address.NAME}
     ${links.LINK.host}  ${links.LINK.port}  ${links.LINK.address}
+    ${self.harness.host}  ${self.harness.address.NAME}  (and ${services.SVC.harness...})
+
+The plan is backend-neutral; a `Realization` says what it means on one backend. An address
+has two sides: where other services reach a service (its `network_host`: the loopback address
+locally, the service's name on a Docker network) and where the harness reaches it (`host`:
+the same locally, 127.0.0.1 where Docker publishes its ports). In a command or env value
+`host`/`address` mean the network side; in a health check or Raft status URL, which the
+harness itself calls, the harness side. The host-path placeholders (${python}, ${run_dir},
+${self.dir}, ${toolchain.*}) belong to the realization: the local one gives paths on this
+machine, Docker's gives paths inside the images.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import random
 import re
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +47,46 @@ class PlannedHealth:
 
 
 @dataclass(frozen=True)
+class Realization:
+    """What the backend-neutral parts of a topology mean on one backend."""
+
+    backend: str
+    python: str
+    toolchain: dict[str, str]  # `${toolchain.KEY}` -> value
+    run_dir: Callable[[Path], str | None]  # `${run_dir}`; None: not available there
+    service_dir: Callable[[Path], str]  # host directory of a service -> its `${self.dir}`
+    network_host: Callable[[str, str], str]  # (service, topology host) -> where peers reach it
+    harness_host: Callable[[str, str], str]  # (service, topology host) -> where we reach it
+
+
+def _same_host(_name: str, host: str) -> str:
+    return host
+
+
+def local_realization(toolchain: Toolchain) -> Realization:
+    """Processes on this machine: host paths, and one loopback address seen from both sides."""
+    return Realization(
+        backend="local",
+        python=sys.executable,
+        toolchain={
+            "toxiproxy_server": str(toolchain.toxiproxy_server),
+            "kafka_libs": str(toolchain.kafka_libs),
+            "libfaketime": str(toolchain.libfaketime),
+            "java": str(toolchain.java),
+        },
+        run_dir=str,
+        service_dir=str,
+        network_host=_same_host,
+        harness_host=_same_host,
+    )
+
+
+@dataclass(frozen=True)
 class PlannedService:
     name: str
     role: str
     kind: str
-    host: str
+    host: str  # where the harness reaches it
     ports: dict[str, int]
     command: list[str]
     env: dict[str, str]
@@ -52,9 +98,17 @@ class PlannedService:
     stop_timeout_s: float
     job_timeout_s: float
     clock_control: bool
+    network_host: str = ""  # where other services reach it ("" = `host`)
+    image: str | None = None  # a prebuilt image to run (container backends)
+    build: str | None = None  # one of the harness's image builds (harness/images/)
 
     def address(self, port: str) -> str:
+        """Where the harness reaches the port."""
         return f"{self.host}:{self.ports[port]}"
+
+    @property
+    def peer_host(self) -> str:
+        return self.network_host or self.host
 
 
 @dataclass(frozen=True)
@@ -84,6 +138,7 @@ class Plan:
     toxiproxy: str | None
     toolchain: Toolchain
     all_ports: list[tuple[str, int]] = field(default_factory=list)
+    backend: str = "local"  # the realization the plan was made for
     # Not data: the bound sockets that keep the ports free until each service starts.
     reservations: PortReservations = field(
         default_factory=lambda: PortReservations(), compare=False, repr=False
@@ -196,34 +251,48 @@ def _reserve_one(
     raise BackendError(f"no free TCP port left in {bounds[0]}-{bounds[1] - 1}")
 
 
-def _port_requests(loaded: LoadedTopology) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """(owner kind, owner, port name) and its host, in allocation order."""
+def _port_requests(
+    loaded: LoadedTopology, realization: Realization
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(owner kind, owner, port name) and the host it is reserved on, in allocation order:
+    the harness side, where the port is bound on this machine (by the service itself, or by
+    Docker publishing it)."""
     topology = loaded.topology
     proxy_name = topology.toxiproxy_service()
-    proxy_host = topology.services[proxy_name].host if proxy_name else "127.0.0.1"
+    proxy_host = (
+        realization.harness_host(proxy_name, topology.services[proxy_name].host)
+        if proxy_name
+        else "127.0.0.1"
+    )
     wanted: list[tuple[str, str, str]] = []
     hosts: list[str] = []
     for name, service in topology.services.items():
         for port in service.ports:
             wanted.append(("service", name, port))
-            hosts.append(service.host)
+            hosts.append(realization.harness_host(name, service.host))
     for name in topology.links:
         wanted.append(("link", name, ""))
         hosts.append(proxy_host)
     return wanted, hosts
 
 
-def make_plan(loaded: LoadedTopology, run_dir: Path, toolchain: Toolchain) -> Plan:
+def make_plan(
+    loaded: LoadedTopology,
+    run_dir: Path,
+    toolchain: Toolchain,
+    realization: Realization | None = None,
+) -> Plan:
     """The plan with its ports reserved: the backend releases each service's ports just
-    before it starts that service (`Plan.reservations`)."""
-    wanted, hosts = _port_requests(loaded)
+    before it starts that service (`Plan.reservations`). Without a realization: local."""
+    realization = realization or local_realization(toolchain)
+    wanted, hosts = _port_requests(loaded, realization)
     reservations = PortReservations()
     owners = [
         service_owner(owner) if kind == "service" else link_owner(owner)
         for kind, owner, _port in wanted
     ]
     ports = reserve_ports(list(zip(hosts, owners, strict=True)), reservations)
-    plan = _plan_with_ports(loaded, run_dir, toolchain, wanted, hosts, ports)
+    plan = _plan_with_ports(loaded, run_dir, toolchain, realization, (wanted, hosts, ports))
     return dataclasses.replace(plan, reservations=reservations)
 
 
@@ -240,22 +309,29 @@ _STAND_IN_TOOLCHAIN = Toolchain(
 def check_plan(loaded: LoadedTopology) -> None:
     """Resolve every placeholder and health address as `make_plan` would, with stand-in ports
     and nothing opened or created, so `validate` finds what would otherwise fail at `up`."""
-    wanted, hosts = _port_requests(loaded)
+    realization = local_realization(_STAND_IN_TOOLCHAIN)
+    wanted, hosts = _port_requests(loaded, realization)
     stand_in_ports = [SERVICE_PORTS_FLOOR + index for index in range(len(hosts))]
-    _plan_with_ports(loaded, _STAND_IN_DIR, _STAND_IN_TOOLCHAIN, wanted, hosts, stand_in_ports)
+    _plan_with_ports(
+        loaded, _STAND_IN_DIR, _STAND_IN_TOOLCHAIN, realization, (wanted, hosts, stand_in_ports)
+    )
 
 
 def _plan_with_ports(
     loaded: LoadedTopology,
     run_dir: Path,
     toolchain: Toolchain,
-    wanted: list[tuple[str, str, str]],
-    hosts: list[str],
-    allocated: list[int],
+    realization: Realization,
+    allocation: tuple[list[tuple[str, str, str]], list[str], list[int]],
 ) -> Plan:
+    wanted, hosts, allocated = allocation
     topology = loaded.topology
     proxy_name = topology.toxiproxy_service()
-    proxy_host = topology.services[proxy_name].host if proxy_name else "127.0.0.1"
+    network_hosts = {
+        name: realization.network_host(name, service.host)
+        for name, service in topology.services.items()
+    }
+    proxy_host = network_hosts[proxy_name] if proxy_name else "127.0.0.1"
 
     service_ports: dict[str, dict[str, int]] = {name: {} for name in topology.services}
     link_ports: dict[str, int] = {}
@@ -271,11 +347,11 @@ def _plan_with_ports(
             source=link.source,
             target=link.target,
             listen=(proxy_host, link_ports[name]),
-            upstream=(topology.services[link.target].host, service_ports[link.target][link.port]),
+            upstream=(network_hosts[link.target], service_ports[link.target][link.port]),
         )
         for name, link in topology.links.items()
     }
-    resolver = _Resolver(loaded, run_dir, toolchain, service_ports, links)
+    resolver = _Resolver(loaded, run_dir, realization, service_ports, links)
     services = {
         name: resolver.service(name, service) for name, service in topology.services.items()
     }
@@ -288,6 +364,7 @@ def _plan_with_ports(
         toxiproxy=proxy_name,
         toolchain=toolchain,
         all_ports=list(zip(hosts, allocated, strict=True)),
+        backend=realization.backend,
     )
 
 
@@ -303,49 +380,60 @@ def _is_host(text: str) -> bool:
     return True
 
 
+NETWORK_VIEW = "network"  # a command or env value: what another service would dial
+HARNESS_VIEW = "harness"  # a health check or status URL: what the harness dials
+
+
 @dataclass
 class _Resolver:
     loaded: LoadedTopology
     run_dir: Path
-    toolchain: Toolchain
+    realization: Realization
     ports: dict[str, dict[str, int]]
     links: dict[str, PlannedLink]
 
     def service(self, name: str, service: Service) -> PlannedService:
         directory = self.run_dir / "services" / name
 
-        def resolve(text: str, *path: str | int) -> str:
-            return self.resolve(text, name, directory, ("services", name, *path))
+        def resolve(text: str, *path: str | int, view: str = NETWORK_VIEW) -> str:
+            return self.resolve(text, name, ("services", name, *path), view)
 
         health = None
         if service.health:
             tcp = None
             if service.health.tcp:
-                tcp = self._host_and_port(resolve(service.health.tcp, "health", "tcp"), name)
+                tcp = self._host_and_port(
+                    resolve(service.health.tcp, "health", "tcp", view=HARNESS_VIEW), name
+                )
+            http = service.health.http
             health = PlannedHealth(
-                http=resolve(service.health.http, "health", "http")
-                if service.health.http
-                else None,
+                http=resolve(http, "health", "http", view=HARNESS_VIEW) if http else None,
                 tcp=tcp,
                 timeout_s=service.health.timeout_s,
                 interval_s=service.health.interval_ms / 1000,
             )
+        raft_url = service.raft.url if service.raft else None
         return PlannedService(
             name=name,
             role=service.role,
             kind=service.kind,
-            host=service.host,
+            host=self.realization.harness_host(name, service.host),
+            network_host=self.realization.network_host(name, service.host),
             ports=dict(self.ports[name]),
             command=[resolve(part, "command", i) for i, part in enumerate(service.command)],
             env={key: resolve(value, "env", key) for key, value in service.env.items()},
             directory=directory,
             log_file=self.run_dir / "logs" / f"{name}.log",
             health=health,
-            raft_status_url=resolve(service.raft.url, "raft", "url") if service.raft else None,
+            raft_status_url=resolve(raft_url, "raft", "url", view=HARNESS_VIEW)
+            if raft_url
+            else None,
             raft_cluster=service.raft.cluster if service.raft else None,
             stop_timeout_s=service.stop_timeout_s,
             job_timeout_s=service.job_timeout_s,
             clock_control=service.clock_control,
+            image=service.image,
+            build=service.build,
         )
 
     def _host_and_port(self, address: str, name: str) -> tuple[str, int]:
@@ -358,36 +446,33 @@ class _Resolver:
             "host:port; use ${self.address.NAME} or ${services.SVC.address.NAME}"
         )
 
-    def resolve(self, text: str, owner: str, directory: Path, path: tuple[str | int, ...]) -> str:
+    def resolve(self, text: str, owner: str, path: tuple[str | int, ...], view: str) -> str:
         def replace(match: re.Match[str]) -> str:
-            value = self.lookup(match.group(1).strip(), owner, directory)
+            value = self.lookup(match.group(1).strip(), owner, view)
             if value is None:
                 raise TopologyError(
                     f"{self.loaded.source.where(path)}: {'.'.join(map(str, path))}: "
-                    f"unknown placeholder {excerpt('${' + match.group(1) + '}')}; "
-                    "see targets/README.md"
+                    f"unknown placeholder {excerpt('${' + match.group(1) + '}')} on the "
+                    f"{self.realization.backend} backend; see targets/README.md"
                 )
             return value
 
         return PLACEHOLDER.sub(replace, text)
 
-    def lookup(self, expression: str, owner: str, directory: Path) -> str | None:
+    def lookup(self, expression: str, owner: str, view: str) -> str | None:
         parts = expression.split(".")
-        simple = {
-            "python": sys.executable,
-            "run_dir": str(self.run_dir),
-            "toolchain.toxiproxy_server": str(self.toolchain.toxiproxy_server),
-            "toolchain.kafka_libs": str(self.toolchain.kafka_libs),
-            "toolchain.libfaketime": str(self.toolchain.libfaketime),
-            "toolchain.java": str(self.toolchain.java),
-            "self.dir": str(directory),
-        }
-        if expression in simple:
-            return simple[expression]
+        if expression == "python":
+            return self.realization.python
+        if expression == "run_dir":
+            return self.realization.run_dir(self.run_dir)
+        if parts[0] == "toolchain" and len(parts) == 2:
+            return self.realization.toolchain.get(parts[1])
         if parts[0] == "self":
             parts = ["services", owner, *parts[1:]]
         if parts[0] == "services" and len(parts) >= 3:
-            return self._service_value(parts[1], parts[2:])
+            if parts[2] == HARNESS_VIEW:
+                return self._service_value(parts[1], parts[3:], HARNESS_VIEW)
+            return self._service_value(parts[1], parts[2:], view)
         if parts[0] == "links" and len(parts) == 3 and parts[1] in self.links:
             link = self.links[parts[1]]
             return {
@@ -397,18 +482,22 @@ class _Resolver:
             }.get(parts[2])
         return None
 
-    def _service_value(self, name: str, rest: list[str]) -> str | None:
+    def _service_value(self, name: str, rest: list[str], view: str) -> str | None:
         service = self.loaded.topology.services.get(name)
         if service is None:
             return None
+        side = (
+            self.realization.harness_host if view == HARNESS_VIEW else self.realization.network_host
+        )
+        host = side(name, service.host)
         if rest == ["host"]:
-            return service.host
+            return host
         if rest == ["dir"]:
-            return str(self.run_dir / "services" / name)
+            return self.realization.service_dir(self.run_dir / "services" / name)
         if len(rest) == 2 and rest[1] in self.ports[name]:
             port = self.ports[name][rest[1]]
             if rest[0] == "port":
                 return str(port)
             if rest[0] == "address":
-                return f"{service.host}:{port}"
+                return f"{host}:{port}"
         return None

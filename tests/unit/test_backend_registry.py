@@ -14,7 +14,8 @@ def test_the_flag_wins_then_the_environment_then_the_topology_then_local(
     assert chosen_backend(None, "local") == "local"
     monkeypatch.setenv(BACKEND_VARIABLE, "nowhere")
     assert chosen_backend("local", "elsewhere") == "local"
-    with pytest.raises(InputError, match="unknown backend 'nowhere': known backends are local"):
+    known = "known backends are docker, local"
+    with pytest.raises(InputError, match=f"unknown backend 'nowhere': {known}"):
         chosen_backend(None, "local")
 
 

@@ -1,10 +1,12 @@
-"""packet_loss: drop a random share of the packets to and from one service's own address
-(iptables statistic DROP, tagged with the run id); the rules go on heal."""
+"""packet_loss: drop a random share of the packets to and from one service, in its own network
+context through the backend's NetworkControl (iptables statistic DROP tagged with the run id:
+on the host's loopback locally, inside the container's namespace on Docker); the rules go on
+heal."""
 
 from __future__ import annotations
 
 from harness.errors import BackendError
-from harness.faults.base import ActiveFault, FaultContext
+from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import services
@@ -12,13 +14,11 @@ from harness.scenario.model import PacketLossFault
 
 
 def inject(fault: PacketLossFault, key: int, context: FaultContext) -> ActiveFault:
-    from harness.faults.network import inject_packet_loss
-
+    network = network_control(context, "packet_loss")
     names = services(fault.target, context)
     if len(names) != 1:
         raise BackendError(f"packet_loss takes one service, the selector gave {names}")
-    host = context.plan.services[names[0]].host
-    return inject_packet_loss(context.run_id, key, names[0], host, fault.percent)
+    return network.drop_packets(context.run_id, key, names[0], fault.percent)
 
 
 KIND = FaultKind(

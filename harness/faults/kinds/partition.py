@@ -1,10 +1,11 @@
-"""partition: cut services off from each other (iptables DROP between the groups' own
-addresses, tagged with the run id): `isolate` one selection from the rest of its role, or
-split into `groups` that only talk within themselves. The rules go on heal."""
+"""partition: cut services off from each other (iptables DROP between the groups, tagged with
+the run id, applied through the backend's NetworkControl): `isolate` one selection from the
+rest of its role, or split into `groups` that only talk within themselves. The rules go on
+heal."""
 
 from __future__ import annotations
 
-from harness.faults.base import ActiveFault, FaultContext
+from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import services
@@ -33,11 +34,8 @@ def partition_groups(fault: PartitionFault, context: FaultContext) -> list[list[
 
 
 def inject(fault: PartitionFault, key: int, context: FaultContext) -> ActiveFault:
-    from harness.faults.network import inject_partition
-
-    groups = partition_groups(fault, context)
-    hosts = [[(name, context.plan.services[name].host) for name in group] for group in groups]
-    return inject_partition(context.run_id, key, hosts)
+    network = network_control(context, "partition")
+    return network.partition(context.run_id, key, partition_groups(fault, context))
 
 
 KIND = FaultKind(

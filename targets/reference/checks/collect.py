@@ -223,7 +223,12 @@ def _read_topic(
     if not brokers:
         return None, "no Kafka broker with a client listener in the topology"
     try:
-        bootstrap = ",".join(broker.address("client") for broker in brokers)  # any one alive
+        # A broker's `harness` listener is advertised where the harness reaches it (127.0.0.1
+        # on Docker, where `client` is advertised by the broker's name on the run's network).
+        bootstrap = ",".join(
+            broker.address("harness" if "harness" in broker.ports else "client")
+            for broker in brokers  # any one alive
+        )
         return read_topic(bootstrap, topic, timeout_s), ""
     except _KafkaReadError as error:
         return None, str(error)

@@ -1,0 +1,55 @@
+"""The start-order rules every backend follows: services in dependency order, a job waited
+to its end, every other service waited healthy; Toxiproxy's links created as soon as it is
+up; then, for a Raft cluster, a leader elected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from harness.backends.health import wait_for_raft_leader
+from harness.topology.plan import Plan, link_owner
+from harness.toxiproxy import ToxiproxyClient
+
+Report = Callable[[str], None]
+LEADER_TIMEOUT_S = 30
+
+
+class Starting(Protocol):
+    plan: Plan
+
+    def start(self, name: str) -> None: ...
+
+    def wait_healthy(self, name: str, timeout_s: float | None = None) -> None: ...
+
+    def wait_job(self, name: str) -> None: ...
+
+
+def bring_up(backend: Starting, report: Report) -> None:
+    plan = backend.plan
+    for name in plan.order:
+        started = time.monotonic()
+        backend.start(name)
+        if plan.services[name].kind == "job":
+            backend.wait_job(name)
+        else:
+            backend.wait_healthy(name)
+        if name == plan.toxiproxy:
+            create_proxies(plan)
+        report(f"{name} ready in {time.monotonic() - started:.1f}s")
+    members = plan.raft_members()
+    if members:
+        urls = {m.name: m.raft_status_url for m in members if m.raft_status_url}
+        leader = wait_for_raft_leader(urls, timeout_s=LEADER_TIMEOUT_S)
+        report(f"raft leader elected: {leader}")
+
+
+def create_proxies(plan: Plan) -> None:
+    """One Toxiproxy proxy per link, listening where the link's source dials it."""
+    assert plan.toxiproxy is not None
+    proxy = plan.services[plan.toxiproxy]
+    client = ToxiproxyClient(f"http://{proxy.address('api')}")
+    for link in plan.links.values():
+        plan.reservations.release(link_owner(link.name))
+        client.create_proxy(link.name, link.listen_address, link.upstream_address)

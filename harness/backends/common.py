@@ -1,0 +1,85 @@
+"""What the local and Docker backends share beyond the start-order rules (`bringup.py`):
+the context-manager shape, the health wait with its deadline, and the LogAccess ability
+over the run directory (a container's output is collected there, its directory mounted)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self
+
+from harness.backends.files import inside
+from harness.backends.health import check_health
+from harness.errors import BackendError, HealthTimeoutError
+from harness.topology.plan import Plan, PlannedHealth
+
+
+def log_tail(log_file: Path, lines: int = 15) -> str:
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+class BackendCommon:
+    plan: Plan
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.teardown()
+
+    def teardown(self) -> None:
+        raise NotImplementedError
+
+    def _make_run_directories(self) -> None:
+        for directory in ("logs", "services"):
+            (self.plan.run_dir / directory).mkdir(parents=True, exist_ok=True)
+
+    def read_log(self, name: str) -> str:
+        return self.plan.services[name].log_file.read_text(errors="replace")
+
+    def read_file(self, name: str, relative: str) -> bytes:
+        return inside(self.plan.services[name].directory, relative).read_bytes()
+
+    def _require_clock_control(self, name: str) -> None:
+        if not self.plan.services[name].clock_control:
+            raise BackendError(
+                f"{name} was not started with clock_control: true, so its clock cannot move"
+            )
+
+    def _wait_until_healthy(
+        self,
+        name: str,
+        timeout_s: float | None,
+        gone: Callable[[], str | None],
+        healthy: Callable[[PlannedHealth], bool] = check_health,
+    ) -> None:
+        """Poll `healthy` until it holds, `gone()` says why the service ended, or the
+        deadline passes; both failures carry the last lines of the service's log."""
+        service = self.plan.services[name]
+        if service.health is None:
+            return
+        limit = timeout_s or service.health.timeout_s
+        deadline = time.monotonic() + limit
+        while True:
+            ended = gone()
+            if ended is not None:
+                raise BackendError(
+                    f"{name} {ended} before it became healthy; last lines of "
+                    f"{service.log_file}:\n{self._last_lines(name)}"
+                )
+            if healthy(service.health):
+                return
+            if time.monotonic() > deadline:
+                raise HealthTimeoutError(
+                    f"{name} not healthy after {limit:.0f}s; last lines of "
+                    f"{service.log_file}:\n{self._last_lines(name)}"
+                )
+            time.sleep(service.health.interval_s)
+
+    def _last_lines(self, name: str) -> str:
+        return log_tail(self.plan.services[name].log_file)

@@ -1,0 +1,319 @@
+"""The Docker backend: every service a container on the run's own bridge network.
+
+Containers are named and labelled with the run (`leftovers.py`), reach each other by service
+name, and publish their ports on 127.0.0.1 only, where the harness reaches them
+(`realization.py`). The start-order rules are the local backend's (`bringup.py`). Kill,
+pause, resume and restart go through the SDK; kernel-level faults through `nsenter` into a
+container's own network namespace (`netns.py`); clock skew through libfaketime in the image
+and an offset file in the service's mounted directory. Teardown removes every container,
+volume and network of the run, whatever ended it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from harness.backends.base import BackendDescription, ServiceFacts, ServiceState
+from harness.backends.bringup import bring_up
+from harness.backends.common import BackendCommon
+from harness.backends.docker import netns
+from harness.backends.docker.containers import create_arguments, offset_file
+from harness.backends.docker.engine import engine_client, engine_version
+from harness.backends.docker.leftovers import labels_for, remove_run, sweep_dead_runs
+from harness.backends.docker.logs import LogFollower
+from harness.backends.docker.reaper import start_reaper
+from harness.backends.files import process_cpu_seconds
+from harness.backends.health import CHECK_TIMEOUT_S, check_health
+from harness.errors import BackendError
+from harness.faults.clock import faketime_offset_text
+from harness.store.atomic import write_text_atomically
+from harness.topology.plan import Plan, service_owner
+
+if TYPE_CHECKING:
+    from harness.faults.base import ActiveFault
+
+Report = Callable[[str], None]
+STATES = {"running": ServiceState.RUNNING, "paused": ServiceState.PAUSED}
+LOG_DRAIN_S = 2.0
+
+
+def run_label(plan: Plan) -> str:
+    """Short, unique, and valid in container and network names."""
+    stamp = re.sub(r"[^a-z0-9]", "", plan.run_dir.name.lower())[-8:]
+    return f"{stamp}{secrets.token_hex(3)}"
+
+
+class DockerBackend(BackendCommon):
+    def __init__(self, plan: Plan, report: Report | None = None) -> None:
+        self.plan = plan
+        self._report = report or (lambda _message: None)
+        self._client = engine_client()
+        self.run = run_label(plan)
+        self.network = f"hftchaos-{self.run}"
+        self.engine_version = engine_version(self._client)
+        self.images: dict[str, str] = {}  # service -> the image reference it runs
+        self._containers: dict[str, Any] = {}
+        self._followers: list[LogFollower] = []
+        self._stopped: set[str] = set()
+        self._torn_down = False
+
+    # -- the whole topology ------------------------------------------------------------------
+
+    def up(self) -> None:
+        self._make_run_directories()
+        for stale in sweep_dead_runs(self._client):
+            self._report(f"removed containers and network of run {stale}, whose harness died")
+        self.images = self._resolve_images()
+        self._client.networks.create(
+            self.network, driver="bridge", labels=labels_for(self.run), check_duplicate=True
+        )
+        start_reaper(self.run)  # removes the run's containers if this harness is killed
+        bring_up(self, self._report)
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        try:
+            for name in reversed(self.plan.order):
+                if self._status(name) in ("running", "paused"):
+                    self._stop_container(name, self.plan.services[name].stop_timeout_s)
+        finally:
+            remove_run(self._client, self.run)  # by label: also what a failed start left
+            for follower in self._followers:
+                follower.join(LOG_DRAIN_S)
+            self.plan.reservations.release_all()
+
+    def image_ids(self) -> dict[str, str]:
+        return {name: self._client.images.get(ref).id for name, ref in self.images.items()}
+
+    def describe(self) -> BackendDescription:
+        return BackendDescription("docker", self.engine_version, self.image_ids())
+
+    # -- one service -------------------------------------------------------------------------
+
+    def start(self, name: str) -> None:
+        if self._status(name) in ("running", "paused"):
+            raise BackendError(f"{name} is already running")
+        service = self.plan.services[name]
+        service.directory.mkdir(parents=True, exist_ok=True)
+        self.plan.reservations.release(service_owner(name))
+        container = self._containers.get(name)
+        if container is None:
+            arguments = create_arguments(
+                self.plan, service, self.run, self.network, self.images[name]
+            )
+            container = self._client.containers.create(**arguments)
+            self._containers[name] = container
+        since = time.time()
+        container.start()
+        follower = LogFollower(container, service.log_file, since)
+        follower.start()
+        self._followers.append(follower)
+        self._stopped.discard(name)
+
+    def stop(self, name: str) -> None:
+        if self._status(name) in ("running", "paused"):
+            self._stop_container(name, self.plan.services[name].stop_timeout_s)
+            self._stopped.add(name)
+
+    def kill(self, name: str) -> None:
+        if self._status(name) not in ("running", "paused"):
+            raise BackendError(f"cannot kill {name}: it is not running")
+        container = self._containers[name]
+        container.kill(signal="SIGKILL")
+        container.wait(timeout=30)
+        self._stopped.add(name)
+
+    def pause(self, name: str) -> None:
+        if self._status(name) != "running":
+            raise BackendError(f"cannot pause {name}: it is not running")
+        self._containers[name].pause()
+
+    def resume(self, name: str) -> None:
+        if self._status(name) == "paused":
+            self._containers[name].unpause()
+
+    def restart(self, name: str) -> None:
+        self.stop(name)
+        self.start(name)
+        self.wait_healthy(name)
+
+    def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
+        def gone() -> str | None:
+            status = self._status(name)
+            return None if status in ("running", "paused") else f"exited ({status})"
+
+        self._wait_until_healthy(name, timeout_s, gone, lambda _health: self._healthy(name))
+
+    def wait_job(self, name: str) -> None:
+        import requests.exceptions
+
+        service = self.plan.services[name]
+        try:
+            code = self._containers[name].wait(timeout=service.job_timeout_s)["StatusCode"]
+        except requests.exceptions.RequestException:
+            self._containers[name].kill(signal="SIGKILL")
+            raise BackendError(
+                f"job {name} did not finish within {service.job_timeout_s:.0f}s"
+            ) from None
+        if code != 0:
+            raise BackendError(
+                f"job {name} failed with exit code {code}; last lines of "
+                f"{service.log_file}:\n{self._last_lines(name)}"
+            )
+
+    def facts(self, name: str) -> ServiceFacts:
+        service = self.plan.services[name]
+        container = self._containers.get(name)
+        state: dict[str, Any] = {}
+        if container is not None:
+            container.reload()
+            state = container.attrs["State"]
+        return ServiceFacts(
+            name=name,
+            role=service.role,
+            state=self._state(name, container),
+            host=service.host,
+            ports=dict(service.ports),
+            log_file=service.log_file,
+            pid=state.get("Pid") or None,
+            container_id=container.id if container is not None else None,
+            exit_code=state.get("ExitCode") if state.get("Status") == "exited" else None,
+        )
+
+    # -- abilities ---------------------------------------------------------------------------
+
+    def set_clock_offset(self, name: str, offset_ms: float) -> None:
+        self._require_clock_control(name)
+        write_text_atomically(
+            offset_file(self.plan.services[name]), faketime_offset_text(offset_ms)
+        )
+
+    def drop_packets(self, run_id: str, key: str | int, name: str, percent: float) -> ActiveFault:
+        if not 0 < percent <= 100:
+            raise BackendError(f"packet_loss percent must be in (0, 100], got {percent}")
+        tag = netns.make_tag(run_id, key)
+        target = self.namespace(name)
+        peers = [self.namespace(peer) for peer in self._running() if peer != name]
+        rules = netns.random_loss_rules(tag, target, peers, percent / 100)
+        return self._apply([name], rules, tag, {"percent": percent})
+
+    def partition(self, run_id: str, key: str | int, groups: list[list[str]]) -> ActiveFault:
+        groups = [group for group in groups if group]
+        if len(groups) < 2:
+            raise BackendError(f"a partition needs at least two non-empty groups, got {groups}")
+        tag = netns.make_tag(run_id, key)
+        spaces = [[self.namespace(name) for name in group] for group in groups]
+        rules = netns.partition_rules(tag, spaces)
+        return self._apply([n for g in groups for n in g], rules, tag, {"groups": groups})
+
+    def cpu_seconds(self, name: str) -> float | None:
+        pid = self.facts(name).pid
+        return process_cpu_seconds(pid) if pid else None
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _apply(
+        self, targets: list[str], rules: list[netns.NamespaceRule], tag: str, what: dict[str, Any]
+    ) -> ActiveFault:
+        from harness.faults.base import SimpleActiveFault
+
+        netns.add_rules(rules)
+        spaces = {rule.namespace for rule in rules}
+        detail: dict[str, object] = {
+            "mechanism": "iptables DROP in each container's network namespace (nsenter)",
+            **what,
+            "tag": tag,
+            "rules": [rule.text() for rule in rules],
+        }
+
+        def heal() -> None:
+            netns.remove_tagged(spaces, tag)
+
+        return SimpleActiveFault(targets, detail, heal)
+
+    def namespace(self, name: str) -> netns.Namespace:
+        container = self._containers.get(name)
+        if container is None or self._status(name) not in ("running", "paused"):
+            raise BackendError(f"{name} is not running, so it has no network namespace")
+        attributes = container.attrs
+        address = attributes["NetworkSettings"]["Networks"][self.network]["IPAddress"]
+        return netns.Namespace(name, int(attributes["State"]["Pid"]), address)
+
+    def _running(self) -> list[str]:
+        return [name for name in self._containers if self._status(name) in ("running", "paused")]
+
+    def _status(self, name: str) -> str:
+        import docker.errors
+
+        container = self._containers.get(name)
+        if container is None:
+            return "not started"
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return "removed"
+        return str(container.status)
+
+    def _state(self, name: str, container: Any) -> ServiceState:
+        if container is None:
+            return ServiceState.NOT_STARTED
+        status = str(container.status)
+        if status in STATES:
+            return STATES[status]
+        return ServiceState.STOPPED if name in self._stopped else ServiceState.EXITED
+
+    def _healthy(self, name: str) -> bool:
+        health = self.plan.services[name].health
+        assert health is not None
+        if health.http:
+            return check_health(health)  # docker-proxy answers, but no HTTP without the service
+        assert health.tcp is not None
+        # docker-proxy accepts on a published port before the service listens: ask the
+        # container's own address instead.
+        address = self.namespace(name).address
+        try:
+            with socket.create_connection((address, health.tcp[1]), timeout=CHECK_TIMEOUT_S):
+                return True
+        except OSError:
+            return False
+
+    def _stop_container(self, name: str, timeout_s: float) -> None:
+        container = self._containers[name]
+        if str(container.status) == "paused":
+            container.unpause()  # a frozen process cannot act on SIGTERM
+        container.stop(timeout=math.ceil(timeout_s))
+
+    def _last_lines(self, name: str) -> str:
+        time.sleep(0.2)  # let the follower write the container's last words
+        return super()._last_lines(name)
+
+    def _resolve_images(self) -> dict[str, str]:
+        from harness.images.base import chosen_base, has_image
+        from harness.images.build import build_images
+
+        services = self.plan.services.values()
+        bare = sorted(s.name for s in services if not s.image and not s.build)
+        if bare:
+            raise BackendError(
+                f"services {bare} have neither image: nor build:, so the docker backend has "
+                "nothing to run them in (targets/README.md, Images)"
+            )
+        builds = {s.build for s in services if s.build and not s.image}
+        built = build_images(
+            self._client, builds, chosen_base(None), self.plan.toolchain, self._report
+        )
+        for service in services:
+            if service.image and not has_image(self._client, service.image):
+                raise BackendError(
+                    f"service {service.name}: image {service.image} is not on this Docker "
+                    "engine; load or pull it first (docker load / docker pull)"
+                )
+        return {s.name: s.image or built[str(s.build)].tag for s in services}

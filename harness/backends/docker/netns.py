@@ -1,0 +1,128 @@
+"""Kernel-level faults inside containers' own network namespaces, entered from the host with
+`nsenter -t <pid> -n iptables ...`, so an image needs no tools and the host's tables are never
+touched: the rules go when the fault heals, and at the latest with the container's namespace.
+
+Every rule sits in INPUT of the namespace it acts in and drops on arrival (a drop on the way
+out would fail the sender's own syscall, which no real network does): packets *to* a service
+are dropped in its namespace, packets *from* it in each peer's (`-s <its address>`). Rules
+skip the namespace's loopback and carry `-m comment --comment hftchaos:<run id>:<fault key>`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.errors import BackendError, RuntimeEnvironmentError
+from harness.faults.netfilter import make_tag, parse_listing
+
+COMMAND_TIMEOUT_S = 10.0
+CHAIN = "INPUT"
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One service's network namespace: the pid that holds it and its address on the run's
+    network (both change when the container starts again)."""
+
+    service: str
+    pid: int
+    address: str
+
+
+@dataclass(frozen=True)
+class NamespaceRule:
+    namespace: Namespace
+    spec: tuple[str, ...]
+
+    def text(self) -> str:
+        return f"{self.namespace.service}: {shlex.join(['-A', CHAIN, *self.spec])}"
+
+
+def _iptables(namespace: Namespace, *args: str) -> str:
+    command = ["nsenter", "-t", str(namespace.pid), "-n", "iptables", "-w", "5", *args]
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+        )
+    except FileNotFoundError:
+        raise RuntimeEnvironmentError("nsenter or iptables is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeEnvironmentError(f"`{shlex.join(command)}` did not finish in time") from None
+    if result.returncode != 0:
+        message = " ".join(result.stderr.split()) or "(no message)"
+        raise BackendError(f"`{shlex.join(command)}` failed ({result.returncode}): {message}")
+    return result.stdout
+
+
+def drop_spec(tag: str, source: str | None, probability: float | None) -> tuple[str, ...]:
+    spec: list[str] = []
+    if source is not None:
+        spec += ["-s", f"{source}/32"]
+    spec += ["!", "-i", "lo"]
+    if probability is not None:
+        spec += ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.11f}"]
+    return (*spec, "-m", "comment", "--comment", tag, "-j", "DROP")
+
+
+def random_loss_rules(
+    tag: str, target: Namespace, peers: Sequence[Namespace], probability: float
+) -> list[NamespaceRule]:
+    if not 0.0 < probability <= 1.0:
+        raise BackendError(f"drop probability must be in (0, 1], got {probability}")
+    rules = [NamespaceRule(target, drop_spec(tag, None, probability))]
+    rules += [NamespaceRule(peer, drop_spec(tag, target.address, probability)) for peer in peers]
+    return rules
+
+
+def partition_rules(tag: str, groups: Sequence[Sequence[Namespace]]) -> list[NamespaceRule]:
+    """In each member's namespace, a DROP of every address of every other group."""
+    rules = []
+    for index, group in enumerate(groups):
+        others = [peer for other, g in enumerate(groups) if other != index for peer in g]
+        for member in group:
+            for peer in others:
+                rules.append(NamespaceRule(member, drop_spec(tag, peer.address, None)))
+    return rules
+
+
+def add_rules(rules: Sequence[NamespaceRule]) -> None:
+    """Append every rule; if one fails, take out those of its tag already added and re-raise."""
+    try:
+        for rule in rules:
+            _iptables(rule.namespace, "-A", CHAIN, *rule.spec)
+    except BaseException:
+        remove_tagged({rule.namespace for rule in rules}, _tag_of(rules))
+        raise
+
+
+def remove_tagged(namespaces: set[Namespace], tag: str) -> int:
+    """Delete the rules carrying `tag` in each namespace; a namespace that is gone (its
+    container stopped, killed or removed) took its rules with it. Returns how many."""
+    removed = 0
+    for namespace in namespaces:
+        try:
+            listing = parse_listing(_iptables(namespace, "-S", CHAIN))
+            for rule in listing.rules:
+                if rule.tag == tag:
+                    _iptables(namespace, "-D", rule.chain, *rule.spec)
+                    removed += 1
+        except BackendError:
+            continue  # no such process or namespace any more: nothing left to undo there
+    return removed
+
+
+def count_tagged(namespace: Namespace, run_id: str) -> int:
+    return len(parse_listing(_iptables(namespace, "-S", CHAIN)).tagged(run_id))
+
+
+def _tag_of(rules: Sequence[NamespaceRule]) -> str:
+    for index, word in enumerate(rules[0].spec):
+        if word == "--comment":
+            return rules[0].spec[index + 1]
+    raise BackendError("a namespace rule without a tag")
+
+
+__all__ = ["Namespace", "make_tag"]

@@ -1,0 +1,185 @@
+"""The library's scenarios on the Docker backend: the reference topology built as images and
+run as containers on the run's own network, judged by the same scenario files (so the same
+SLOs and safety checks) as on the local backend; and, after each run, nothing of it left:
+no container, network, volume or host iptables rule (compared before and after).
+
+Run by `nox -s docker` (which installs docker.io and debootstrap, starts dockerd and builds
+the images), not by the `tests` session.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.backends.docker.engine import engine_client
+from harness.backends.docker.leftovers import RUN_LABEL
+from harness.paths import REFERENCE_TOPOLOGY
+from harness.runner import RunResult, run_scenario
+from harness.verdicts import Verdict
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+LIBRARY = [
+    "leader-kill",
+    "leader-packet-loss-moderate",
+    "leader-clock-skew-ahead",
+    "leader-isolation",
+    "kafka-broker-kill",
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    return engine_client()  # no engine: one line saying how to start one (exit 3 in the CLI)
+
+
+def host_rules() -> list[str]:
+    """Every table's rules on the host, without the packet counters."""
+    listing = subprocess.run(
+        ["iptables-save"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    return sorted(line for line in listing.splitlines() if not line.startswith(("#", ":")))
+
+
+def what_runs_left(client: Any) -> dict[str, list[str]]:
+    return {
+        "containers": sorted(
+            c.name for c in client.containers.list(all=True, filters={"label": RUN_LABEL})
+        ),
+        "networks": sorted(n.name for n in client.networks.list(filters={"label": RUN_LABEL})),
+        "volumes": sorted(v.name for v in client.volumes.list()),
+        "host rules": host_rules(),
+    }
+
+
+def run_on_docker(scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunResult:
+    monkeypatch.setenv("HFTCHAOS_RESULTS", str(tmp_path / "results"))
+    return run_scenario(scenario, None, print, backend="docker")
+
+
+def assert_passed(result: RunResult) -> None:
+    failed = [
+        f"{slo.name}: {slo.verdict.value}"
+        for slo in result.slos
+        if slo.verdict is not Verdict.VALID
+    ]
+    checks = [f"{c.name}: {c.verdict.value}" for c in result.checks if c.verdict is Verdict.INVALID]
+    assert result.verdict is Verdict.VALID, (result.errors, failed, checks, result.run_dir)
+    assert result.summary is not None
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_library_scenario_passes_on_docker_and_leaves_nothing(
+    name: str, engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = what_runs_left(engine)
+    result = run_on_docker(SCENARIOS / f"{name}.yaml", tmp_path, monkeypatch)
+    assert_passed(result)
+    assert result.summary is not None and result.summary.backend is not None
+    assert result.summary.backend.name == "docker"
+    assert result.summary.backend.engine_version
+    assert set(result.summary.backend.images) >= {"n1", "n2", "n3", "kafka", "gateway"}
+    assert what_runs_left(engine) == before
+
+
+USER_IMAGE = "example.com/trading/reference-user:1"
+
+
+def user_topology(tmp_path: Path, engine: Any) -> Path:
+    """The reference topology with its engine nodes and gateway on an image the harness did
+    not build: the user's own (here built by the test with the SDK, from the same sources)."""
+    from harness.images.base import chosen_base
+    from harness.images.build import build_images
+    from harness.toolchain import locate_toolchain
+
+    built = build_images(engine, {"reference"}, chosen_base(None), locate_toolchain(), print)
+    dockerfile = f"FROM {built['reference'].tag}\nLABEL org.example.owner=trading-team\n"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=USER_IMAGE, rm=True)
+    text = REFERENCE_TOPOLOGY.read_text()
+    for service in ("n1", "n2", "n3", "gateway"):
+        text = text.replace(
+            f"\n  {service}:\n    build: reference\n", f"\n  {service}:\n    image: {USER_IMAGE}\n"
+        )
+    assert text.count(USER_IMAGE) == 4
+    text = text.replace(
+        "target: targets.reference.checks:TARGET", "target: targets.reference.checks:TARGET"
+    )
+    path = tmp_path / "user-topology.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_topology_naming_a_prebuilt_image_runs_a_leader_kill(
+    engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topology = user_topology(tmp_path, engine)
+    scenario = tmp_path / "leader-kill-user-image.yaml"
+    text = (SCENARIOS / "leader-kill.yaml").read_text()
+    scenario.write_text(
+        text.replace("name: leader-kill\n", f"name: leader-kill-user-image\ntopology: {topology}\n")
+    )
+    before = what_runs_left(engine)
+    result = run_on_docker(scenario, tmp_path, monkeypatch)
+    assert_passed(result)
+    assert result.summary is not None and result.summary.backend is not None
+    user_id = engine.images.get(USER_IMAGE).id
+    assert result.summary.backend.images["n1"] == user_id
+    assert what_runs_left(engine) == before
+
+
+ONE_SERVICE = """\
+name: lonely
+services:
+  toxiproxy:
+    role: toxiproxy
+    build: toxiproxy
+    ports: [api]
+    command: ["${toolchain.toxiproxy_server}", -host, "${self.host}", -port, "${self.port.api}"]
+    health: {http: "http://${self.address.api}/version", timeout_s: 15}
+"""
+
+HARNESS_THEN_SLEEP = """
+import sys, time
+from pathlib import Path
+from harness.backends.docker.backend import DockerBackend
+from harness.backends.docker.realization import docker_realization
+from harness.toolchain import locate_toolchain
+from harness.topology.loader import load_topology
+from harness.topology.plan import make_plan
+plan = make_plan(load_topology(Path(sys.argv[1])), Path(sys.argv[2]), locate_toolchain(),
+                 docker_realization())
+backend = DockerBackend(plan)
+backend.up()
+print(backend.run, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sigkilled_harness_leaves_no_container_or_network(engine: Any, tmp_path: Path) -> None:
+    topology = tmp_path / "lonely.yaml"
+    topology.write_text(ONE_SERVICE)
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS_THEN_SLEEP, str(topology), str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert harness.stdout is not None
+        run = harness.stdout.readline().strip()
+        label = {"label": f"{RUN_LABEL}={run}"}
+        assert run and engine.containers.list(filters=label), "the topology did not come up"
+    finally:
+        harness.kill()  # SIGKILL: no finally, no teardown in the harness
+        harness.wait()
+    deadline = time.monotonic() + 30
+    while engine.containers.list(all=True, filters=label) or engine.networks.list(filters=label):
+        assert time.monotonic() < deadline, "the killed harness's containers are still there"
+        time.sleep(0.2)
