@@ -161,8 +161,29 @@ def command_sweep(_arguments: argparse.Namespace) -> int:
 
     require_netfilter()
     removed = sweep_dead_runs()
-    _report(f"removed the kernel rules of {len(removed)} dead runs {removed or ''}".rstrip())
+    _report(f"healed {len(removed)} runs whose harness died {removed or ''}".rstrip())
     return EXIT_OK
+
+
+# Commands that heal dead runs themselves, or must not touch the machine at all.
+NO_HEAL_NOTICE = {"heal", "sweep", "validate", "schema"}
+
+
+def notice_unfinished_runs() -> None:
+    """A harness SIGKILLed mid-fault ran no `finally`: the next command heals what its run
+    left (from its journal), one line per run, and never fails because of it."""
+    try:
+        from harness.faults.journal_heal import describe_heal
+        from harness.faults.stale import heal_unfinished
+
+        for outcome in heal_unfinished("the next hftchaos command"):
+            error_console.print(describe_heal(outcome), markup=False, soft_wrap=True)
+    except Exception as error:  # healing is a courtesy here; `hftchaos heal` says more
+        error_console.print(
+            f"could not check for runs left unhealed ({type(error).__name__}: {error}); "
+            "run `hftchaos heal`",
+            markup=False,
+        )
 
 
 def command_demo(arguments: argparse.Namespace) -> int:
@@ -185,6 +206,7 @@ def command_demo(arguments: argparse.Namespace) -> int:
 # `configure(parser)` to add its arguments and `run(arguments) -> int`. Imported lazily so that
 # `hftchaos run` does not pay for matplotlib or sqlite set-up it does not use.
 MODULE_COMMANDS = (
+    ("heal", "undo what runs whose harness was killed left behind (rules, toxics, clocks...)"),
     ("report", "write report.html for a finished run"),
     ("replay", "replay a finished run from what it left on disk (the reference: each journal)"),
     ("suite", "run a suite of scenarios; JUnit XML and a suite report"),
@@ -229,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
     run.add_argument("--release", default=None, help="label the run with a release name")
     add_backend_option(run)
-    add("sweep", command_sweep, "remove kernel rules left behind by a harness that was killed")
+    add("sweep", command_sweep, "heal runs whose harness was killed (as `hftchaos heal`)")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
     schema = add(
@@ -263,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         with stop_signals_raise():
+            if arguments.command not in NO_HEAL_NOTICE:
+                notice_unfinished_runs()
             code: int = arguments.handler(arguments)
             return code
     except HarnessError as error:

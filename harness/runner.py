@@ -22,6 +22,7 @@ from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.journal_run import RunJournal
 from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.metrics import RunMetrics
@@ -37,6 +38,7 @@ from harness.scenario.model import (
 )
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
+    HealingSummary,
     RecordCounts,
     RunStatus,
     RunSummary,
@@ -155,6 +157,8 @@ class ScenarioRun:
         self.target: Target[Any] = loaded.topology.target()
         self.final: object | None = None
         self.final_problem = "the run ended before the final state was collected"
+        self.journal = RunJournal(report)
+        self.healing: HealingSummary | None = None  # set when the journal is closed
 
     def execute(
         self,
@@ -165,21 +169,23 @@ class ScenarioRun:
         """Bring the topology up for this run, or use one that is `running` already
         (tests share one; it must have been started with the clock control this needs)."""
         run_id = run_dir.name.replace(".", "")[-10:].lower()
-        if needs_netfilter(self.scenario):
-            from harness.faults.stale import register_run, sweep_dead_runs
-
-            for stale in sweep_dead_runs():
-                self.report(f"removed kernel rules left by run {stale}, whose harness died")
-            register_run(run_id)
-        if running is not None:
-            self._check_shared(running.plan)
-            self._drive(running, running.plan, run_id, live, run_dir)
-            return
-        topology = with_clock_control(self.loaded.topology.topology, self.scenario)
-        plan = self.parts.make_plan(self.loaded.topology.with_topology(topology), run_dir)
-        with self.parts.open_backend(plan, self.report) as backend:
-            backend.up()
-            self._drive(backend, plan, run_id, live, run_dir)
+        self.registry.journal = self.journal.open(run_dir, run_id)
+        try:
+            if running is not None:
+                self._check_shared(running.plan)
+                self._drive(running, running.plan, run_id, live, run_dir)
+                return
+            topology = with_clock_control(self.loaded.topology.topology, self.scenario)
+            plan = self.parts.make_plan(self.loaded.topology.with_topology(topology), run_dir)
+            with self.parts.open_backend(plan, self.report) as backend:
+                backend.up()
+                self._drive(backend, plan, run_id, live, run_dir)
+        finally:
+            # After teardown: a harness killed before this line leaves an open journal, and
+            # the next command heals from it (harness/faults/stale.py).
+            self.healing = self.journal.close(self.registry.errors)
+            if self.healing is not None:
+                self.errors.extend(e for e in self.healing.errors if e not in self.errors)
 
     def _warm_up(self, gateway: str, run_id: str, plan: Plan) -> None:
         """Order flow before the measured load: a topology that has just come up answers its
@@ -202,6 +208,8 @@ class ScenarioRun:
             )
         )
         warmup.start()
+        if warmup.pid is not None:
+            self.journal.own("(warm-up load)", warmup.pid)
         try:
             if warmup.wait_started(timeout_s=60) is None:
                 raise BackendError(
@@ -232,6 +240,7 @@ class ScenarioRun:
         live: LiveFactory | None,
         run_dir: Path,
     ) -> None:
+        self.journal.record_services(backend, plan)
         probe = self.parts.leader_watch(plan, self.bus.publish)
         probe.start()
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
@@ -270,6 +279,8 @@ class ScenarioRun:
             clock=backend if isinstance(backend, ClockControl) else None,
             toxiproxy=toxiproxy,
             random=random.Random(self.seed),
+            guard=self.journal.guard,
+            journal=self.journal.journal,
         )
 
     def _load_driver(self, gateway: str, run_id: str, plan: Plan) -> LoadRun:
@@ -287,6 +298,8 @@ class ScenarioRun:
 
     def _load_with_faults(self, load: LoadRun, timeline: Timeline, plan: Plan) -> None:
         load.start()
+        if load.pid is not None:
+            self.journal.own("(load generator)", load.pid)
         # Locust takes most of a second to start; the schedule (and so the fault offsets)
         # begins when the worker says its first slot is due.
         origin = load.wait_started(timeout_s=60)
@@ -311,10 +324,8 @@ class ScenarioRun:
         load.stop()
         if needs_netfilter(self.scenario):
             from harness.faults.netfilter import sweep
-            from harness.faults.stale import unregister_run
 
             sweep(run_id)
-            unregister_run(run_id)
         if context.toxiproxy is not None:
             context.toxiproxy.reset()
 
@@ -473,6 +484,7 @@ def _facts(
             )
             for step in schedule(run.scenario.faults)
         ],
+        healing=run.healing,
     )
 
 

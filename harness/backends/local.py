@@ -21,7 +21,7 @@ from pathlib import Path
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.health import check_health, wait_for_raft_leader
 from harness.errors import BackendError, HealthTimeoutError
-from harness.faults.clock import faketime_environment, faketime_offset_text
+from harness.faults.clock import faketime_environment, faketime_offset_text, offset_file
 from harness.run_marker import marker_environment
 from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, PlannedService
@@ -319,4 +319,4 @@ def _health_url(service: PlannedService) -> str | None:
 
 
 def _faketime_file(service: PlannedService) -> Path:
-    return service.directory / "faketime.offset"
+    return offset_file(service.directory)

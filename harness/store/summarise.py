@@ -21,6 +21,7 @@ from harness.store.summary import (
     FailoverSummary,
     FaultSummary,
     GitFacts,
+    HealingSummary,
     HostFacts,
     LatencyByPhase,
     LatencyFigures,
@@ -58,6 +59,7 @@ class RunFacts:
     records: RecordCounts
     errors: list[str]
     schedule: list[ScheduleStep]
+    healing: HealingSummary | None = None
 
 
 class JudgedRun(Protocol):
@@ -96,6 +98,7 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         records=facts.records,
         errors=list(facts.errors),
         schedule=list(facts.schedule),
+        healing=facts.healing,
         load=_load_span(history),
         faults=fault_summaries(history, metrics.recoveries if metrics else []),
         metrics=MetricValues(**metrics.values()) if metrics else None,

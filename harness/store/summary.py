@@ -213,6 +213,15 @@ class SteadyWindow(_Document):
     rig: RigSummary | None
 
 
+class HealingSummary(_Document):
+    """Who healed the run's faults (from its journal, harness/faults/journal.py)."""
+
+    by: str  # "the harness" at the end of its run
+    faults: int  # fault applications journaled
+    undone_from_journal: int  # healed from the journal's undo steps, not the fault's own heal
+    errors: list[str]  # what could not be undone: the machine may not be as before
+
+
 class RunSummary(_Document):
     schema_version: Literal[2] = SCHEMA_VERSION
     scenario: str
@@ -240,6 +249,7 @@ class RunSummary(_Document):
     checks: list[CheckSummary] = Field(default_factory=list)
     steady_state: list[SteadyWindow] = Field(default_factory=list)
     rig: RigSummary | None = None
+    healing: HealingSummary | None = None  # None: written before runs kept a journal
 
     def metric(self, name: str) -> float | None:
         return self.metrics.by_name().get(name) if self.metrics is not None else None

@@ -7,7 +7,7 @@ from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext
 from harness.faults.classes import network_class
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import journal_rules, services
 from harness.scenario.model import PacketLossFault
 
 
@@ -18,7 +18,14 @@ def inject(fault: PacketLossFault, key: int, context: FaultContext) -> ActiveFau
     if len(names) != 1:
         raise BackendError(f"packet_loss takes one service, the selector gave {names}")
     host = context.plan.services[names[0]].host
-    return inject_packet_loss(context.run_id, key, names[0], host, fault.percent)
+    return inject_packet_loss(
+        context.run_id,
+        key,
+        names[0],
+        host,
+        fault.percent,
+        journal_rules(context, key, fault.type, names),
+    )
 
 
 KIND = FaultKind(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from harness.faults.base import ActiveFault, FaultContext
 from harness.faults.classes import network_class
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import journal_rules, services
 from harness.scenario.model import PartitionFault
 
 
@@ -37,7 +37,10 @@ def inject(fault: PartitionFault, key: int, context: FaultContext) -> ActiveFaul
 
     groups = partition_groups(fault, context)
     hosts = [[(name, context.plan.services[name].host) for name in group] for group in groups]
-    return inject_partition(context.run_id, key, hosts)
+    targets = [name for group in groups for name in group]
+    return inject_partition(
+        context.run_id, key, hosts, journal_rules(context, key, fault.type, targets)
+    )
 
 
 KIND = FaultKind(
