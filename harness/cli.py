@@ -133,6 +133,15 @@ def command_schema(arguments: argparse.Namespace) -> int:
 
 
 def command_run(arguments: argparse.Namespace) -> int:
+    if arguments.dry_run:
+        from harness.backends.registry import chosen_backend
+        from harness.dry_run import print_dry_run
+        from harness.scenario.loader import load_scenario
+
+        loaded = load_scenario(Path(arguments.scenario))
+        backend = chosen_backend(arguments.backend, loaded.topology.topology.backend)
+        print_dry_run(console, loaded, backend)
+        return EXIT_OK
     return _run_and_print(arguments).exit_code
 
 
@@ -250,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
     run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
     run.add_argument("--release", default=None, help="label the run with a release name")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved timeline, targets and effect checks; start and write nothing",
+    )
     add_backend_option(run)
     add("sweep", command_sweep, "heal runs whose harness was killed (as `hftchaos heal`)")
     validate = add("validate", command_validate, "check scenario files without running them")
@@ -285,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         with stop_signals_raise():
-            if arguments.command not in NO_HEAL_NOTICE:
+            if arguments.command not in NO_HEAL_NOTICE and not getattr(arguments, "dry_run", 0):
                 notice_unfinished_runs()
             code: int = arguments.handler(arguments)
             return code

@@ -16,6 +16,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
+from harness.abort import AbortWatch
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl
 from harness.backends.registry import chosen_backend
@@ -25,6 +28,7 @@ from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.journal_run import RunJournal
 from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
+from harness.lifecycle import Interrupted
 from harness.metrics import RunMetrics
 from harness.paths import new_run_dir, results_root
 from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
@@ -36,6 +40,7 @@ from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
     Scenario,
 )
+from harness.store.space import check_results_writable
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
     HealingSummary,
@@ -69,6 +74,7 @@ class RunResult:
     summary: RunSummary | None = None  # set by _finish once the run is judged (or not)
     history: History | None = None
     checks: list[CheckResult] = field(default_factory=list)
+    stopped_by: str | None = None  # the abort condition that tripped
 
     @cached_property
     def rig(self) -> RigLoad | None:
@@ -84,6 +90,8 @@ class RunResult:
     def exit_code(self) -> int:
         if self.errors:
             return EXIT_ENVIRONMENT
+        if self.stopped_by is not None:
+            return EXIT_FAILED  # the system broke a limit the scenario set
         return EXIT_OK if self.verdict is Verdict.VALID else EXIT_FAILED
 
 
@@ -159,6 +167,9 @@ class ScenarioRun:
         self.final_problem = "the run ended before the final state was collected"
         self.journal = RunJournal(report)
         self.healing: HealingSummary | None = None  # set when the journal is closed
+        self.abort = AbortWatch(self.scenario.abort, self._stop_for, results_root())
+        self.bus.subscribe(self.abort.listen)
+        self._stoppable: list[Callable[[], None]] = []  # what an abort stops: timeline, load
 
     def execute(
         self,
@@ -250,18 +261,28 @@ class ScenarioRun:
         load = self._load_driver(gateway, run_id, plan)
         side_probes += _start_rig_probes(backend, plan, load, self.bus)
         view = live(self.bus, probe) if live else nullcontext()
+        self._stoppable = [timeline.stop, load.stop]
+        self.abort.start(time.monotonic_ns())
         try:
             view.__enter__()
             self._warm_up(gateway, run_id, plan)
             self._load_with_faults(load, timeline, plan)
         finally:
             # Heal first, always: whatever ended the load, nothing injected may stay behind.
+            self.abort.stop()
             self._heal(timeline, load, context, run_id)
             for side_probe in side_probes:
                 side_probe.stop()
             probe.stop()
             view.__exit__(None, None, None)
         self._collect_final_state(plan, run_dir)
+
+    def _stop_for(self, reason: str) -> None:
+        """An abort condition tripped (on the watch's thread): no new fault, no more load;
+        the main thread then heals in its `finally` as after any other end of the load."""
+        self.report(f"[bold red]aborting:[/] {escape(reason)}")
+        for stop in self._stoppable:
+            stop()
 
     def _fault_context(
         self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
@@ -313,7 +334,7 @@ class ScenarioRun:
             self.scenario.load.duration_s + self.scenario.load.request_timeout_s + 30
         )
         self.bus.publish(PhaseMark("load-done", time.monotonic_ns()))
-        if summary.exit_code not in (0, None):
+        if summary.exit_code not in (0, None) and self.abort.reason is None:
             self.errors.append(f"load generator exited with code {summary.exit_code}")
 
     def _heal(self, timeline: Timeline, load: LoadRun, context: FaultContext, run_id: str) -> None:
@@ -410,6 +431,7 @@ def run_scenario(
     real parts on the backend chosen by `backend`/$HFTCHAOS_BACKEND/the topology, or `parts`."""
     loaded = load_scenario(file)
     check_requirements(loaded.scenario)
+    check_results_writable(results_root())
     if parts is None:
         parts = real_parts(chosen_backend(backend, loaded.topology.topology.backend))
     run = ScenarioRun(loaded, release, report, parts)
@@ -421,15 +443,24 @@ def run_scenario(
         run.execute(run_dir, live, running)
     except BaseException as error:
         run.errors.append(f"{type(error).__name__}: {error}")
-        _finish(run, run_dir, started_wall, RunStatus.ABORTED)
+        stopped = isinstance(error, KeyboardInterrupt | Interrupted)
+        _finish(run, run_dir, started_wall, RunStatus.INTERRUPTED if stopped else RunStatus.ABORTED)
         raise
-    return _finish(run, run_dir, started_wall, RunStatus.FINISHED)
+    status = RunStatus.FINISHED if run.abort.reason is None else RunStatus.ABORTED
+    return _finish(run, run_dir, started_wall, status)
 
 
 def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: RunStatus) -> RunResult:
     """Judge a finished run, then build its summary once and write it once."""
     counts = write_history(run_dir, run.history, run.warmup_requests)
-    result = RunResult(run_dir, Verdict.UNKNOWN, None, errors=list(run.errors), history=run.history)
+    result = RunResult(
+        run_dir,
+        Verdict.UNKNOWN,
+        None,
+        errors=list(run.errors),
+        history=run.history,
+        stopped_by=run.abort.reason,
+    )
     if status is RunStatus.FINISHED:
         verdict, metrics, slos, steady, checks = run.judge()
         if run.errors:
@@ -485,6 +516,7 @@ def _facts(
             for step in schedule(run.scenario.faults)
         ],
         healing=run.healing,
+        stopped_by=run.abort.reason,
     )
 
 

@@ -60,6 +60,7 @@ class RunFacts:
     errors: list[str]
     schedule: list[ScheduleStep]
     healing: HealingSummary | None = None
+    stopped_by: str | None = None
 
 
 class JudgedRun(Protocol):
@@ -99,6 +100,7 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         errors=list(facts.errors),
         schedule=list(facts.schedule),
         healing=facts.healing,
+        stopped_by=facts.stopped_by,
         load=_load_span(history),
         faults=fault_summaries(history, metrics.recoveries if metrics else []),
         metrics=MetricValues(**metrics.values()) if metrics else None,

@@ -38,7 +38,8 @@ class _Document(BaseModel):
 
 class RunStatus(enum.Enum):
     FINISHED = "finished"  # ran to the end and was judged
-    ABORTED = "aborted"  # stopped or failed before it could be judged
+    ABORTED = "aborted"  # an abort condition tripped, or the harness failed, before judging
+    INTERRUPTED = "interrupted"  # stopped from outside (Ctrl-C, SIGTERM) before judging
 
 
 class GitFacts(_Document):
@@ -250,9 +251,20 @@ class RunSummary(_Document):
     steady_state: list[SteadyWindow] = Field(default_factory=list)
     rig: RigSummary | None = None
     healing: HealingSummary | None = None  # None: written before runs kept a journal
+    stopped_by: str | None = None  # the abort condition that tripped (status aborted)
 
     def metric(self, name: str) -> float | None:
         return self.metrics.by_name().get(name) if self.metrics is not None else None
+
+    @property
+    def passed(self) -> bool:
+        """Ran to its end, was judged, and held: what every reader may count as a pass."""
+        return counts_as_pass(self.status.value, self.verdict.value)
+
+
+def counts_as_pass(status: str, verdict: str) -> bool:
+    """A run that ended early (interrupted, aborted) is never a pass, whatever its verdict."""
+    return status == RunStatus.FINISHED.value and verdict == Verdict.VALID.value
 
 
 def write_summary(run_dir: Path, summary: RunSummary) -> Path:

@@ -3,8 +3,8 @@
 run (iptables rules, processes carrying a run marker and their states, clock offsets), for
 every fault kind in the registry, on the local backend.
 
-Each kind gets its own harness on a small topology (Toxiproxy, three engine nodes without
-Kafka, the gateway: up in seconds), because a SIGKILLed harness takes its topology with it.
+Each kind gets its own harness on a small topology (tests/integration/small_topology.py: up
+in seconds), because a SIGKILLed harness takes its topology with it.
 Before the SIGKILL the test sees the fault in force by its own means (the kernel's rules,
 the offset file, the process state, the Toxiproxy API), or the test would prove nothing.
 CI runs a representative subset (REPRESENTATIVE); `nox -s heal` runs every kind
@@ -28,41 +28,7 @@ import pytest
 
 from harness.faults.registry import fault_kinds
 from harness.run_marker import RUN_MARKER_VARIABLE
-
-TOPOLOGY = """
-name: heal-small
-services:
-  toxiproxy:
-    role: toxiproxy
-    ports: [api]
-    command: ["${toolchain.toxiproxy_server}", -host, "${self.host}", -port, "${self.port.api}"]
-    env: {LOG_LEVEL: info}
-    health: {http: "http://${self.address.api}/version", timeout_s: 15}
-%(engines)s
-  gateway:
-    role: gateway
-    ports: [http]
-    depends_on: [n1, n2, n3]
-    command: ["${python}", -m, targets.reference.gateway, --http, "${self.address.http}",
-              --engines, "%(gateway_engines)s"]
-    health: {http: "http://${self.address.http}/health", timeout_s: 20}
-links:
-  gateway-n1: {from: gateway, to: n1, port: http}
-  gateway-n2: {from: gateway, to: n2, port: http}
-  gateway-n3: {from: gateway, to: n3, port: http}
-"""
-ENGINE = """
-  %(node)s:
-    role: engine
-    host: 127.0.0.%(host)d
-    ports: [raft, http]
-    command: ["${python}", -m, targets.reference.engine, --node-id, %(node)s,
-              --raft, "${self.address.raft}", --http, "${self.address.http}",
-              --peers, "%(peers)s", --data-dir, "${self.dir}", --kafka, ""]
-    health: {http: "http://${self.address.http}/status", timeout_s: 20}
-    raft: {url: "http://${self.address.http}/status"}
-"""
-NODES = ("n1", "n2", "n3")
+from tests.integration.small_topology import small_topology
 
 # Each kind aimed at n2 (or its gateway link) a second into the load, for far longer than
 # the test waits: the SIGKILL always lands while it is in force.
@@ -88,27 +54,11 @@ def test_every_kind_in_the_registry_has_a_case() -> None:
     assert set(fault_kinds()) == set(FAULTS), "a new fault kind needs its SIGKILL case here"
 
 
-def _topology(directory: Path) -> Path:
-    def peers(node: str) -> str:
-        return ",".join(
-            f"{peer}=${{services.{peer}.address.raft}}" for peer in NODES if peer != node
-        )
-
-    engines = "".join(
-        ENGINE % {"node": node, "host": 11 + index, "peers": peers(node)}
-        for index, node in enumerate(NODES)
-    )
-    gateway_engines = ",".join(f"{node}=${{links.gateway-{node}.address}}" for node in NODES)
-    path = directory / "heal-small.yaml"
-    path.write_text(TOPOLOGY % {"engines": engines, "gateway_engines": gateway_engines})
-    return path
-
-
 def _scenario(directory: Path, kind: str) -> Path:
     path = directory / f"heal-{kind}.yaml"
     path.write_text(
         f"name: heal-{kind.replace('_', '-')}\n"
-        f"topology: {_topology(directory)}\n"
+        f"topology: {small_topology(directory)}\n"
         "load: {rate_per_s: 20, duration_s: 40, warmup_s: 0}\n"
         "steady_state: {window_s: 1}\n"
         "checks: []\n"
