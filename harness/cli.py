@@ -97,7 +97,7 @@ def command_down(arguments: argparse.Namespace) -> int:
 
     swept = bring_down(arguments.name)
     if swept:
-        _report(f"killed leftover services: {', '.join(swept)}")
+        _report(f"killed leftover services: {escape(', '.join(swept))}")
     _report(f"topology {escape(repr(arguments.name))} is down")
     return EXIT_OK
 
@@ -170,7 +170,7 @@ def command_sweep(_arguments: argparse.Namespace) -> int:
 
     require_netfilter()
     removed = sweep_dead_runs()
-    _report(f"healed {len(removed)} runs whose harness died {removed or ''}".rstrip())
+    _report(escape(f"healed {len(removed)} runs whose harness died {removed or ''}".rstrip()))
     return EXIT_OK
 
 

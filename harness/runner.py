@@ -30,6 +30,7 @@ from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.lifecycle import Interrupted
 from harness.metrics import RunMetrics
+from harness.netaddr import url_address
 from harness.paths import new_run_dir, results_root
 from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
@@ -112,7 +113,7 @@ def _start_side_probes(plan: Plan, scenario: Scenario, bus: EventBus) -> list[Pe
     probes = []
     consumers = plan.with_role("consumer")
     if consumers and "http" in consumers[0].ports:
-        url = f"http://{consumers[0].address('http')}/status"
+        url = f"http://{url_address(consumers[0].address('http'))}/status"
         probes.append(PeriodicProbe("kafka_consumer_lag", kafka_lag_measure(url), bus.publish))
     for spec in scenario.steady_state.probes:
         if spec.probe == "http" and spec.url:
@@ -288,7 +289,7 @@ class ScenarioRun:
         self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
     ) -> FaultContext:
         toxiproxy = (
-            ToxiproxyClient(f"http://{plan.services[plan.toxiproxy].address('api')}")
+            ToxiproxyClient(plan.services[plan.toxiproxy].address("api"))
             if plan.toxiproxy
             else None
         )
@@ -355,7 +356,7 @@ class ScenarioRun:
         Skipped when the target provides none of the scenario's checks."""
         if not any(name in self.target.checks for name in self.scenario.checks):
             return
-        self.report(f"collecting the final state for the {self.target.name} checks")
+        self.report(f"collecting the final state for the {escape(self.target.name)} checks")
         try:
             self.final = self.target.collect(plan)
             self.target.save_final_state(run_dir, self.final)
@@ -437,7 +438,7 @@ def run_scenario(
     run = ScenarioRun(loaded, release, report, parts)
     run_dir = new_run_dir(loaded.scenario.name)
     write_scenario(run_dir, file, loaded.scenario.model_dump(mode="json", by_alias=True))
-    report(f"run directory {run_dir}")
+    report(f"run directory {escape(str(run_dir))}")
     started_wall = time.time()
     try:
         run.execute(run_dir, live, running)
@@ -532,7 +533,7 @@ def _publish(run_dir: Path, status: RunStatus, report: Report) -> None:
     try:
         open_catalog().index_run(run_dir)
     except (sqlite3.Error, OSError) as error:
-        report(f"[yellow]could not index the run in the results catalog:[/] {error}")
+        report(f"[yellow]could not index the run in the results catalog:[/] {escape(str(error))}")
     if status is not RunStatus.FINISHED:
         return  # stopping should be quick: the report can be written later
     from harness.report.run_report import write_run_report
@@ -540,6 +541,7 @@ def _publish(run_dir: Path, status: RunStatus, report: Report) -> None:
     try:
         path = write_run_report(run_dir)
     except Exception as error:  # a report bug must not turn a judged run into a crash
-        report(f"[yellow]could not write report.html:[/] {type(error).__name__}: {error}")
+        problem = f"{type(error).__name__}: {error}"
+        report(f"[yellow]could not write report.html:[/] {escape(problem)}")
         return
-    report(f"report {path}")
+    report(f"report {escape(str(path))}")

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.markup import escape
+
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.health import check_health, wait_for_raft_leader
 from harness.errors import BackendError, HealthTimeoutError
@@ -82,12 +84,12 @@ class LocalBackend:
                 self.wait_healthy(name)
             if name == self.plan.toxiproxy:
                 self._create_proxies()
-            self._report(f"{name} ready in {time.monotonic() - started:.1f}s")
+            self._report(f"{escape(name)} ready in {time.monotonic() - started:.1f}s")
         members = self.plan.raft_members()
         if members:
             urls = {m.name: m.raft_status_url for m in members if m.raft_status_url}
             leader = wait_for_raft_leader(urls, timeout_s=30)
-            self._report(f"raft leader elected: {leader}")
+            self._report(f"raft leader elected: {escape(str(leader))}")
         self._write_state(ready=True)
 
     def teardown(self) -> None:
@@ -236,7 +238,7 @@ class LocalBackend:
     def _create_proxies(self) -> None:
         assert self.plan.toxiproxy is not None
         proxy = self.plan.services[self.plan.toxiproxy]
-        client = ToxiproxyClient(f"http://{proxy.address('api')}")
+        client = ToxiproxyClient(proxy.address("api"))  # brackets an IPv6 host itself
         for link in self.plan.links.values():
             client.create_proxy(link.name, link.listen_address, link.upstream_address)
 
@@ -278,7 +280,7 @@ class LocalBackend:
         try:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            self._report(f"{name} ignored SIGTERM; sending SIGKILL")
+            self._report(f"{escape(name)} ignored SIGTERM; sending SIGKILL")
             self._signal(name, signal.SIGKILL)
             process.wait()
         # Children that left the group's leader behind are ended too.
