@@ -229,6 +229,17 @@ def _module_command(name: str) -> Any:
     return importlib.import_module(f"harness.commands.{name}")
 
 
+def _run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
+    run.add_argument("--release", default=None, help="label the run with a release name")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved timeline, targets and effect checks; start and write nothing",
+    )
+    add_backend_option(run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hftchaos", description="Chaos and resilience harness for low-latency trading systems"
@@ -256,15 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = add(name, handler, text)
         sub.add_argument("--name", default="reference", help="topology name (default: reference)")
-    run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
-    run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
-    run.add_argument("--release", default=None, help="label the run with a release name")
-    run.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the resolved timeline, targets and effect checks; start and write nothing",
-    )
-    add_backend_option(run)
+    _run_arguments(add("run", command_run, "run a failure scenario and judge it against its SLOs"))
     add("sweep", command_sweep, "heal runs whose harness was killed (as `hftchaos heal`)")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")

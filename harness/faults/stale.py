@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import GuardrailError
+from harness.errors import GuardrailError, RuntimeEnvironmentError
 from harness.faults.journal import JournalState, owner_alive, read_journal
 from harness.faults.journal_heal import HealOutcome, heal_crashed_run, sweep_rules
 from harness.faults.owned import OwnedProcess, current
@@ -27,9 +27,15 @@ def registry_dir() -> Path:
 
 
 def register_run(run_id: str, journal: Path) -> Path:
-    registry_dir().mkdir(parents=True, exist_ok=True)
     entry = registry_dir() / run_id
-    entry.write_text(f"{journal.resolve()}\n")
+    try:
+        registry_dir().mkdir(parents=True, exist_ok=True)
+        entry.write_text(f"{journal.resolve()}\n")
+    except OSError as error:
+        raise RuntimeEnvironmentError(
+            f"cannot register the run in {registry_dir()} ({error.strerror or error}), so a "
+            "crash could not be healed later; set HFTCHAOS_RUN_REGISTRY to a writable folder"
+        ) from None
     return entry
 
 

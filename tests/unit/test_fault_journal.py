@@ -225,3 +225,15 @@ def test_a_live_owner_is_not_healed(tmp_path: Path) -> None:
     journal = FaultJournal.start(tmp_path, "alive01")  # this test's own process owns it
     register_run("alive01", journal.path)
     assert unfinished(entries()) == []
+
+
+def test_a_registry_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("HFTCHAOS_RUN_REGISTRY", str(blocker / "registry"))
+    from harness.errors import RuntimeEnvironmentError
+
+    with pytest.raises(RuntimeEnvironmentError, match="cannot register the run in"):
+        register_run("run1", tmp_path / "journal.jsonl")
