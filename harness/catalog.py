@@ -26,6 +26,7 @@ from harness.store.summary import (
     RunStatus,
     RunSummary,
     SloSummary,
+    counts_as_pass,
     load_summary,
 )
 
@@ -68,7 +69,12 @@ class RunEntry:
     harness_commit: str | None
     target_version: str | None  # target commit or version if known
     started_at: str  # ISO-8601 UTC
-    status: str  # finished | aborted
+    status: str  # finished | aborted | interrupted
+
+    @property
+    def passed(self) -> bool:
+        return counts_as_pass(self.status, self.verdict)
+
     verdict: str  # valid | invalid | unknown
     duration_s: float | None
     metrics: dict[str, float | None]
@@ -278,9 +284,9 @@ def entry_from_summary(run_dir: Path, summary: RunSummary) -> RunEntry:
 def failures_of(summary: RunSummary) -> list[str]:
     """Everything that broke, one line each: SLOs, safety checks, steady-state windows."""
     failures = []
-    if summary.status is RunStatus.ABORTED:
-        reason = summary.errors[-1] if summary.errors else "no reason recorded"
-        failures.append(f"run aborted: {reason}")
+    if summary.status is not RunStatus.FINISHED:
+        reason = summary.stopped_by or (summary.errors[-1] if summary.errors else None)
+        failures.append(f"run {summary.status.value}: {reason or 'no reason recorded'}")
     failures += [_slo_failure(slo) for slo in summary.slos if slo.verdict.failed]
     for check in summary.checks:
         if check.verdict.failed:  # not_applicable: the target has no such check

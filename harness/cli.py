@@ -113,7 +113,7 @@ def command_down(arguments: argparse.Namespace) -> int:
 
     swept = bring_down(arguments.name)
     if swept:
-        _report(f"killed leftover services: {', '.join(swept)}")
+        _report(f"killed leftover services: {escape(', '.join(swept))}")
     _report(f"topology {escape(repr(arguments.name))} is down")
     return EXIT_OK
 
@@ -149,6 +149,15 @@ def command_schema(arguments: argparse.Namespace) -> int:
 
 
 def command_run(arguments: argparse.Namespace) -> int:
+    if arguments.dry_run:
+        from harness.backends.registry import chosen_backend
+        from harness.dry_run import print_dry_run
+        from harness.scenario.loader import load_scenario
+
+        loaded = load_scenario(Path(arguments.scenario))
+        backend = chosen_backend(arguments.backend, loaded.topology.topology.backend)
+        print_dry_run(console, loaded, backend)
+        return EXIT_OK
     return _run_and_print(arguments).exit_code
 
 
@@ -177,7 +186,7 @@ def command_sweep(_arguments: argparse.Namespace) -> int:
 
     require_netfilter()
     removed = sweep_dead_runs()
-    _report(f"removed the kernel rules of {len(removed)} dead runs {removed or ''}".rstrip())
+    _report(escape(f"healed {len(removed)} runs whose harness died {removed or ''}".rstrip()))
     _sweep_docker()
     return EXIT_OK
 
@@ -200,6 +209,27 @@ def _sweep_docker() -> None:
     _report(f"removed the containers and networks of {len(runs)} dead Docker runs {runs or ''}")
 
 
+# Commands that heal dead runs themselves, or must not touch the machine at all.
+NO_HEAL_NOTICE = {"heal", "sweep", "validate", "schema"}
+
+
+def notice_unfinished_runs() -> None:
+    """A harness SIGKILLed mid-fault ran no `finally`: the next command heals what its run
+    left (from its journal), one line per run, and never fails because of it."""
+    try:
+        from harness.faults.journal_heal import describe_heal
+        from harness.faults.stale import heal_unfinished
+
+        for outcome in heal_unfinished("the next hftchaos command"):
+            error_console.print(describe_heal(outcome), markup=False, soft_wrap=True)
+    except Exception as error:  # healing is a courtesy here; `hftchaos heal` says more
+        error_console.print(
+            f"could not check for runs left unhealed ({type(error).__name__}: {error}); "
+            "run `hftchaos heal`",
+            markup=False,
+        )
+
+
 def command_demo(arguments: argparse.Namespace) -> int:
     """The main job: a leader-kill scenario through the same pipeline as `hftchaos run`
     (order flow, executions through Kafka to the consumer, the leader SIGKILLed, failover
@@ -220,6 +250,7 @@ def command_demo(arguments: argparse.Namespace) -> int:
 # `configure(parser)` to add its arguments and `run(arguments) -> int`. Imported lazily so that
 # `hftchaos run` does not pay for matplotlib or sqlite set-up it does not use.
 MODULE_COMMANDS = (
+    ("heal", "undo what runs whose harness was killed left behind (rules, toxics, clocks...)"),
     ("report", "write report.html for a finished run"),
     ("replay", "replay a finished run from what it left on disk (the reference: each journal)"),
     ("suite", "run a suite of scenarios; JUnit XML and a suite report"),
@@ -232,6 +263,16 @@ MODULE_COMMANDS = (
 
 def _module_command(name: str) -> Any:
     return importlib.import_module(f"harness.commands.{name}")
+
+
+def _run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved timeline, targets and effect checks; start and write nothing",
+    )
+    _add_run_options(run)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -274,10 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = add(name, handler, text)
         sub.add_argument("--name", default="reference", help="topology name (default: reference)")
-    run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
-    run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
-    _add_run_options(run)
-    add("sweep", command_sweep, "remove kernel rules left behind by a harness that was killed")
+    _run_arguments(add("run", command_run, "run a failure scenario and judge it against its SLOs"))
+    add("sweep", command_sweep, "heal runs whose harness was killed (as `hftchaos heal`)")
     validate = add("validate", command_validate, "check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
     schema = add(
@@ -310,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         with stop_signals_raise():
+            if arguments.command not in NO_HEAL_NOTICE and not getattr(arguments, "dry_run", 0):
+                notice_unfinished_runs()
             code: int = arguments.handler(arguments)
             return code
     except HarnessError as error:

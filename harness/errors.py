@@ -11,7 +11,8 @@ HarnessError                 base: a message meant for a person, never a traceba
 └── RuntimeEnvironmentError       the machine or a service is not as needed (exit 3)
     ├── ToolchainError       a prerequisite is missing or a provisioning step failed
     ├── BackendError         a service could not be started, stopped or reached
-    └── HealthTimeoutError        a service did not become healthy before its deadline
+    ├── HealthTimeoutError        a service did not become healthy before its deadline
+    └── GuardrailError       a fault would touch a process this run did not start
 """
 
 from __future__ import annotations
@@ -66,3 +67,8 @@ class BackendError(RuntimeEnvironmentError):
 
 class HealthTimeoutError(BackendError):
     pass
+
+
+class GuardrailError(RuntimeEnvironmentError):
+    """A fault was about to touch something this run did not start (a pid it did not
+    record, or a recorded pid now owned by another process): refused."""

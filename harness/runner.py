@@ -16,15 +16,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
+from harness.abort import AbortWatch
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl, Describes, NetworkControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.journal_run import RunJournal
 from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
+from harness.lifecycle import Interrupted
 from harness.metrics import RunMetrics
+from harness.netaddr import url_address
 from harness.paths import new_run_dir, results_root
 from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
@@ -35,9 +41,11 @@ from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
     Scenario,
 )
+from harness.store.space import check_results_writable
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
     BackendFacts,
+    HealingSummary,
     RecordCounts,
     RunStatus,
     RunSummary,
@@ -68,6 +76,7 @@ class RunResult:
     summary: RunSummary | None = None  # set by _finish once the run is judged (or not)
     history: History | None = None
     checks: list[CheckResult] = field(default_factory=list)
+    stopped_by: str | None = None  # the abort condition that tripped
 
     @cached_property
     def rig(self) -> RigLoad | None:
@@ -83,6 +92,8 @@ class RunResult:
     def exit_code(self) -> int:
         if self.errors:
             return EXIT_ENVIRONMENT
+        if self.stopped_by is not None:
+            return EXIT_FAILED  # the system broke a limit the scenario set
         return EXIT_OK if self.verdict is Verdict.VALID else EXIT_FAILED
 
 
@@ -103,7 +114,7 @@ def _start_side_probes(plan: Plan, scenario: Scenario, bus: EventBus) -> list[Pe
     probes = []
     consumers = plan.with_role("consumer")
     if consumers and "http" in consumers[0].ports:
-        url = f"http://{consumers[0].address('http')}/status"
+        url = f"http://{url_address(consumers[0].address('http'))}/status"
         probes.append(PeriodicProbe("kafka_consumer_lag", kafka_lag_measure(url), bus.publish))
     for spec in scenario.steady_state.probes:
         if spec.probe == "http" and spec.url:
@@ -127,6 +138,16 @@ def _start_rig_probes(
     for probe in probes:
         probe.start()
     return probes
+
+
+def _backend_facts(backend: Backend) -> BackendFacts | None:
+    """What a backend that Describes itself says about the run's images and engine."""
+    if not isinstance(backend, Describes):
+        return None
+    described = backend.describe()
+    return BackendFacts(
+        name=described.name, engine_version=described.engine_version, images=described.images
+    )
 
 
 class ScenarioRun:
@@ -157,6 +178,11 @@ class ScenarioRun:
         self.final: object | None = None
         self.final_problem = "the run ended before the final state was collected"
         self.backend_facts: BackendFacts | None = None  # from a backend that Describes itself
+        self.journal = RunJournal(report)
+        self.healing: HealingSummary | None = None  # set when the journal is closed
+        self.abort = AbortWatch(self.scenario.abort, self._stop_for, results_root())
+        self.bus.subscribe(self.abort.listen)
+        self._stoppable: list[Callable[[], None]] = []  # what an abort stops: timeline, load
 
     def execute(
         self,
@@ -167,28 +193,24 @@ class ScenarioRun:
         """Bring the topology up for this run, or use one that is `running` already
         (tests share one; it must have been started with the clock control this needs)."""
         run_id = run_dir.name.replace(".", "")[-10:].lower()
-        if needs_netfilter(self.scenario):
-            from harness.faults.stale import register_run, sweep_dead_runs
-
-            for stale in sweep_dead_runs():
-                self.report(f"removed kernel rules left by run {stale}, whose harness died")
-            register_run(run_id)
-        if running is not None:
-            self._check_shared(running.plan)
-            self._drive(running, running.plan, run_id, live, run_dir)
-            return
-        topology = with_clock_control(self.loaded.topology.topology, self.scenario)
-        plan = self.parts.make_plan(self.loaded.topology.with_topology(topology), run_dir)
-        with self.parts.open_backend(plan, self.report) as backend:
-            backend.up()
-            if isinstance(backend, Describes):
-                described = backend.describe()
-                self.backend_facts = BackendFacts(
-                    name=described.name,
-                    engine_version=described.engine_version,
-                    images=described.images,
-                )
-            self._drive(backend, plan, run_id, live, run_dir)
+        self.registry.journal = self.journal.open(run_dir, run_id)
+        try:
+            if running is not None:
+                self._check_shared(running.plan)
+                self._drive(running, running.plan, run_id, live, run_dir)
+                return
+            topology = with_clock_control(self.loaded.topology.topology, self.scenario)
+            plan = self.parts.make_plan(self.loaded.topology.with_topology(topology), run_dir)
+            with self.parts.open_backend(plan, self.report) as backend:
+                backend.up()
+                self.backend_facts = _backend_facts(backend)
+                self._drive(backend, plan, run_id, live, run_dir)
+        finally:
+            # After teardown: a harness killed before this line leaves an open journal, and
+            # the next command heals from it (harness/faults/stale.py).
+            self.healing = self.journal.close(self.registry.errors)
+            if self.healing is not None:
+                self.errors.extend(e for e in self.healing.errors if e not in self.errors)
 
     def _warm_up(self, gateway: str, run_id: str, plan: Plan) -> None:
         """Order flow before the measured load: a topology that has just come up answers its
@@ -211,6 +233,8 @@ class ScenarioRun:
             )
         )
         warmup.start()
+        if warmup.pid is not None:
+            self.journal.own("(warm-up load)", warmup.pid)
         try:
             if warmup.wait_started(timeout_s=60) is None:
                 raise BackendError(
@@ -241,6 +265,7 @@ class ScenarioRun:
         live: LiveFactory | None,
         run_dir: Path,
     ) -> None:
+        self.journal.record_services(backend, plan)
         probe = self.parts.leader_watch(plan, self.bus.publish)
         probe.start()
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
@@ -250,12 +275,15 @@ class ScenarioRun:
         load = self._load_driver(gateway, run_id, plan)
         side_probes += _start_rig_probes(backend, plan, load, self.bus)
         view = live(self.bus, probe) if live else nullcontext()
+        self._stoppable = [timeline.stop, load.stop]
+        self.abort.start(time.monotonic_ns())
         try:
             view.__enter__()
             self._warm_up(gateway, run_id, plan)
             self._load_with_faults(load, timeline, plan)
         finally:
             # Heal first, always: whatever ended the load, nothing injected may stay behind.
+            self.abort.stop()
             self._heal(timeline, load, context, run_id)
             for side_probe in side_probes:
                 side_probe.stop()
@@ -263,11 +291,18 @@ class ScenarioRun:
             view.__exit__(None, None, None)
         self._collect_final_state(plan, run_dir)
 
+    def _stop_for(self, reason: str) -> None:
+        """An abort condition tripped (on the watch's thread): no new fault, no more load;
+        the main thread then heals in its `finally` as after any other end of the load."""
+        self.report(f"[bold red]aborting:[/] {escape(reason)}")
+        for stop in self._stoppable:
+            stop()
+
     def _fault_context(
         self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
     ) -> FaultContext:
         toxiproxy = (
-            ToxiproxyClient(f"http://{plan.services[plan.toxiproxy].address('api')}")
+            ToxiproxyClient(plan.services[plan.toxiproxy].address("api"))
             if plan.toxiproxy
             else None
         )
@@ -280,6 +315,8 @@ class ScenarioRun:
             network=backend if isinstance(backend, NetworkControl) else None,
             toxiproxy=toxiproxy,
             random=random.Random(self.seed),
+            guard=self.journal.guard,
+            journal=self.journal.journal,
         )
 
     def _load_driver(self, gateway: str, run_id: str, plan: Plan) -> LoadRun:
@@ -297,6 +334,8 @@ class ScenarioRun:
 
     def _load_with_faults(self, load: LoadRun, timeline: Timeline, plan: Plan) -> None:
         load.start()
+        if load.pid is not None:
+            self.journal.own("(load generator)", load.pid)
         # Locust takes most of a second to start; the schedule (and so the fault offsets)
         # begins when the worker says its first slot is due.
         origin = load.wait_started(timeout_s=60)
@@ -310,7 +349,7 @@ class ScenarioRun:
             self.scenario.load.duration_s + self.scenario.load.request_timeout_s + 30
         )
         self.bus.publish(PhaseMark("load-done", time.monotonic_ns()))
-        if summary.exit_code not in (0, None):
+        if summary.exit_code not in (0, None) and self.abort.reason is None:
             self.errors.append(f"load generator exited with code {summary.exit_code}")
 
     def _heal(self, timeline: Timeline, load: LoadRun, context: FaultContext, run_id: str) -> None:
@@ -321,10 +360,8 @@ class ScenarioRun:
         load.stop()
         if needs_netfilter(self.scenario):
             from harness.faults.netfilter import sweep
-            from harness.faults.stale import unregister_run
 
             sweep(run_id)
-            unregister_run(run_id)
         if context.toxiproxy is not None:
             context.toxiproxy.reset()
 
@@ -333,7 +370,7 @@ class ScenarioRun:
         Skipped when the target provides none of the scenario's checks."""
         if not any(name in self.target.checks for name in self.scenario.checks):
             return
-        self.report(f"collecting the final state for the {self.target.name} checks")
+        self.report(f"collecting the final state for the {escape(self.target.name)} checks")
         try:
             self.final = self.target.collect(plan)
             self.target.save_final_state(run_dir, self.final)
@@ -409,26 +446,36 @@ def run_scenario(
     real parts on the backend chosen by `backend`/$HFTCHAOS_BACKEND/the topology, or `parts`."""
     loaded = load_scenario(file)
     check_requirements(loaded.scenario)
+    check_results_writable(results_root())
     if parts is None:
         parts = real_parts(chosen_backend(backend, loaded.topology.topology.backend))
     run = ScenarioRun(loaded, release, report, parts)
     run_dir = new_run_dir(loaded.scenario.name)
     write_scenario(run_dir, file, loaded.scenario.model_dump(mode="json", by_alias=True))
-    report(f"run directory {run_dir}")
+    report(f"run directory {escape(str(run_dir))}")
     started_wall = time.time()
     try:
         run.execute(run_dir, live, running)
     except BaseException as error:
         run.errors.append(f"{type(error).__name__}: {error}")
-        _finish(run, run_dir, started_wall, RunStatus.ABORTED)
+        stopped = isinstance(error, KeyboardInterrupt | Interrupted)
+        _finish(run, run_dir, started_wall, RunStatus.INTERRUPTED if stopped else RunStatus.ABORTED)
         raise
-    return _finish(run, run_dir, started_wall, RunStatus.FINISHED)
+    status = RunStatus.FINISHED if run.abort.reason is None else RunStatus.ABORTED
+    return _finish(run, run_dir, started_wall, status)
 
 
 def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: RunStatus) -> RunResult:
     """Judge a finished run, then build its summary once and write it once."""
     counts = write_history(run_dir, run.history, run.warmup_requests)
-    result = RunResult(run_dir, Verdict.UNKNOWN, None, errors=list(run.errors), history=run.history)
+    result = RunResult(
+        run_dir,
+        Verdict.UNKNOWN,
+        None,
+        errors=list(run.errors),
+        history=run.history,
+        stopped_by=run.abort.reason,
+    )
     if status is RunStatus.FINISHED:
         verdict, metrics, slos, steady, checks = run.judge()
         if run.errors:
@@ -484,6 +531,8 @@ def _facts(
             )
             for step in schedule(run.scenario.faults)
         ],
+        healing=run.healing,
+        stopped_by=run.abort.reason,
     )
 
 
@@ -499,7 +548,7 @@ def _publish(run_dir: Path, status: RunStatus, report: Report) -> None:
     try:
         open_catalog().index_run(run_dir)
     except (sqlite3.Error, OSError) as error:
-        report(f"[yellow]could not index the run in the results catalog:[/] {error}")
+        report(f"[yellow]could not index the run in the results catalog:[/] {escape(str(error))}")
     if status is not RunStatus.FINISHED:
         return  # stopping should be quick: the report can be written later
     from harness.report.run_report import write_run_report
@@ -507,6 +556,7 @@ def _publish(run_dir: Path, status: RunStatus, report: Report) -> None:
     try:
         path = write_run_report(run_dir)
     except Exception as error:  # a report bug must not turn a judged run into a crash
-        report(f"[yellow]could not write report.html:[/] {type(error).__name__}: {error}")
+        problem = f"{type(error).__name__}: {error}"
+        report(f"[yellow]could not write report.html:[/] {escape(problem)}")
         return
-    report(f"report {path}")
+    report(f"report {escape(str(path))}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from harness.errors import BackendError, HealthTimeoutError
+from harness.netaddr import url_address, url_host
 
 Stream = Literal["upstream", "downstream"]
 STREAMS: tuple[Stream, ...] = ("upstream", "downstream")
@@ -94,10 +95,10 @@ class ToxiproxyClient:
     """Talks to one Toxiproxy server. `api` is "http://host:port" or "host:port"."""
 
     def __init__(self, api: str, timeout_s: float = 5.0) -> None:
-        parsed = urllib.parse.urlsplit(api if "://" in api else f"http://{api}")
+        parsed = urllib.parse.urlsplit(api if "://" in api else f"http://{url_address(api)}")
         if parsed.scheme != "http" or parsed.hostname is None or parsed.port is None:
             raise BackendError(f"toxiproxy API address {api!r} is not http://host:port")
-        self.api = f"http://{parsed.hostname}:{parsed.port}"
+        self.api = f"http://{url_host(parsed.hostname)}:{parsed.port}"
         self._host, self._port = parsed.hostname, parsed.port
         self._timeout_s = timeout_s
 

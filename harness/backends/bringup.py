@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from rich.markup import escape
+
 from harness.backends.health import wait_for_raft_leader
 from harness.topology.plan import Plan, link_owner
 from harness.toxiproxy import ToxiproxyClient
@@ -37,19 +39,19 @@ def bring_up(backend: Starting, report: Report) -> None:
             backend.wait_healthy(name)
         if name == plan.toxiproxy:
             create_proxies(plan)
-        report(f"{name} ready in {time.monotonic() - started:.1f}s")
+        report(f"{escape(name)} ready in {time.monotonic() - started:.1f}s")
     members = plan.raft_members()
     if members:
         urls = {m.name: m.raft_status_url for m in members if m.raft_status_url}
         leader = wait_for_raft_leader(urls, timeout_s=LEADER_TIMEOUT_S)
-        report(f"raft leader elected: {leader}")
+        report(f"raft leader elected: {escape(str(leader))}")
 
 
 def create_proxies(plan: Plan) -> None:
     """One Toxiproxy proxy per link, listening where the link's source dials it."""
     assert plan.toxiproxy is not None
     proxy = plan.services[plan.toxiproxy]
-    client = ToxiproxyClient(f"http://{proxy.address('api')}")
+    client = ToxiproxyClient(proxy.address("api"))  # brackets an IPv6 host itself
     for link in plan.links.values():
         plan.reservations.release(link_owner(link.name))
         client.create_proxy(link.name, link.listen_address, link.upstream_address)

@@ -19,13 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from harness import settings
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.bringup import bring_up
 from harness.backends.common import BackendCommon, log_tail
 from harness.backends.files import process_cpu_seconds
 from harness.errors import BackendError
-from harness.faults.clock import faketime_environment, faketime_offset_text
+from harness.faults.clock import faketime_environment, faketime_offset_text, offset_file
 from harness.run_marker import marker_environment
 from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, PlannedService, service_owner
@@ -252,7 +254,7 @@ class LocalBackend(BackendCommon):
         try:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            self._report(f"{name} ignored SIGTERM; sending SIGKILL")
+            self._report(f"{escape(name)} ignored SIGTERM; sending SIGKILL")
             self._signal(name, signal.SIGKILL)
             process.wait()
         # Children that left the group's leader behind are ended too.
@@ -293,4 +295,4 @@ def _health_url(service: PlannedService) -> str | None:
 
 
 def _faketime_file(service: PlannedService) -> Path:
-    return service.directory / "faketime.offset"
+    return offset_file(service.directory)

@@ -68,7 +68,9 @@ def runs_table(entries: list[RunEntry], results_root: Path, with_paths: bool = T
         table.add_column("run directory", overflow="fold")
     for entry in entries:
         style = VERDICT_STYLE.get(entry.verdict, "yellow")
-        verdict = entry.verdict if entry.status == "finished" else f"{entry.verdict} (aborted)"
+        verdict = (
+            entry.verdict if entry.status == "finished" else f"{entry.verdict} ({entry.status})"
+        )
         path = [escape(_shown_path(entry.path, results_root))] if with_paths else []
         table.add_row(
             entry.started_at.replace("T", " ").removesuffix("Z")[:16],

@@ -90,7 +90,7 @@ def slo_limits(summary: RunSummary) -> dict[str, float]:
 
 
 def passed(entry: RunEntry) -> bool:
-    return entry.verdict == "valid"
+    return entry.passed
 
 
 def median_of(entries: Iterable[RunEntry], metric: str) -> float | None:

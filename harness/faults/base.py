@@ -12,12 +12,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.backends.base import Backend, ClockControl, LeaderLookup, NetworkControl
 from harness.errors import BackendError
 from harness.topology.plan import Plan
 from harness.toxiproxy import ToxiproxyClient
+
+if TYPE_CHECKING:
+    from harness.faults.journal import FaultJournal
+    from harness.faults.owned import ProcessGuard
 
 
 @dataclass
@@ -31,6 +35,10 @@ class FaultContext:
     clock: ClockControl | None = None
     toxiproxy: ToxiproxyClient | None = None
     random: random.Random = field(default_factory=random.Random)
+    # What the run started (faults act only on those) and where each fault is written, with
+    # its undo, before it is applied. None in unit tests of kinds that need neither.
+    guard: ProcessGuard | None = None
+    journal: FaultJournal | None = None
     network: NetworkControl | None = None  # kernel-level faults in a service's network context
 
 
@@ -78,6 +86,7 @@ class HealRegistry:
 
     active: dict[int, ActiveFault] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    journal: FaultJournal | None = None  # each heal that succeeds is journaled
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, key: int, fault: ActiveFault) -> None:
@@ -89,6 +98,8 @@ class HealRegistry:
             fault = self.active.pop(key, None)
         if fault is not None:
             fault.heal()
+            if self.journal is not None:
+                self.journal.healed(key)
         return fault
 
     def heal_all(self) -> None:

@@ -56,6 +56,14 @@ def faketime_offset_text(offset_ms: float) -> str:
     return f"{seconds:+.6f}\n"
 
 
+OFFSET_FILE_NAME = "faketime.offset"
+
+
+def offset_file(service_directory: Path) -> Path:
+    """Where a clock-controlled service's libfaketime reads its offset from."""
+    return service_directory / OFFSET_FILE_NAME
+
+
 # A new offset is in force from the process's next wall-clock read after the file is replaced:
 # the file is not cached (FAKETIME_NO_CACHE), so there is no delay to wait out.
 OFFSET_APPLIES_WITHIN_S = 0.0

@@ -10,22 +10,38 @@ such faults are refused with a message instead. Link-level faults between two se
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from harness.errors import BackendError
 from harness.faults import netfilter
 from harness.faults.base import ActiveFault, SimpleActiveFault
 
+# Called with the rules a fault is about to add, before any is added (the run's journal).
+BeforeRules = Callable[[netfilter.RuleSet], None]
+
+
+def _nothing(_ruleset: netfilter.RuleSet) -> None:
+    pass
+
+
 SHARED_HOST = "127.0.0.1"
 
 
 def inject_packet_loss(
-    run_id: str, key: str | int, target_name: str, host: str, percent: float
+    run_id: str,
+    key: str | int,
+    target_name: str,
+    host: str,
+    percent: float,
+    before: BeforeRules = _nothing,
 ) -> ActiveFault:
     """Drop `percent` % of the packets to and of the packets from `target_name`'s host."""
     if not 0 < percent <= 100:
         raise BackendError(f"packet_loss percent must be in (0, 100], got {percent}")
     _refuse_shared_host(target_name, host, "packet_loss")
-    ruleset = netfilter.drop_randomly(run_id, key, host, percent / 100)
+    ruleset = netfilter.random_ruleset(run_id, key, host, percent / 100)
+    before(ruleset)
+    netfilter.add(ruleset)
     detail: dict[str, object] = {
         "mechanism": "iptables statistic DROP",
         "host": host,
@@ -37,7 +53,10 @@ def inject_packet_loss(
 
 
 def inject_partition(
-    run_id: str, key: str | int, groups: list[list[tuple[str, str]]]
+    run_id: str,
+    key: str | int,
+    groups: list[list[tuple[str, str]]],
+    before: BeforeRules = _nothing,
 ) -> ActiveFault:
     """Drop every packet between hosts of different groups of (service name, host)."""
     groups = [group for group in groups if group]
@@ -49,7 +68,9 @@ def inject_partition(
         for index, first in enumerate(groups)
         for second in groups[index + 1 :]
     ]
-    ruleset = netfilter.add(netfilter.merge(rulesets))
+    ruleset = netfilter.merge(rulesets)
+    before(ruleset)
+    netfilter.add(ruleset)
     detail: dict[str, object] = {
         "mechanism": "iptables DROP",
         "groups": _names(groups),

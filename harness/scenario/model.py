@@ -266,6 +266,31 @@ class SteadyState(StrictModel):
     probes: list[ProbeSpec] = Field(default_factory=list, max_length=100)
 
 
+class ErrorRateAbort(StrictModel):
+    above: float = Field(gt=0, lt=1, description="share of answered requests that failed")
+    for_s: PositiveSeconds = Field(description="how long the share must stay above the limit")
+    window_s: PositiveSeconds = Field(default=1.0, description="the share is taken over this")
+
+
+class ProbeAbort(StrictModel):
+    probe: Literal["leader", "http", "kafka_consumer_lag"] = Field(
+        default="leader",
+        description="'leader': no member claims leadership; others: a side probe has no answer",
+    )
+    for_s: PositiveSeconds = Field(description="how long the probe must keep failing")
+
+
+class AbortConditions(StrictModel):
+    """Stop conditions (like AWS FIS's): when one trips, the run stops, heals, and is
+    reported as aborted (exit 1)."""
+
+    error_rate: ErrorRateAbort | None = None
+    probe_failing: ProbeAbort | None = None
+    max_duration_s: PositiveSeconds | None = Field(
+        default=None, description="from the start of the load to the end of the run"
+    )
+
+
 class Limit(StrictModel):
     max: Bound | None = None
     min: Bound | None = None
@@ -320,6 +345,7 @@ class Scenario(StrictModel):
     slo: dict[str, Limit] = Field(default_factory=dict)
     downtime_budget_ms: float | None = Field(default=None, gt=0, le=HOUR_MS)
     checks: list[str] = Field(default_factory=lambda: list(CHECKS), max_length=100)
+    abort: AbortConditions = Field(default_factory=AbortConditions)
 
     @field_validator("topology")
     @classmethod

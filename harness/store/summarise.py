@@ -22,6 +22,7 @@ from harness.store.summary import (
     FailoverSummary,
     FaultSummary,
     GitFacts,
+    HealingSummary,
     HostFacts,
     LatencyByPhase,
     LatencyFigures,
@@ -60,6 +61,8 @@ class RunFacts:
     errors: list[str]
     schedule: list[ScheduleStep]
     backend: BackendFacts | None = None
+    healing: HealingSummary | None = None
+    stopped_by: str | None = None
 
 
 class JudgedRun(Protocol):
@@ -99,6 +102,8 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         records=facts.records,
         errors=list(facts.errors),
         schedule=list(facts.schedule),
+        healing=facts.healing,
+        stopped_by=facts.stopped_by,
         load=_load_span(history),
         faults=fault_summaries(history, metrics.recoveries if metrics else []),
         metrics=MetricValues(**metrics.values()) if metrics else None,

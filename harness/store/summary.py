@@ -38,7 +38,8 @@ class _Document(BaseModel):
 
 class RunStatus(enum.Enum):
     FINISHED = "finished"  # ran to the end and was judged
-    ABORTED = "aborted"  # stopped or failed before it could be judged
+    ABORTED = "aborted"  # an abort condition tripped, or the harness failed, before judging
+    INTERRUPTED = "interrupted"  # stopped from outside (Ctrl-C, SIGTERM) before judging
 
 
 class GitFacts(_Document):
@@ -221,6 +222,15 @@ class SteadyWindow(_Document):
     rig: RigSummary | None
 
 
+class HealingSummary(_Document):
+    """Who healed the run's faults (from its journal, harness/faults/journal.py)."""
+
+    by: str  # "the harness" at the end of its run
+    faults: int  # fault applications journaled
+    undone_from_journal: int  # healed from the journal's undo steps, not the fault's own heal
+    errors: list[str]  # what could not be undone: the machine may not be as before
+
+
 class RunSummary(_Document):
     schema_version: Literal[2] = SCHEMA_VERSION
     scenario: str
@@ -249,9 +259,21 @@ class RunSummary(_Document):
     checks: list[CheckSummary] = Field(default_factory=list)
     steady_state: list[SteadyWindow] = Field(default_factory=list)
     rig: RigSummary | None = None
+    healing: HealingSummary | None = None  # None: written before runs kept a journal
+    stopped_by: str | None = None  # the abort condition that tripped (status aborted)
 
     def metric(self, name: str) -> float | None:
         return self.metrics.by_name().get(name) if self.metrics is not None else None
+
+    @property
+    def passed(self) -> bool:
+        """Ran to its end, was judged, and held: what every reader may count as a pass."""
+        return counts_as_pass(self.status.value, self.verdict.value)
+
+
+def counts_as_pass(status: str, verdict: str) -> bool:
+    """A run that ended early (interrupted, aborted) is never a pass, whatever its verdict."""
+    return status == RunStatus.FINISHED.value and verdict == Verdict.VALID.value
 
 
 def write_summary(run_dir: Path, summary: RunSummary) -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.store.summary import RunStatus, RunSummary
+from harness.store.summary import RunStatus, RunSummary, counts_as_pass
 
 
 class CaseState(enum.Enum):
@@ -32,6 +32,7 @@ class RunOutcome:
     error: str | None = None  # a harness error: the run did not finish or was not judged
     metrics: Mapping[str, float | None] = field(default_factory=dict)
     downtime_budget_ms: float | None = None
+    status: str = "finished"  # the run's: finished | aborted | interrupted (only finished passes)
 
     @property
     def case_name(self) -> str:
@@ -41,7 +42,7 @@ class RunOutcome:
     def state(self) -> CaseState:
         if self.error is not None:
             return CaseState.ERROR
-        return CaseState.PASSED if self.verdict == "valid" else CaseState.FAILED
+        return CaseState.PASSED if counts_as_pass(self.status, self.verdict) else CaseState.FAILED
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -75,6 +76,7 @@ def failures_from_summary(summary: RunSummary) -> list[str]:
             evidence = "; ".join(check.violations[:3]) or check.explanation
             lines.append(f"check {check.name}: {check.verdict.value}: {evidence}")
     lines.extend(f"harness error: {error}" for error in summary.errors)
-    if summary.status is RunStatus.ABORTED:
-        lines.append("the run was aborted before it could be judged")
+    if summary.status is not RunStatus.FINISHED:
+        why = f": {summary.stopped_by}" if summary.stopped_by else ""
+        lines.append(f"the run was {summary.status.value} before it could be judged{why}")
     return lines

@@ -18,6 +18,7 @@ from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, HarnessError,
 from harness.lifecycle import Interrupted
 from harness.paths import results_root, utc_stamp
 from harness.runner import RunResult
+from harness.store.summary import RunStatus
 from harness.suite.loader import LoadedSuite, PlannedScenario
 from harness.suite.outcome import CaseState, RunOutcome, failures_from_summary
 from harness.verdicts import Verdict
@@ -85,6 +86,7 @@ def outcome_of(planned: PlannedScenario, repeat: int, result: RunResult, took: f
         fault_class=planned.fault_class,
         run_dir=result.run_dir,
         verdict=result.verdict.value,
+        status=summary.status.value if summary else RunStatus.ABORTED.value,
         duration_s=took,
         load_duration_s=planned.load_duration_s,
         failures=failures_from_summary(summary) if summary else [f"harness error: {error}"],
@@ -115,6 +117,7 @@ def errored_outcome(
         fault_class=planned.fault_class,
         run_dir=run_dir,
         verdict=Verdict.UNKNOWN.value,
+        status=RunStatus.ABORTED.value,
         duration_s=took,
         load_duration_s=planned.load_duration_s,
         failures=[f"harness error: {message}"],

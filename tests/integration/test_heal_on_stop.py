@@ -95,7 +95,7 @@ def test_sigterm_mid_fault_heals_and_tears_down(tmp_path: Path) -> None:
     summary = load_summary(
         next((tmp_path / "results").glob("stop-mid-fault/*/summary.json")).parent
     )
-    assert summary.status is RunStatus.ABORTED
+    assert summary.status is RunStatus.INTERRUPTED
     assert summary.faults, "the fault applied before the stop is in the summary"
     assert any(f["phase"] == "healed" for f in _faults(tmp_path))
 

@@ -14,10 +14,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from harness.faults import netfilter, stale
+from harness.faults.journal import FaultJournal
 from harness.faults.network import inject_packet_loss, inject_partition
 
 pytestmark = [
@@ -33,12 +35,13 @@ _run_numbers = itertools.count()
 
 
 @pytest.fixture
-def run_id() -> Iterator[str]:
+def run_id(tmp_path: Path) -> Iterator[str]:
     netfilter.require_netfilter()
     run = f"test{os.getpid()}n{next(_run_numbers)}"
-    # Registered as a live run, like a harness's: a run elsewhere on the machine sweeps the
-    # rules of runs it does not know to be alive (seen: a concurrent run swept this test's).
-    stale.register_run(run)
+    # Registered as a live run with a journal, like a harness's: a run elsewhere on the
+    # machine heals the rules of runs it does not know to be alive (seen: a concurrent run
+    # swept this test's).
+    stale.register_run(run, FaultJournal.start(tmp_path, run).path)
     try:
         yield run
     finally:

@@ -244,3 +244,37 @@ def test_a_leader_kill_runs_through_the_whole_pipeline_on_fakes(
     assert (result.run_dir / "summary.json").is_file()
     report = (result.run_dir / "report.html").read_text()
     assert "fake-leader-kill" in report and "failover" in report
+
+
+def test_the_run_journal_is_closed_and_paths_are_printed_as_text(
+    tmp_path: Path,
+    fake_run: tuple[Path, list[FakeBackend]],
+    fake_toolchain: Toolchain,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A results root whose name looks like console markup is printed as it is, and the
+    fakes' run still journals its fault and closes the journal healed."""
+    import io
+    import json
+
+    from rich.console import Console
+
+    monkeypatch.setenv("HFTCHAOS_RESULTS", str(tmp_path / "[red]results[/red]"))
+    monkeypatch.setenv("HFTCHAOS_RUN_REGISTRY", str(tmp_path / "registry"))
+    scenario, backends = fake_run
+    printed = io.StringIO()
+    console = Console(file=printed, width=400)
+    result = run_scenario(scenario, None, console.print, parts=_parts(fake_toolchain, backends))
+    assert f"run directory {result.run_dir}" in printed.getvalue()
+    assert "[red]results[/red]" in str(result.run_dir)
+    lines = [
+        json.loads(line) for line in (result.run_dir / "journal.jsonl").read_text().splitlines()
+    ]
+    assert [line["entry"] for line in lines if line["entry"] in ("fault", "healed")] == [
+        "fault",
+        "healed",
+    ]
+    assert lines[-1] == {"entry": "run_healed", "by": "the harness", "errors": []}
+    summary = load_summary(result.run_dir)
+    assert summary.healing is not None and summary.healing.faults == 1
+    assert not list((tmp_path / "registry").iterdir()), "a healed run leaves no registry entry"

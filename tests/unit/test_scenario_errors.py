@@ -57,6 +57,18 @@ CASES = {
         [":9: slo.failover_time: unknown metric; valid: failover_ms"],
     ),
     "not yaml": ("name: [unclosed\n", [":2: not valid YAML"]),
+    "abort limit out of range": (
+        GOOD + "abort:\n  error_rate: {above: 2, for_s: 1}\n",
+        [":11: abort.error_rate.above: Input should be less than 1"],
+    ),
+    "abort probe unknown": (
+        GOOD + "abort:\n  probe_failing: {probe: nope, for_s: 1}\n",
+        [":11: abort.probe_failing.probe: Input should be 'leader', 'http' or"],
+    ),
+    "abort key misspelt": (
+        GOOD + "abort:\n  max_duraton_s: 3\n",
+        [":11: abort.max_duraton_s: unknown key 'max_duraton_s'; valid keys here:"],
+    ),
 }
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
+from harness.faults.journal import RemoveToxics
+from harness.faults.kinds._targets import journal_intent, toxiproxy_process
 from harness.faults.selectors import resolve_link
 from harness.scenario.model import LinkFaultBase
 from harness.toxiproxy import Stream, Toxic, ToxiproxyClient
@@ -37,6 +39,13 @@ def inject_toxic(
         )
         for stream in streams
     ]
+    undo = RemoveToxics(
+        api=client.api,
+        server=toxiproxy_process(context),
+        links=links,
+        toxics=[toxic.name for toxic in toxics],
+    )
+    journal_intent(context, key, toxic_type, links, [undo])
     for link in links:
         for toxic in toxics:
             client.add_toxic(link, toxic)

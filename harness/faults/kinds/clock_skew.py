@@ -6,17 +6,21 @@ from __future__ import annotations
 from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import clock_class
+from harness.faults.clock import offset_file
+from harness.faults.journal import ResetClocks
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import journal_intent, services
 from harness.scenario.model import ClockSkewFault, RoleSelector
 from harness.topology.model import Topology
 
 
-def inject(fault: ClockSkewFault, _key: int, context: FaultContext) -> ActiveFault:
+def inject(fault: ClockSkewFault, key: int, context: FaultContext) -> ActiveFault:
     clock = context.clock
     if clock is None:
         raise BackendError("this backend cannot move a service's clock")
     names = services(fault.target, context)
+    files = [str(offset_file(context.plan.services[name].directory)) for name in names]
+    journal_intent(context, key, "clock_skew", names, [ResetClocks(files=files)])
     for name in names:
         clock.set_clock_offset(name, fault.offset_ms)
 

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
+from harness.faults.journal import NothingLeft
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import (
+    journal_intent,
+    owned_processes,
+    record_started,
+    services,
+)
 from harness.scenario.model import KillFault
 
+# What a crashed harness leaves of a kill or restart: nothing but processes, which are ended.
+ENDS_WITH_THE_RUN = NothingLeft(
+    why="its heal starts the service again; after a crash every process of the run is ended"
+)
 
-def inject(fault: KillFault, _key: int, context: FaultContext) -> ActiveFault:
+
+def inject(fault: KillFault, key: int, context: FaultContext) -> ActiveFault:
     names = services(fault.target, context)
+    owned_processes(context, names)
+    journal_intent(context, key, "kill", names, [ENDS_WITH_THE_RUN])
     for name in names:
         context.backend.kill(name)
 
     def restart_all() -> None:
         for name in names:
             context.backend.start(name)
+        record_started(context, names)
         for name in names:
             context.backend.wait_healthy(name)
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import network_class
+from harness.faults.journal import EnableProxies
 from harness.faults.kind import FaultKind
+from harness.faults.kinds._targets import journal_intent, toxiproxy_process
 from harness.faults.kinds._toxics import each, links_of
 from harness.scenario.model import LinkDownFault
 
 
-def inject(fault: LinkDownFault, _key: int, context: FaultContext) -> ActiveFault:
+def inject(fault: LinkDownFault, key: int, context: FaultContext) -> ActiveFault:
     client, links = links_of(fault, context)
+    undo = EnableProxies(api=client.api, server=toxiproxy_process(context), links=links)
+    journal_intent(context, key, "link_down", links, [undo])
     for link in links:
         client.set_enabled(link, False)
     return SimpleActiveFault(

@@ -9,7 +9,7 @@ from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import journal_kernel_rules, services
 from harness.scenario.model import PacketLossFault
 
 
@@ -18,6 +18,7 @@ def inject(fault: PacketLossFault, key: int, context: FaultContext) -> ActiveFau
     names = services(fault.target, context)
     if len(names) != 1:
         raise BackendError(f"packet_loss takes one service, the selector gave {names}")
+    journal_kernel_rules(context, key, fault.type, names)
     return network.drop_packets(context.run_id, key, names[0], fault.percent)
 
 

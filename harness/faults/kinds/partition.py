@@ -8,7 +8,7 @@ from __future__ import annotations
 from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import journal_kernel_rules, services
 from harness.scenario.model import PartitionFault
 
 
@@ -35,7 +35,9 @@ def partition_groups(fault: PartitionFault, context: FaultContext) -> list[list[
 
 def inject(fault: PartitionFault, key: int, context: FaultContext) -> ActiveFault:
     network = network_control(context, "partition")
-    return network.partition(context.run_id, key, partition_groups(fault, context))
+    groups = partition_groups(fault, context)
+    journal_kernel_rules(context, key, fault.type, [name for group in groups for name in group])
+    return network.partition(context.run_id, key, groups)
 
 
 KIND = FaultKind(

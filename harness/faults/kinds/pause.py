@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
+from harness.faults.journal import ContinueProcesses
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import journal_intent, owned_processes, services
 from harness.scenario.model import PauseFault
 
 
-def inject(fault: PauseFault, _key: int, context: FaultContext) -> ActiveFault:
+def inject(fault: PauseFault, key: int, context: FaultContext) -> ActiveFault:
     names = services(fault.target, context)
+    owned = owned_processes(context, names)
+    journal_intent(context, key, "pause", names, [ContinueProcesses(processes=owned)])
     for name in names:
         context.backend.pause(name)
 

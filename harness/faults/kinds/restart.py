@@ -5,14 +5,23 @@ from __future__ import annotations
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
 from harness.faults.kind import FaultKind
-from harness.faults.kinds._targets import services
+from harness.faults.kinds._targets import (
+    journal_intent,
+    owned_processes,
+    record_started,
+    services,
+)
+from harness.faults.kinds.kill import ENDS_WITH_THE_RUN
 from harness.scenario.model import RestartFault
 
 
-def inject(fault: RestartFault, _key: int, context: FaultContext) -> ActiveFault:
+def inject(fault: RestartFault, key: int, context: FaultContext) -> ActiveFault:
     names = services(fault.target, context)
+    owned_processes(context, names)
+    journal_intent(context, key, "restart", names, [ENDS_WITH_THE_RUN])
     for name in names:
         context.backend.restart(name)
+        record_started(context, [name])
     return SimpleActiveFault(names, {"how": "SIGTERM, start, wait healthy"})
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.netaddr import url_address
 from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, PlannedService
 from targets.reference.checks.model import FinalState, NodeFinal, Record
@@ -174,13 +175,13 @@ def _paged(url_template: str, key: str) -> list[Record]:
 
 def _engine_url(member: PlannedService) -> str:
     if "http" in member.ports:
-        return f"http://{member.address('http')}"
+        return f"http://{url_address(member.address('http'))}"
     return (member.raft_status_url or "").removesuffix("/status")
 
 
 def _consumer_url(plan: Plan) -> str | None:
     consumers = [s for s in plan.with_role("consumer") if "http" in s.ports]
-    return f"http://{consumers[0].address('http')}/status" if consumers else None
+    return f"http://{url_address(consumers[0].address('http'))}/status" if consumers else None
 
 
 def _get_json(url: str) -> Record:
