@@ -30,7 +30,15 @@ from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
 from harness.results import git_facts, host_facts, point_latest, write_history, write_scenario
 from harness.rig import RigLoad, rig_load, rig_probes
-from harness.run_parts import LeaderWatch, LoadRequest, LoadRun, RunParts, real_parts
+from harness.run_parts import (
+    IdleLoad,
+    LeaderWatch,
+    LoadRequest,
+    LoadRun,
+    RunParts,
+    order_gateway,
+    real_parts,
+)
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
     Scenario,
@@ -237,13 +245,20 @@ class ScenarioRun:
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
         context = self._fault_context(backend, plan, run_id, probe)
         timeline = Timeline(self.scenario.faults, context, self.registry, self.bus.publish)
-        gateway = plan.with_role("gateway")[0].address("http")
-        load = self._load_driver(gateway, run_id, plan)
+        gateway = order_gateway(plan)
+        load = (
+            self._load_driver(gateway, run_id, plan)
+            if gateway is not None
+            else IdleLoad(self.scenario.load.duration_s)
+        )
+        if gateway is None:
+            self.report("no order gateway in the topology: measuring leadership only, no orders")
         side_probes += _start_rig_probes(backend, plan, load, self.bus)
         view = live(self.bus, probe) if live else nullcontext()
         try:
             view.__enter__()
-            self._warm_up(gateway, run_id, plan)
+            if gateway is not None:
+                self._warm_up(gateway, run_id, plan)
             self._load_with_faults(load, timeline, plan)
         finally:
             # Heal first, always: whatever ended the load, nothing injected may stay behind.
@@ -464,6 +479,7 @@ def _facts(
         host=host_facts(),
         records=RecordCounts(**counts),
         errors=list(run.errors),
+        failover_precision_ms=run.scenario.failover_precision_ms,
         schedule=[
             ScheduleStep(
                 offset_s=step.offset_s,

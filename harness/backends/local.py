@@ -83,11 +83,11 @@ class LocalBackend:
             if name == self.plan.toxiproxy:
                 self._create_proxies()
             self._report(f"{name} ready in {time.monotonic() - started:.1f}s")
-        members = self.plan.raft_members()
-        if members:
-            urls = {m.name: m.raft_status_url for m in members if m.raft_status_url}
-            leader = wait_for_raft_leader(urls, timeout_s=30)
-            self._report(f"raft leader elected: {leader}")
+        for cluster in self.plan.raft_clusters():
+            members = self.plan.raft_members(cluster)
+            statuses = {m.name: m.raft for m in members if m.raft}
+            leader = wait_for_raft_leader(statuses, timeout_s=30)
+            self._report(f"raft leader elected in {cluster}: {leader}")
         self._write_state(ready=True)
 
     def teardown(self) -> None:
@@ -301,6 +301,7 @@ class LocalBackend:
                     "ports": self.plan.services[name].ports,
                     "health_url": _health_url(self.plan.services[name]),
                     "raft_status_url": self.plan.services[name].raft_status_url,
+                    "raft_status": _raft_state(self.plan.services[name]),
                     "log_file": str(self.plan.services[name].log_file),
                 }
                 for name, process in self._processes.items()
@@ -320,3 +321,8 @@ def _health_url(service: PlannedService) -> str | None:
 
 def _faketime_file(service: PlannedService) -> Path:
     return service.directory / "faketime.offset"
+
+
+def _raft_state(service: PlannedService) -> dict[str, object] | None:
+    """The resolved `raft:` block, so `hftchaos status` reads members the way the run does."""
+    return service.raft.model_dump(mode="json") if service.raft else None

@@ -12,9 +12,11 @@ from typing import Protocol
 from harness.analysis import SteadyStateResult, leader_at
 from harness.checks import CheckResult
 from harness.history import History
+from harness.leadership import LeadershipLoss
 from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMetrics
 from harness.records import FaultEvent, ProbeSample
 from harness.rig import RigLoad
+from harness.status_timing import ClusterTiming, precision_warnings, status_timing
 from harness.store.summary import (
     Bound,
     CheckSummary,
@@ -24,6 +26,7 @@ from harness.store.summary import (
     HostFacts,
     LatencyByPhase,
     LatencyFigures,
+    LeadershipLossSummary,
     LoadSpan,
     MetricValues,
     RecordCounts,
@@ -33,6 +36,7 @@ from harness.store.summary import (
     RunSummary,
     ScheduleStep,
     SloSummary,
+    StatusTiming,
     SteadyWindow,
     TargetFacts,
 )
@@ -58,6 +62,7 @@ class RunFacts:
     records: RecordCounts
     errors: list[str]
     schedule: list[ScheduleStep]
+    failover_precision_ms: float | None = None  # the scenario's; None: do not warn
 
 
 class JudgedRun(Protocol):
@@ -82,6 +87,7 @@ class JudgedRun(Protocol):
 def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
     history = run.history or History()
     metrics = run.metrics
+    timings = status_timing(history.probes)
     return RunSummary(
         scenario=facts.scenario,
         status=facts.status,
@@ -107,6 +113,39 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         checks=[_check(check) for check in run.checks],
         steady_state=[_window(window) for window in run.steady],
         rig=rig_summary(run.rig) if run.rig else None,
+        leadership_losses=[_loss(loss) for loss in metrics.leadership_losses] if metrics else [],
+        status_timing=[_timing(timing) for timing in timings],
+        measurement_warnings=precision_warnings(timings, facts.failover_precision_ms)
+        if facts.failover_precision_ms is not None
+        else [],
+    )
+
+
+def _loss(loss: LeadershipLoss) -> LeadershipLossSummary:
+    return LeadershipLossSummary(
+        cluster=loss.cluster,
+        old_leader=loss.old_leader,
+        old_term=loss.old_term,
+        lost_ns=loss.lost_ns,
+        sign=loss.sign,
+        new_leader=loss.new_leader,
+        new_term=loss.new_term,
+        elected_ns=loss.elected_ns,
+        leaderless_ms=_round(loss.leaderless_ms),
+        same_node=loss.same_node,
+        fault=loss.fault_index,
+        error_bound_ms=_round(loss.election.error_bound_ns / NS_PER_MS) if loss.election else None,
+    )
+
+
+def _timing(timing: ClusterTiming) -> StatusTiming:
+    return StatusTiming(
+        cluster=timing.cluster,
+        samples=timing.samples,
+        round_trip_p50_ms=timing.round_trip_p50_ms,
+        round_trip_p99_ms=timing.round_trip_p99_ms,
+        round_trip_max_ms=timing.round_trip_max_ms,
+        implied_error_ms=timing.implied_error_ms,
     )
 
 
@@ -185,6 +224,8 @@ def _failover(failover: Failover) -> FailoverSummary:
         failover_ms=failover.failover_ms,
         first_commit_ms=failover.first_commit_ms,
         estimator=failover.election.estimator if failover.election else None,
+        cluster=failover.cluster,
+        error_bound_ms=_round(failover.error_bound_ms),
     )
 
 

@@ -101,6 +101,7 @@ class MetricValues(_Document):
     latency_p999_ms: float | None = None
     latency_max_ms: float | None = None
     kafka_lag_max: float | None = None
+    leaderless_ms: float | None = None  # the longest leadership loss (harness/leadership.py)
 
     def by_name(self) -> dict[str, float | None]:
         """Metric name -> value, for the catalog and the suite, which look figures up by name."""
@@ -142,6 +143,39 @@ class FailoverSummary(_Document):
     first_commit_ms: float | None  # first_commit_ns - injected_ns
     # Which estimate placed the election (metrics.ElectionEstimate); None: no election seen.
     estimator: Literal["role_age", "mid_request"] | None
+    cluster: str | None = None  # the Raft cluster whose leader the fault hit; None: older run
+    # How far elected_ns can be from the election, from the probe's own bracket; None: no
+    # election seen (or an older run).
+    error_bound_ms: float | None = None
+
+
+class LeadershipLossSummary(_Document):
+    """One leadership loss, with or without a fault (harness/leadership.py)."""
+
+    cluster: str
+    old_leader: str
+    old_term: int
+    lost_ns: int
+    sign: Literal["role", "unreachable", "newer-term", "fault"]
+    new_leader: str | None  # None: no leader in a newer term by the end
+    new_term: int | None
+    elected_ns: int | None
+    leaderless_ms: float | None
+    same_node: bool  # the old leader won the newer term
+    fault: int | None  # the fault aimed at the old leader, when one was
+    error_bound_ms: float | None
+
+
+class StatusTiming(_Document):
+    """The leader probe's own status round trips, per cluster, and the failover error they
+    imply (a round trip plus a fast poll: how wide the bracket around an election gets)."""
+
+    cluster: str
+    samples: int
+    round_trip_p50_ms: float | None
+    round_trip_p99_ms: float | None
+    round_trip_max_ms: float | None
+    implied_error_ms: float | None
 
 
 class RecoverySpan(_Document):
@@ -240,6 +274,11 @@ class RunSummary(_Document):
     checks: list[CheckSummary] = Field(default_factory=list)
     steady_state: list[SteadyWindow] = Field(default_factory=list)
     rig: RigSummary | None = None
+    leadership_losses: list[LeadershipLossSummary] = Field(default_factory=list)
+    status_timing: list[StatusTiming] = Field(default_factory=list)
+    # Said before and during the run as well: e.g. a status endpoint too slow for the
+    # precision the scenario asks (failover_precision_ms).
+    measurement_warnings: list[str] = Field(default_factory=list)
 
     def metric(self, name: str) -> float | None:
         return self.metrics.by_name().get(name) if self.metrics is not None else None

@@ -14,6 +14,7 @@ import random
 import re
 import socket
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from harness.errors import BackendError, TopologyError
 from harness.excerpt import excerpt
 from harness.toolchain import Toolchain
 from harness.topology.loader import LoadedTopology, start_order
-from harness.topology.model import Service
+from harness.topology.model import RaftStatus, Service
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
@@ -52,6 +53,8 @@ class PlannedService:
     stop_timeout_s: float
     job_timeout_s: float
     clock_control: bool
+    # The whole `raft:` block with its placeholders resolved (status adapters read it).
+    raft: RaftStatus | None = None
 
     def address(self, port: str) -> str:
         return f"{self.host}:{self.ports[port]}"
@@ -90,6 +93,10 @@ class Plan:
 
     def raft_members(self, cluster: str = "engine") -> list[PlannedService]:
         return [s for s in self.services.values() if s.raft_cluster == cluster]
+
+    def raft_clusters(self) -> list[str]:
+        """The names of the topology's Raft clusters, in the order their members appear."""
+        return list(dict.fromkeys(s.raft_cluster for s in self.services.values() if s.raft_cluster))
 
 
 # Service ports come from below the kernel's ephemeral range: a port from inside it can be
@@ -224,6 +231,7 @@ def _plan_with_ports(
     )
 
 
+Resolve = Callable[..., str]  # (text, *path inside the service) -> text, placeholders resolved
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
 
 
@@ -274,11 +282,32 @@ class _Resolver:
             directory=directory,
             log_file=self.run_dir / "logs" / f"{name}.log",
             health=health,
-            raft_status_url=resolve(service.raft.url, "raft", "url") if service.raft else None,
+            raft_status_url=resolve(service.raft.url, "raft", "url")
+            if service.raft and service.raft.url
+            else None,
             raft_cluster=service.raft.cluster if service.raft else None,
             stop_timeout_s=service.stop_timeout_s,
             job_timeout_s=service.job_timeout_s,
             clock_control=service.clock_control,
+            raft=self._raft(name, service.raft, resolve) if service.raft else None,
+        )
+
+    def _raft(self, name: str, raft: RaftStatus, resolve: Resolve) -> RaftStatus:
+        """The raft block with every placeholder resolved (url, body, headers, command, id)."""
+
+        def optional(text: str | None, *path: str) -> str | None:
+            return None if text is None else resolve(text, "raft", *path)
+
+        return raft.model_copy(
+            update={
+                "url": optional(raft.url, "url"),
+                "body": optional(raft.body, "body"),
+                "headers": {k: resolve(v, "raft", "headers", k) for k, v in raft.headers.items()},
+                "command": None
+                if raft.command is None
+                else [resolve(part, "raft", "command", i) for i, part in enumerate(raft.command)],
+                "member_id": optional(raft.member_id, "member_id"),
+            }
         )
 
     def _host_and_port(self, address: str, name: str) -> tuple[str, int]:

@@ -8,6 +8,7 @@ from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import clock_class
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import services
+from harness.faults.selectors import topology_members
 from harness.scenario.model import ClockSkewFault, RoleSelector
 from harness.topology.model import Topology
 
@@ -30,7 +31,7 @@ def inject(fault: ClockSkewFault, _key: int, context: FaultContext) -> ActiveFau
 def clock_controlled(fault: ClockSkewFault, topology: Topology) -> set[str]:
     """Every service the selector may pick at run time."""
     if isinstance(fault.target, RoleSelector):
-        return set(topology.services_with_role(fault.target.role))
+        return set(topology_members(fault.target, topology))
     return {fault.target}
 
 
