@@ -34,9 +34,11 @@ def _report(message: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
 
 
-def command_setup(_arguments: argparse.Namespace) -> int:
+def command_setup(arguments: argparse.Namespace) -> int:
     from harness.toolchain import ensure_toolchain
 
+    if arguments.example:
+        return _setup_example(arguments.example)
     started = time.monotonic()
     toolchain = ensure_toolchain(lambda item, message: _report(f"[bold]{item}[/]: {message}"))
     _report(f"toolchain ready in {time.monotonic() - started:.1f}s")
@@ -47,6 +49,17 @@ def command_setup(_arguments: argparse.Namespace) -> int:
         ("java", toolchain.java),
     ):
         console.print(f"  {item:12} {path}")
+    return EXIT_OK
+
+
+def _setup_example(name: str) -> int:
+    from harness.toolchain._examples import ensure_example
+
+    started = time.monotonic()
+    _report(f"[bold]{escape(name)}[/]: checking the cached build (a first build takes minutes)")
+    binary, built = ensure_example(name)
+    verb = "built" if built else "cached"
+    _report(f"[bold]{escape(name)}[/]: {verb} {binary} in {time.monotonic() - started:.1f}s")
     return EXIT_OK
 
 
@@ -81,24 +94,29 @@ def command_up(arguments: argparse.Namespace) -> int:
 
 
 def command_status(arguments: argparse.Namespace) -> int:
-    from harness.session import read_running
+    from harness.session import chosen_topology, read_running, topologies_up
     from harness.status_view import status_table
 
-    running = read_running(arguments.name)
+    if arguments.name is None and not topologies_up():
+        console.print("no topology is up")
+        return EXIT_OK
+    name = chosen_topology(arguments.name)
+    running = read_running(name)
     if running is None or not running.supervisor_alive():
-        console.print(f"topology {escape(repr(arguments.name))} is not up")
+        console.print(f"topology {escape(repr(name))} is not up")
         return EXIT_OK
     console.print(status_table(running.state))
     return EXIT_OK
 
 
 def command_down(arguments: argparse.Namespace) -> int:
-    from harness.session import bring_down
+    from harness.session import bring_down, chosen_topology
 
-    swept = bring_down(arguments.name)
+    name = chosen_topology(arguments.name)
+    swept = bring_down(name)
     if swept:
         _report(f"killed leftover services: {', '.join(swept)}")
-    _report(f"topology {escape(repr(arguments.name))} is down")
+    _report(f"topology {escape(repr(name))} is down")
     return EXIT_OK
 
 
@@ -211,10 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    add(
+    setup = add(
         "setup",
         command_setup,
         "provision Toxiproxy, Kafka and libfaketime into the cache (idempotent)",
+    )
+    setup.add_argument(
+        "--example",
+        default=None,
+        help="instead, build a worked example's third-party system (targets/examples/): nats",
     )
     up = add("up", command_up, "bring a topology up and keep it running until Ctrl-C or `down`")
     up.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
@@ -224,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("down", command_down, "stop a topology started with `up`"),
     ):
         sub = add(name, handler, text)
-        sub.add_argument("--name", default="reference", help="topology name (default: reference)")
+        sub.add_argument(
+            "--name",
+            default=None,
+            help="topology name (default: the one topology that is up, else reference)",
+        )
     run = add("run", command_run, "run a failure scenario and judge it against its SLOs")
     run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
     run.add_argument("--release", default=None, help="label the run with a release name")

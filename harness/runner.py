@@ -20,6 +20,7 @@ from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
+from harness.clock_anchor import take_anchor
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.registry import clock_controlled_services, needs_netfilter
@@ -43,6 +44,7 @@ from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
     Scenario,
 )
+from harness.status_timing import precision_warnings, status_timing
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
     RecordCounts,
@@ -62,6 +64,9 @@ Report = Callable[[str], None]
 # Builds the live display for a run: given the event bus and the leader watch.
 LiveFactory = Callable[[EventBus, LeaderWatch], AbstractContextManager[object]]
 NS = 1_000_000_000
+# Before the first fault, the probe's first answers say how quick the status endpoint is.
+PRECISION_SAMPLES = 50
+PRECISION_SAMPLE_WAIT_S = 2.0
 
 
 @dataclass
@@ -157,6 +162,8 @@ class ScenarioRun:
         self.bus.subscribe(self.history.record)
         self.registry = HealRegistry()
         self.errors: list[str] = []
+        # Monotonic next to UTC from the start, so faults line up with the system's logs.
+        self.clock_anchor = take_anchor()
         self.seed = random.SystemRandom().randrange(2**31)
         # The system's own checks (the topology's `target:`); the harness never reads the
         # final state it collects, only hands it back to those checks.
@@ -259,6 +266,7 @@ class ScenarioRun:
             view.__enter__()
             if gateway is not None:
                 self._warm_up(gateway, run_id, plan)
+            self._warn_if_imprecise()
             self._load_with_faults(load, timeline, plan)
         finally:
             # Heal first, always: whatever ended the load, nothing injected may stay behind.
@@ -268,6 +276,18 @@ class ScenarioRun:
             probe.stop()
             view.__exit__(None, None, None)
         self._collect_final_state(plan, run_dir)
+
+    def _warn_if_imprecise(self) -> None:
+        """Before the first fault: is the status endpoint quick enough for the precision the
+        scenario asks? Said now, and again in the summary from the whole run's samples."""
+        deadline = time.monotonic() + PRECISION_SAMPLE_WAIT_S
+        while time.monotonic() < deadline:
+            if sum(1 for s in self.history.probes if s.reachable) >= PRECISION_SAMPLES:
+                break
+            time.sleep(0.05)
+        timings = status_timing(list(self.history.probes))
+        for warning in precision_warnings(timings, self.scenario.failover_precision_ms):
+            self.report(f"measurement warning: {warning}")
 
     def _fault_context(
         self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
@@ -432,7 +452,7 @@ def run_scenario(
 
 def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: RunStatus) -> RunResult:
     """Judge a finished run, then build its summary once and write it once."""
-    counts = write_history(run_dir, run.history, run.warmup_requests)
+    counts = write_history(run_dir, run.history, run.warmup_requests, run.clock_anchor)
     result = RunResult(run_dir, Verdict.UNKNOWN, None, errors=list(run.errors), history=run.history)
     if status is RunStatus.FINISHED:
         verdict, metrics, slos, steady, checks = run.judge()
@@ -480,6 +500,7 @@ def _facts(
         records=RecordCounts(**counts),
         errors=list(run.errors),
         failover_precision_ms=run.scenario.failover_precision_ms,
+        clock_anchors=(run.clock_anchor, take_anchor()),
         schedule=[
             ScheduleStep(
                 offset_s=step.offset_s,

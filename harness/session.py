@@ -51,6 +51,33 @@ def read_running(topology_name: str) -> RunningTopology | None:
     return RunningTopology(run_dir, state)
 
 
+def topologies_up() -> list[str]:
+    """The names of the topologies whose `up` supervisor is alive, sorted."""
+    try:
+        folders = sorted(p.name for p in up_root().iterdir() if p.is_dir())
+    except OSError:
+        return []
+    names = []
+    for name in folders:
+        try:
+            running = read_running(name)
+        except ValueError:  # a folder that is not a topology name
+            continue
+        if running is not None and running.supervisor_alive():
+            names.append(name)
+    return names
+
+
+def chosen_topology(name: str | None, default: str = "reference") -> str:
+    """`--name`, else the one topology that is up, else `default`; several up is an error."""
+    if name is not None:
+        return name
+    up = topologies_up()
+    if len(up) > 1:
+        raise BackendError(f"{len(up)} topologies are up ({', '.join(up)}): choose one with --name")
+    return up[0] if up else default
+
+
 def _is_harness(pid: int) -> bool:
     try:
         return "harness" in " ".join(psutil.Process(pid).cmdline()) or "hftchaos" in " ".join(

@@ -318,12 +318,16 @@ def _fault_log_section(data: RunData) -> str:
         [
             *_fault_row(window, origin),
             _leaders(summaries.get((window.fault_index, window.repeat))),
+            *_utc(summaries.get((window.fault_index, window.repeat))),
         ]
         for window in windows
     ]
     headers = ["fault", "type", "targets", "applied s", "healed s", "lasted s", "detail"]
-    headers.append("leader before → after")
-    note = '<p class="note">Times in seconds from load start.</p>'
+    headers += ["leader before → after", "applied (UTC)", "healed (UTC)"]
+    note = (
+        '<p class="note">Times in seconds from load start; UTC to line them up with the '
+        "system's own logs.</p>"
+    )
     return _section("Fault log", note + table_html(headers, rows))
 
 
@@ -332,6 +336,13 @@ def _leaders(fault: FaultSummary | None) -> str:
     if fault is None:
         return "-"
     return f"{fault.leader_before or 'none'} → {fault.leader_after or 'none'}"
+
+
+def _utc(fault: FaultSummary | None) -> list[str]:
+    """When it was applied and healed in UTC; "-" for a run recorded without clock anchors."""
+    if fault is None:
+        return ["-", "-"]
+    return [fault.applied_utc or "-", fault.healed_utc or "-"]
 
 
 def _fault_row(window: FaultWindow, origin: int) -> list[object]:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from harness.analysis import SteadyStateResult, leader_at
 from harness.checks import CheckResult
+from harness.clock_anchor import ClockAnchor, iso_utc
 from harness.history import History
 from harness.leadership import LeadershipLoss
 from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMetrics
@@ -20,6 +21,7 @@ from harness.status_timing import ClusterTiming, precision_warnings, status_timi
 from harness.store.summary import (
     Bound,
     CheckSummary,
+    ClockAnchorSummary,
     FailoverSummary,
     FaultSummary,
     GitFacts,
@@ -63,6 +65,7 @@ class RunFacts:
     errors: list[str]
     schedule: list[ScheduleStep]
     failover_precision_ms: float | None = None  # the scenario's; None: do not warn
+    clock_anchors: tuple[ClockAnchor, ...] = ()  # the run's start and end (clock_anchor.py)
 
 
 class JudgedRun(Protocol):
@@ -103,7 +106,9 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         errors=list(facts.errors),
         schedule=list(facts.schedule),
         load=_load_span(history),
-        faults=fault_summaries(history, metrics.recoveries if metrics else []),
+        faults=_with_utc(
+            fault_summaries(history, metrics.recoveries if metrics else []), facts.clock_anchors
+        ),
         metrics=MetricValues(**metrics.values()) if metrics else None,
         errors_by_kind=dict(metrics.errors) if metrics else {},
         failovers=[_failover(failover) for failover in metrics.failovers] if metrics else [],
@@ -115,10 +120,36 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         rig=rig_summary(run.rig) if run.rig else None,
         leadership_losses=[_loss(loss) for loss in metrics.leadership_losses] if metrics else [],
         status_timing=[_timing(timing) for timing in timings],
+        clock_anchors=[_anchor(anchor) for anchor in facts.clock_anchors],
         measurement_warnings=precision_warnings(timings, facts.failover_precision_ms)
         if facts.failover_precision_ms is not None
         else [],
     )
+
+
+def _anchor(anchor: ClockAnchor) -> ClockAnchorSummary:
+    return ClockAnchorSummary(
+        monotonic_ns=anchor.monotonic_ns,
+        utc_ns=anchor.utc_ns,
+        utc=iso_utc(anchor.utc_ns),
+        uncertainty_ns=anchor.uncertainty_ns,
+    )
+
+
+def _with_utc(faults: list[FaultSummary], anchors: Sequence[ClockAnchor]) -> list[FaultSummary]:
+    """Each fault's instants in UTC too, so it lines up with the system's own logs."""
+    if not anchors:
+        return faults
+    anchor = anchors[0]
+    return [
+        fault.model_copy(
+            update={
+                "applied_utc": anchor.iso_of(fault.applied_ns),
+                "healed_utc": anchor.iso_of(fault.healed_ns) if fault.healed_ns else None,
+            }
+        )
+        for fault in faults
+    ]
 
 
 def _loss(loss: LeadershipLoss) -> LeadershipLossSummary:

@@ -125,6 +125,9 @@ class FaultSummary(_Document):
     term_after: int | None
     removes_leader: bool  # a leader-removing kind whose targets included the leader
     recovered_ns: int | None = None  # None: never recovered, or the run was not judged
+    # applied_ns and healed_ns in UTC (the run's first clock anchor); None: an older run.
+    applied_utc: str | None = None
+    healed_utc: str | None = None
     recovery_ms: float | None = None  # from applied_ns
     recovery_from_heal_ms: float | None = None  # from healed_ns; None within a flapping episode
 
@@ -247,6 +250,16 @@ class SteadyWindow(_Document):
     rig: RigSummary | None
 
 
+class ClockAnchorSummary(_Document):
+    """A (monotonic, UTC) pair read together (harness/clock_anchor.py): utc = utc_ns +
+    (instant - monotonic_ns). The run keeps one from its start and one from its end."""
+
+    monotonic_ns: int
+    utc_ns: int
+    utc: str
+    uncertainty_ns: int
+
+
 class RunSummary(_Document):
     schema_version: Literal[2] = SCHEMA_VERSION
     scenario: str
@@ -279,6 +292,7 @@ class RunSummary(_Document):
     # Said before and during the run as well: e.g. a status endpoint too slow for the
     # precision the scenario asks (failover_precision_ms).
     measurement_warnings: list[str] = Field(default_factory=list)
+    clock_anchors: list[ClockAnchorSummary] = Field(default_factory=list)
 
     def metric(self, name: str) -> float | None:
         return self.metrics.by_name().get(name) if self.metrics is not None else None

@@ -10,6 +10,7 @@ from harness.checks.target import Target, load_target
 from harness.errors import InputError, TargetError, TopologyError
 from harness.excerpt import excerpt
 from harness.status_adapter import StatusShapeError, check_shape
+from harness.topology.members import expand_members
 from harness.topology.model import Topology
 from harness.validation import join_problems, parse_document
 from harness.yamlsource import SourceMap, load_yaml
@@ -39,6 +40,7 @@ def load_topology(file: Path) -> LoadedTopology:
         data, source = load_yaml(file)
     except InputError as error:
         raise TopologyError(str(error)) from None
+    data = expand_members(data, source)
     topology = parse_document(Topology, data, source, TopologyError)
     _check_references(topology, source)
     _check_status_shapes(topology, source)

@@ -1,7 +1,8 @@
 """Turn a topology into a concrete plan: free ports chosen, every `${...}` placeholder resolved.
 
 Placeholders (see targets/README.md):
-    ${python}  ${run_dir}  ${toolchain.toxiproxy_server|kafka_libs|libfaketime|java}
+    ${python}  ${run_dir}  ${topology.dir}
+    ${toolchain.home|toxiproxy_server|kafka_libs|libfaketime|java}
     ${self.host}  ${self.dir}  ${self.port.NAME}  ${self.address.NAME}
     ${services.SVC.host}  ${services.SVC.port.NAME}  ${services.SVC.address.NAME}
     ${links.LINK.host}  ${links.LINK.port}  ${links.LINK.address}
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from harness.errors import BackendError, TopologyError
 from harness.excerpt import excerpt
-from harness.toolchain import Toolchain
+from harness.toolchain import Toolchain, cache_home
 from harness.topology.loader import LoadedTopology, start_order
 from harness.topology.model import RaftStatus, Service
 
@@ -343,6 +344,10 @@ class _Resolver:
             "toolchain.libfaketime": str(self.toolchain.libfaketime),
             "toolchain.java": str(self.toolchain.java),
             "self.dir": str(directory),
+            # The topology file's folder: scripts and configs next to it, by absolute path.
+            "topology.dir": str(self.loaded.file.resolve().parent),
+            # The provisioned cache: `hftchaos setup --example NAME` builds into it.
+            "toolchain.home": str(cache_home()),
         }
         if expression in simple:
             return simple[expression]
