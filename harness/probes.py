@@ -30,7 +30,8 @@ from harness.topology.model import RaftStatus
 DEFAULT_INTERVAL_S = 0.005
 # While an election is under way (the leader went away and no newer leader has shown up yet),
 # members are polled this often, so failover_ms is not rounded up by the steady cadence. The
-# burst lasts one election, a few hundred ms, and never longer than BURST_MAX_S.
+# burst lasts one election, a few hundred ms, and never longer than BURST_MAX_S (a cluster's
+# raft.election_max_ms, for systems whose elections take longer).
 BURST_INTERVAL_S = 0.001
 BURST_MAX_S = 3.0
 
@@ -69,15 +70,16 @@ class ElectionWatch:
     term, or BURST_MAX_S has passed. Only transitions start a burst, so a member that stays
     unreachable (killed, cut off) does not keep the probe fast. One per Raft cluster."""
 
-    def __init__(self) -> None:
+    def __init__(self, burst_max_s: float = BURST_MAX_S) -> None:
         self._lost_term: int | None = None
         self._since_ns = 0
+        self._burst_max_ns = burst_max_s * 1e9
 
     def observe(self, previous: ProbeSample | None, sample: ProbeSample) -> bool:
         if self._lost_term is not None:
             leads = sample.reachable and sample.role == "leader"
             newer_leader = leads and (sample.term or 0) > self._lost_term
-            expired = sample.arrival_ns - self._since_ns > BURST_MAX_S * 1e9
+            expired = sample.arrival_ns - self._since_ns > self._burst_max_ns
             if newer_leader or expired:
                 self._lost_term = None
         was_leader = previous is not None and previous.reachable and previous.role == "leader"
@@ -112,7 +114,12 @@ class LeaderProbe:
         self._lock = threading.Lock()
         self._members = members_by_cluster(self.statuses)
         self._ids = member_ids(self.statuses)
-        self._elections = {cluster: ElectionWatch() for cluster in self._members}
+        self._elections = {
+            cluster: ElectionWatch(
+                max(self.statuses[m].election_max_ms for m in members) / 1000
+            )
+            for cluster, members in self._members.items()
+        }
         self._threads = [
             threading.Thread(target=self._poll, args=(node,), name=f"probe-{node}", daemon=True)
             for node in self.statuses

@@ -110,6 +110,12 @@ class RaftStatus(StrictModel):
         default=5.0, ge=1, le=10_000, description="poll period between elections"
     )
     timeout_ms: float = Field(default=250.0, gt=0, le=60_000)
+    election_max_ms: float = Field(
+        default=3000.0,
+        gt=0,
+        le=120_000,
+        description="how long an election may take: the probe polls fast for that long",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> RaftStatus:
