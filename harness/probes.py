@@ -115,9 +115,7 @@ class LeaderProbe:
         self._members = members_by_cluster(self.statuses)
         self._ids = member_ids(self.statuses)
         self._elections = {
-            cluster: ElectionWatch(
-                max(self.statuses[m].election_max_ms for m in members) / 1000
-            )
+            cluster: ElectionWatch(max(self.statuses[m].election_max_ms for m in members) / 1000)
             for cluster, members in self._members.items()
         }
         self._threads = [
