@@ -213,8 +213,11 @@ def _fault(
 ) -> FaultSummary:
     # The timeline writes these into the event's detail (timeline.Timeline._apply).
     detail = event.detail
+    cluster = detail.get("cluster")
+    # The leader after, in the cluster the fault was about (older runs: every sample).
+    mine = [p for p in probes if p.cluster == cluster] if isinstance(cluster, str) else probes
     leader_after, term_after = leader_at(
-        probes, healed_ns if healed_ns is not None else _END_OF_HISTORY_NS
+        mine, healed_ns if healed_ns is not None else _END_OF_HISTORY_NS
     )
     leader_before = detail.get("leader_before")
     term_before = detail.get("term_before")

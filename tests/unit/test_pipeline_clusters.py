@@ -134,6 +134,8 @@ def parts(toolchain: Toolchain, backends: list[FakeBackend]) -> RunParts:
             name: FakeCluster(backends[-1], sorted(m.name for m in plan.raft_members(name)))
             for name in plan.raft_clusters()
         }
+        # The other cluster in a much newer term: "the newest term" must be per cluster.
+        clusters["orders"].term = 10
         return ClusterWatch(clusters, publish)
 
     def no_load(_request: LoadRequest) -> object:
@@ -170,4 +172,6 @@ def test_each_cluster_is_watched_and_a_gatewayless_run_measures_leadership(
     assert {t.cluster for t in summary.status_timing} == {"orders", "risk"}
     assert [f.cluster for f in summary.failovers] == ["risk"]
     assert len(summary.clock_anchors) == 2 and summary.faults[0].applied_utc is not None
+    [fault] = summary.faults
+    assert (fault.leader_before, fault.leader_after) == ("risk-1", "risk-2")
     assert result.verdict is not Verdict.VALID  # no orders: nothing shows the steady state
