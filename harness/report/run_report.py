@@ -11,6 +11,7 @@ import yaml
 
 from harness.report import figures
 from harness.report.html import Raw, escape, figure_html, page, table_html, verdict_badge
+from harness.report.leadership import leadership_html
 from harness.report.run_data import (
     NS_PER_S,
     PERCENTILES,
@@ -60,6 +61,7 @@ def render(data: RunData) -> str:
         _percentile_section(data),
         _slo_section(summary),
         _failover_section(summary),
+        _section("Leadership and the probe's precision", leadership_html(summary)),
         _checks_section(summary),
         _steady_state_section(summary),
         _fault_log_section(data),
@@ -231,15 +233,18 @@ def _failover_section(summary: RunSummary) -> str:
     rows = [
         [
             fault_name(f.fault, f.repeat),
+            f.cluster or "-",
             f.old_leader,
             f.new_leader or "none",
             number(f.failover_ms),
+            number(f.error_bound_ms),
             number(f.first_commit_ms),
             (f.estimator or "-").replace("_", " "),
         ]
         for f in failovers
     ]
-    headers = ["fault", "old leader", "new leader", "failover ms", "first commit ms", "placed by"]
+    headers = ["fault", "cluster", "old leader", "new leader", "failover ms", "± ms"]
+    headers += ["first commit ms", "placed by"]
     classes = ["fail" if not f.new_leader else "" for f in failovers]
     return _section("Leader failovers", table_html(headers, rows, classes))
 

@@ -175,3 +175,6 @@ def test_each_cluster_is_watched_and_a_gatewayless_run_measures_leadership(
     [fault] = summary.faults
     assert (fault.leader_before, fault.leader_after) == ("risk-1", "risk-2")
     assert result.verdict is not Verdict.VALID  # no orders: nothing shows the steady state
+    report = (result.run_dir / "report.html").read_text()
+    assert "Leadership and the probe" in report and "risk-2 (term 2)" in report
+    assert fault.applied_utc is not None and fault.applied_utc in report
