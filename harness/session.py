@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 
 from harness.backends.local import STATE_FILE, LocalBackend, Report, log_tail
-from harness.errors import BackendError
+from harness.errors import BackendError, InputError
 from harness.paths import remove_tree, up_dir, up_root
 from harness.toolchain import locate_toolchain
 from harness.topology.loader import load_topology
@@ -61,7 +61,7 @@ def topologies_up() -> list[str]:
     for name in folders:
         try:
             running = read_running(name)
-        except ValueError:  # a folder that is not a topology name
+        except InputError:  # a folder that is not a topology name
             continue
         if running is not None and running.supervisor_alive():
             names.append(name)
