@@ -36,7 +36,7 @@ KILLS = 10
 AGREEMENT_MS = 5.0
 # [pid] 2026/12/01 12:40:00.123456 [DBG] RAFT [yrzKKRBu - _meta_] Switching to leader
 SWITCH = re.compile(
-    r"^\[\d+\] (\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) \[DBG\] RAFT \[\w+ - _meta_\] "
+    r"^(?:\[\d+\] )?(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) \[DBG\] RAFT \[\w+ - _meta_\] "
     r"Switching to leader"
 )
 
