@@ -168,3 +168,21 @@ def bench(session: nox.Session) -> None:
     # benchmarks.docker_actuation (Docker backend) runs by name: it needs `setup --docker`.
     for name in chosen:
         session.run("python", "-m", f"benchmarks.{name}")
+
+
+@nox.session(python=PYTHON)
+def examples(session: nox.Session) -> None:
+    """The worked examples on real third-party systems (targets/examples/), minutes each:
+    builds them first (`hftchaos setup --example NAME`, go install), then runs
+    tests/examples/, which the CI `tests` session does not collect. `-- -k NAME` picks one."""
+    install_with_toolchain(session, "test")
+    session.run("hftchaos", "setup", "--example", "nats")
+    session.run(
+        "pytest",
+        "-ra",
+        "-s",
+        "--timeout=1800",
+        "tests/examples",
+        *session.posargs,
+        env={"HFTCHAOS_EXAMPLES": "1"},
+    )

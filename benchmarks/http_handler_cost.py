@@ -21,7 +21,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from benchmarks.common import write_result
-from harness.status_client import KeepAliveGet
+from harness.status_client import KeepAliveRequest
 from targets.reference.lean_http import LeanRequestHandler
 
 ROUNDS = 7
@@ -59,7 +59,7 @@ def _stdlib_client(url_port: int) -> Callable[[], object]:
 
 
 def _lean_client(url_port: int) -> Callable[[], object]:
-    client = KeepAliveGet(f"http://127.0.0.1:{url_port}/status", timeout_s=2)
+    client = KeepAliveRequest(f"http://127.0.0.1:{url_port}/status", timeout_s=2)
     return lambda: json.loads(client.get()[1])
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.history import History
+from harness.leadership import all_losses
 from harness.metrics import (
     NS_PER_MS,
     Failover,
@@ -21,7 +22,7 @@ from harness.metrics import (
     percentile,
     recovered_at,
 )
-from harness.records import FaultEvent, Outcome, ProbeSample, RequestRecord
+from harness.records import DEFAULT_CLUSTER, FaultEvent, Outcome, ProbeSample, RequestRecord
 from harness.rig import INTERVAL_NS as RIG_INTERVAL_NS
 from harness.rig import RigLoad, rig_load
 from harness.scenario.model import Scenario, SteadyState
@@ -64,12 +65,14 @@ def _failovers(history: History) -> list[Failover]:
         if not isinstance(old_leader, str):
             continue
         old_term = event.detail.get("term_before")
+        cluster = event.detail.get("cluster")
         failover = find_failover(
             event,
             old_leader,
             old_term if isinstance(old_term, int) else None,
             probes,
             history.requests,
+            cluster if isinstance(cluster, str) else DEFAULT_CLUSTER,
         )
         heal = _heal_of(event, history.faults)
         observed_while_active = failover.elected_ns is not None and (
@@ -140,6 +143,7 @@ def analyse(history: History, scenario: Scenario) -> RunMetrics:
         unknown_outcomes=sum(1 for r in requests if r.outcome is Outcome.UNKNOWN),
         downtime_ms=downtime_ms(requests),
         failovers=_failovers(history),
+        leadership_losses=all_losses(history.probes, history.faults),
         recovery_ms=None
         if (not recovery or None in recovery)
         else max(r for r in recovery if r is not None),

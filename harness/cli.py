@@ -37,6 +37,8 @@ def _report(message: str) -> None:
 def command_setup(arguments: argparse.Namespace) -> int:
     from harness.toolchain import ensure_toolchain
 
+    if arguments.example:
+        return _setup_example(arguments.example)
     started = time.monotonic()
     toolchain = ensure_toolchain(lambda item, message: _report(f"[bold]{item}[/]: {message}"))
     _report(f"toolchain ready in {time.monotonic() - started:.1f}s")
@@ -64,6 +66,17 @@ def _setup_docker() -> None:
     if settings.BASE_IMAGE.read() is None:  # a base of the user's own needs no making
         make_base_image(client, _report)
     build(client, None, None)
+
+
+def _setup_example(name: str) -> int:
+    from harness.toolchain._examples import ensure_example
+
+    started = time.monotonic()
+    _report(f"[bold]{escape(name)}[/]: checking the cached build (a first build takes minutes)")
+    binary, built = ensure_example(name)
+    verb = "built" if built else "cached"
+    _report(f"[bold]{escape(name)}[/]: {verb} {binary} in {time.monotonic() - started:.1f}s")
+    return EXIT_OK
 
 
 def command_up(arguments: argparse.Namespace) -> int:
@@ -97,24 +110,29 @@ def command_up(arguments: argparse.Namespace) -> int:
 
 
 def command_status(arguments: argparse.Namespace) -> int:
-    from harness.session import read_running
+    from harness.session import chosen_topology, read_running, topologies_up
     from harness.status_view import status_table
 
-    running = read_running(arguments.name)
+    if arguments.name is None and not topologies_up():
+        console.print("no topology is up")
+        return EXIT_OK
+    name = chosen_topology(arguments.name)
+    running = read_running(name)
     if running is None or not running.supervisor_alive():
-        console.print(f"topology {escape(repr(arguments.name))} is not up")
+        console.print(f"topology {escape(repr(name))} is not up")
         return EXIT_OK
     console.print(status_table(running.state))
     return EXIT_OK
 
 
 def command_down(arguments: argparse.Namespace) -> int:
-    from harness.session import bring_down
+    from harness.session import bring_down, chosen_topology
 
-    swept = bring_down(arguments.name)
+    name = chosen_topology(arguments.name)
+    swept = bring_down(name)
     if swept:
         _report(f"killed leftover services: {escape(', '.join(swept))}")
-    _report(f"topology {escape(repr(arguments.name))} is down")
+    _report(f"topology {escape(repr(name))} is down")
     return EXIT_OK
 
 
@@ -288,6 +306,11 @@ def _configure_setup(setup: argparse.ArgumentParser) -> None:
         help="also get the Docker backend ready: docker.io and debootstrap when missing, "
         "dockerd started when none answers, the base image and the images built",
     )
+    setup.add_argument(
+        "--example",
+        default=None,
+        help="instead, build a worked example's third-party system (targets/examples/): nats",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,9 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    _configure_setup(
-        add("setup", command_setup, "provision Toxiproxy, Kafka and libfaketime into the cache")
-    )
+    setup = add("setup", command_setup, "provision Toxiproxy, Kafka and libfaketime into the cache")
+    _configure_setup(setup)
     up = add("up", command_up, "bring a topology up and keep it running until Ctrl-C or `down`")
     up.add_argument("--topology", default=str(REFERENCE_TOPOLOGY), help="topology YAML file")
     up.add_argument("--detach", action="store_true", help="run the supervisor in the background")
@@ -314,7 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("down", command_down, "stop a topology started with `up`"),
     ):
         sub = add(name, handler, text)
-        sub.add_argument("--name", default="reference", help="topology name (default: reference)")
+        sub.add_argument(
+            "--name",
+            default=None,
+            help="topology name (default: the one topology that is up, else reference)",
+        )
     _run_arguments(add("run", command_run, "run a failure scenario and judge it against its SLOs"))
     add("sweep", command_sweep, "heal runs whose harness was killed (as `hftchaos heal`)")
     validate = add("validate", command_validate, "check scenario files without running them")

@@ -1,9 +1,11 @@
 """Recovery figures computed from a run's recorded history. Pure functions, no I/O.
 
 Definitions (also in scenarios/README.md):
-- failover_ms: from the injection of a fault whose targets included the leader, to the first
-  probe sample in which another member reports itself leader in a newer term (it won a
-  majority vote for that term). None when no fault removed the leader.
+- failover_ms: from the injection of a fault whose targets included the leader of a Raft
+  cluster, to the first probe sample in which a member of that cluster (the old leader too)
+  reports itself leader in a newer term (it won a majority vote for that term). None when no
+  fault removed a leader. Each failover keeps its error bound (ElectionEstimate).
+- leaderless_ms: see harness/leadership.py (every loss, with or without a fault).
 - first_commit_ms: from that injection to the end of the first acknowledged order that was
   answered after the new leader appeared.
 - downtime_ms: total time the order path was unavailable. A run of consecutive failed requests
@@ -22,9 +24,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-from harness.records import FaultEvent, Outcome, ProbeSample, RequestRecord
+from harness.records import DEFAULT_CLUSTER, FaultEvent, Outcome, ProbeSample, RequestRecord
+
+if TYPE_CHECKING:  # leadership builds on this module's election estimate
+    from harness.leadership import LeadershipLoss
 
 NS_PER_MS = 1_000_000
 # How long after a new leader's first answer its quicker answers are looked for.
@@ -72,6 +77,12 @@ class Failover:
     first_commit_ns: int | None = None
     # How elected_ns was placed; None when no new leader was seen.
     election: ElectionEstimate | None = None
+    cluster: str = DEFAULT_CLUSTER
+
+    @property
+    def error_bound_ms(self) -> float | None:
+        """How far elected_ns can be from the election: see ElectionEstimate.error_bound_ns."""
+        return None if self.election is None else self.election.error_bound_ns / NS_PER_MS
 
     @property
     def failover_ms(self) -> float | None:
@@ -92,20 +103,31 @@ def find_failover(
     old_term: int | None,
     samples: Sequence[ProbeSample],
     requests: Sequence[RequestRecord],
+    cluster: str = DEFAULT_CLUSTER,
 ) -> Failover:
-    """The first sample after the injection in which another member leads in a newer term,
-    and when that member became leader: see `election_ns`."""
+    """The first sample of the cluster after the injection in which a member (the old leader
+    too) leads in a newer term, and when it became leader: see `election_ns`."""
     elected: ProbeSample | None = None
     for sample in samples:
         if sample.arrival_ns < injection.at_ns or sample.role != "leader":
             continue
-        newer = old_term is None or (sample.term is not None and sample.term > old_term)
-        if sample.node != old_leader and newer:
+        if sample.cluster != cluster:
+            continue
+        # A newer term is a new election, won by the old leader too (every loss counts);
+        # without the old term, only another member leading shows one.
+        if (old_term is not None and sample.term is not None and sample.term > old_term) or (
+            old_term is None and sample.node != old_leader
+        ):
             elected = sample
             break
     if elected is None:
         return Failover(
-            injection.fault_index, injection.repeat, old_leader, old_term, injection.at_ns
+            injection.fault_index,
+            injection.repeat,
+            old_leader,
+            old_term,
+            injection.at_ns,
+            cluster=cluster,
         )
     estimate = estimate_election(elected, samples, injection.at_ns)
     elected_ns = estimate.chosen_ns
@@ -123,6 +145,7 @@ def find_failover(
         elected_ns,
         first_commit,
         estimate,
+        cluster,
     )
 
 
@@ -144,6 +167,13 @@ class ElectionEstimate:
     # answer as leader arrived). Either estimate is off by at most the bracket's width.
     earliest_ns: int = 0
     latest_ns: int = 0
+
+    @property
+    def error_bound_ns(self) -> int:
+        """The election lies in [earliest_ns, latest_ns]: the chosen instant is off by at
+        most its distance to the farther end. A slow status endpoint widens this."""
+        chosen = self.chosen_ns
+        return max(chosen - self.earliest_ns, self.latest_ns - chosen, 0)
 
     @property
     def chosen_ns(self) -> int:
@@ -178,6 +208,7 @@ def estimate_election(
         sample.sent_ns
         for sample in samples
         if sample.node == first.node
+        and sample.cluster == first.cluster
         and sample.reachable
         and sample.sent_ns is not None
         and sample.arrival_ns < first.arrival_ns
@@ -358,6 +389,14 @@ class RunMetrics:
     # The boundaries of latency_by_phase: the first injection and the latest recovery.
     first_fault_ns: int | None = None
     recovered_ns: int | None = None
+    # Every leadership loss of every cluster (harness/leadership.py), with or without a fault.
+    leadership_losses: list[LeadershipLoss] = field(default_factory=list)
+
+    @property
+    def leaderless_ms(self) -> float | None:
+        """The longest leadership loss that ended; None when no loss ended."""
+        values = [ms for loss in self.leadership_losses if (ms := loss.leaderless_ms) is not None]
+        return max(values) if values else None
 
     @property
     def failover_ms(self) -> float | None:
@@ -388,4 +427,5 @@ class RunMetrics:
             "latency_p999_ms": overall.p999_ms,
             "latency_max_ms": overall.max_ms,
             "kafka_lag_max": self.kafka_lag_max,
+            "leaderless_ms": self.leaderless_ms,
         }

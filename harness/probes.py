@@ -1,102 +1,85 @@
 """Probes: threads that sample the system at a fixed cadence and publish what they see.
 
-The leader probe keeps one persistent connection per Raft member and polls each member's
-status every few milliseconds, each member on its own thread so that a paused or partitioned
-member never delays the samples of the others. Samples are stamped when they arrive.
+The leader probe keeps one persistent connection per Raft member (of every cluster) and polls
+each member's status every few milliseconds, each member on its own thread so that a paused or
+partitioned member never delays the samples of the others. Samples are stamped when they
+arrive, with when their request was sent: the round trip bounds the probe's own error.
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from harness.backends.base import RaftRole, RaftView
-from harness.raft import fetch_json, leader_of
-from harness.records import MetricSample, ProbeSample
-from harness.status_client import KeepAliveGet, StatusHttpError
+from harness.raft import (
+    StatusSource,
+    fetch_json,
+    leader_of,
+    legacy_status,
+    member_ids,
+    members_by_cluster,
+)
+from harness.records import DEFAULT_CLUSTER, MetricSample, ProbeSample
+from harness.status_adapter import MemberAnswer
+from harness.topology.model import RaftStatus
 
 DEFAULT_INTERVAL_S = 0.005
 # While an election is under way (the leader went away and no newer leader has shown up yet),
 # members are polled this often, so failover_ms is not rounded up by the steady cadence. The
-# burst lasts one election, a few hundred ms, and never longer than BURST_MAX_S.
+# burst lasts one election, a few hundred ms, and never longer than BURST_MAX_S (a cluster's
+# raft.election_max_ms, for systems whose elections take longer).
 BURST_INTERVAL_S = 0.001
 BURST_MAX_S = 3.0
-REQUEST_TIMEOUT_S = 0.25
 
 
-class _StatusPoller:
-    """GET one status URL over one keep-alive connection, reconnecting after failures."""
-
-    def __init__(self, url: str) -> None:
-        self._client = KeepAliveGet(url, REQUEST_TIMEOUT_S)
-
-    def get(self) -> dict[str, object] | None:
-        try:
-            status, body = self._client.get()
-            if status != 200:
-                return None
-            parsed = json.loads(body)
-        except (OSError, StatusHttpError, ValueError):
-            return None
-        return parsed if isinstance(parsed, dict) else None
-
-    def close(self) -> None:
-        self._client.close()
-
-
-def sample_from_status(
+def sample_from_answer(
     node: str,
     arrival_ns: int,
-    status: Mapping[str, object] | None,
+    answer: MemberAnswer | None,
+    leader: str | None,
     sent_ns: int | None = None,
+    cluster: str = DEFAULT_CLUSTER,
 ) -> ProbeSample:
-    if status is None:
-        return ProbeSample(node=node, arrival_ns=arrival_ns, reachable=False, sent_ns=sent_ns)
-
-    def integer(key: str) -> int | None:
-        value = status.get(key)
-        return value if isinstance(value, int) else None
-
-    leader = status.get("leader")
+    """A probe sample from a member's answer; `leader` is the leader as a service name."""
+    if answer is None:
+        return ProbeSample(
+            node=node, arrival_ns=arrival_ns, reachable=False, sent_ns=sent_ns, cluster=cluster
+        )
     return ProbeSample(
         node=node,
         arrival_ns=arrival_ns,
         reachable=True,
-        role=str(status.get("role", "unknown")),
-        term=integer("term"),
-        leader=leader if isinstance(leader, str) else None,
-        commit_index=integer("commit_index"),
-        last_applied=integer("last_applied"),
+        role=answer.role,
+        term=answer.term,
+        leader=leader,
+        commit_index=answer.commit_index,
+        last_applied=answer.last_applied,
         sent_ns=sent_ns,
-        role_age_ms=_number(status.get("role_age_ms")),
+        role_age_ms=answer.role_age_ms,
+        cluster=cluster,
     )
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return float(value)
 
 
 class ElectionWatch:
     """Says when the probe should poll fast: from the moment a leader stops being one (its
     samples fail, or it reports another role) until a member reports leadership in a newer
     term, or BURST_MAX_S has passed. Only transitions start a burst, so a member that stays
-    unreachable (killed, cut off) does not keep the probe fast."""
+    unreachable (killed, cut off) does not keep the probe fast. One per Raft cluster."""
 
-    def __init__(self) -> None:
+    def __init__(self, burst_max_s: float = BURST_MAX_S) -> None:
         self._lost_term: int | None = None
         self._since_ns = 0
+        self._burst_max_ns = burst_max_s * 1e9
 
     def observe(self, previous: ProbeSample | None, sample: ProbeSample) -> bool:
         if self._lost_term is not None:
             leads = sample.reachable and sample.role == "leader"
             newer_leader = leads and (sample.term or 0) > self._lost_term
-            expired = sample.arrival_ns - self._since_ns > BURST_MAX_S * 1e9
+            expired = sample.arrival_ns - self._since_ns > self._burst_max_ns
             if newer_leader or expired:
                 self._lost_term = None
         was_leader = previous is not None and previous.reachable and previous.role == "leader"
@@ -108,25 +91,36 @@ class ElectionWatch:
         return self._lost_term is not None
 
 
+def _as_status(status: str | RaftStatus) -> RaftStatus:
+    return legacy_status(status) if isinstance(status, str) else status
+
+
 class LeaderProbe:
-    """Samples every Raft member; also serves as the run's `LeaderLookup` (latest samples)."""
+    """Samples every member of every Raft cluster; also the run's `LeaderLookup` (latest
+    samples) and `ClusterLeaders`. Each member is polled at its own `raft.interval_ms`
+    (`interval_s` overrides it for all), faster during an election in its cluster."""
 
     def __init__(
         self,
-        status_urls: Mapping[str, str],
+        statuses: Mapping[str, str | RaftStatus],
         publish: Callable[[ProbeSample], None],
-        interval_s: float = DEFAULT_INTERVAL_S,
+        interval_s: float | None = None,
     ) -> None:
-        self.status_urls = dict(status_urls)
+        self.statuses = {node: _as_status(status) for node, status in statuses.items()}
         self._publish = publish
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._latest: dict[str, ProbeSample] = {}
         self._lock = threading.Lock()
-        self._election = ElectionWatch()
+        self._members = members_by_cluster(self.statuses)
+        self._ids = member_ids(self.statuses)
+        self._elections = {
+            cluster: ElectionWatch(max(self.statuses[m].election_max_ms for m in members) / 1000)
+            for cluster, members in self._members.items()
+        }
         self._threads = [
-            threading.Thread(target=self._poll, args=(node, url), name=f"probe-{node}", daemon=True)
-            for node, url in self.status_urls.items()
+            threading.Thread(target=self._poll, args=(node,), name=f"probe-{node}", daemon=True)
+            for node in self.statuses
         ]
 
     def start(self) -> None:
@@ -138,35 +132,50 @@ class LeaderProbe:
         for thread in self._threads:
             thread.join(timeout=2)
 
-    def _poll(self, node: str, url: str) -> None:
-        poller = _StatusPoller(url)
+    def _period_s(self, node: str) -> float:
+        if self._interval_s is not None:
+            return self._interval_s
+        return self.statuses[node].interval_ms / 1000
+
+    def _poll(self, node: str) -> None:
+        status = self.statuses[node]
+        source = StatusSource(status)
+        ids = self._ids[status.cluster]
+        period_s = self._period_s(node)
         next_due = time.monotonic()
         try:
             while not self._stop.is_set():
                 sent_ns = time.monotonic_ns()
-                status = poller.get()
-                sample = sample_from_status(node, time.monotonic_ns(), status, sent_ns)
+                answer = source.read()
+                arrival_ns = time.monotonic_ns()
+                if answer is not None:
+                    ids.learn(node, answer.own_id)
+                leader = ids.service_of(answer.leader_ref) if answer else None
+                sample = sample_from_answer(
+                    node, arrival_ns, answer, leader, sent_ns, status.cluster
+                )
                 with self._lock:
                     previous = self._latest.get(node)
                     self._latest[node] = sample
-                    bursting = self._election.observe(previous, sample)
+                    bursting = self._elections[status.cluster].observe(previous, sample)
                 self._publish(sample)
-                next_due += BURST_INTERVAL_S if bursting else self._interval_s
+                # Never poll faster during a burst than the member's own period allows.
+                next_due += min(period_s, BURST_INTERVAL_S) if bursting else period_s
                 delay = next_due - time.monotonic()
                 if delay > 0:
                     self._stop.wait(delay)
                 else:
                     next_due = time.monotonic()  # fell behind (a slow member): do not burst
         finally:
-            poller.close()
+            source.close()
 
-    # -- LeaderLookup --------------------------------------------------------------------------
+    # -- LeaderLookup and ClusterLeaders -------------------------------------------------------
 
     def raft_views(self) -> dict[str, RaftView]:
         with self._lock:
             latest = dict(self._latest)
         views = {}
-        for node in self.status_urls:
+        for node in self.statuses:
             sample = latest.get(node)
             if sample is None or not sample.reachable:
                 views[node] = RaftView(node=node, role=RaftRole.UNREACHABLE)
@@ -179,7 +188,17 @@ class LeaderProbe:
         return views
 
     def leader(self) -> str | None:
-        return leader_of(self.raft_views())
+        """The leader of the first cluster (the only one in most topologies)."""
+        clusters = list(self._members)
+        return self.cluster_leader(clusters[0]) if clusters else None
+
+    def clusters(self) -> dict[str, list[str]]:
+        return {cluster: list(members) for cluster, members in self._members.items()}
+
+    def cluster_leader(self, cluster: str) -> str | None:
+        members = set(self._members.get(cluster, []))
+        views = self.raft_views()
+        return leader_of({node: view for node, view in views.items() if node in members})
 
 
 class PeriodicProbe:

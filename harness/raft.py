@@ -1,20 +1,26 @@
-"""Read Raft members' own status endpoints: who leads, in which term, how far committed.
+"""Read Raft members' own status: who leads, in which term, how far committed.
 
-This is the `LeaderLookup` ability for any system whose members serve JSON with at least
-`role`, `term` and `leader` (the reference engine's GET /status does).
+Each member's `raft:` block (`RaftStatus`) says how to ask (HTTP GET or POST on a keep-alive
+connection, or a command run per poll) and how to read the answer (`harness.status_adapter`).
+The reference engine's GET /status needs no mapping: its JSON has `role`, `term` and `leader`.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from harness.backends.base import RaftRole, RaftView
+from harness.status_adapter import MemberAnswer, MemberIds, read_answer
+from harness.status_client import KeepAliveRequest, StatusHttpError
+from harness.topology.model import RaftStatus
 
 STATUS_TIMEOUT_S = 0.5
+MAX_COMMAND_OUTPUT_BYTES = 4 * 1024 * 1024
 
 
 def fetch_json(url: str, timeout_s: float = STATUS_TIMEOUT_S) -> Any:
@@ -22,23 +28,73 @@ def fetch_json(url: str, timeout_s: float = STATUS_TIMEOUT_S) -> Any:
         return json.loads(response.read())
 
 
-def read_view(node: str, url: str, timeout_s: float = STATUS_TIMEOUT_S) -> RaftView:
-    try:
-        status = fetch_json(url, timeout_s)
-        role = RaftRole(str(status["role"]))
-    except (OSError, ValueError, KeyError, urllib.error.URLError):
+class StatusSource:
+    """One member's status, asked the way its `raft:` block says; `fetch` gives the answer's
+    bytes or None (no answer, an HTTP status other than 2xx, a command that failed)."""
+
+    def __init__(self, status: RaftStatus, timeout_s: float | None = None) -> None:
+        self.status = status
+        self._timeout_s = timeout_s if timeout_s is not None else status.timeout_ms / 1000
+        self._http: KeepAliveRequest | None = None
+        if status.url is not None:
+            body = status.body.encode("utf-8") if status.body is not None else None
+            self._http = KeepAliveRequest(
+                status.url, self._timeout_s, status.method, body, status.headers
+            )
+
+    def fetch(self) -> bytes | None:
+        if self._http is not None:
+            try:
+                code, body = self._http.get()
+            except (OSError, StatusHttpError):
+                return None
+            return body if 200 <= code < 300 else None
+        return self._run_command()
+
+    def _run_command(self) -> bytes | None:
+        assert self.status.command is not None
+        try:
+            # An argument list, never a shell: the topology's text is data.
+            done = subprocess.run(
+                self.status.command,
+                capture_output=True,
+                timeout=self._timeout_s,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if done.returncode != 0 or len(done.stdout) > MAX_COMMAND_OUTPUT_BYTES:
+            return None
+        return done.stdout
+
+    def read(self) -> MemberAnswer | None:
+        body = self.fetch()
+        return None if body is None else read_answer(self.status, body)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+
+
+def view_of(node: str, answer: MemberAnswer | None, ids: MemberIds | None) -> RaftView:
+    if answer is None or answer.role not in {role.value for role in RaftRole}:
         return RaftView(node=node, role=RaftRole.UNREACHABLE)
-    return RaftView(
-        node=node,
-        role=role,
-        term=_int_or_none(status.get("term")),
-        leader=status.get("leader"),
-        commit_index=_int_or_none(status.get("commit_index")),
-    )
+    leader = ids.service_of(answer.leader_ref) if ids else answer.leader_ref
+    return RaftView(node, RaftRole(answer.role), answer.term, leader, answer.commit_index)
 
 
-def _int_or_none(value: object) -> int | None:
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+def legacy_status(url: str) -> RaftStatus:
+    """The reference shape: GET `url`, JSON with role, term and leader (a service name)."""
+    return RaftStatus(url=url)
+
+
+def read_view(node: str, url: str | RaftStatus, timeout_s: float = STATUS_TIMEOUT_S) -> RaftView:
+    source = StatusSource(legacy_status(url) if isinstance(url, str) else url, timeout_s)
+    try:
+        return view_of(node, source.read(), None)
+    finally:
+        source.close()
 
 
 def leader_of(views: Mapping[str, RaftView]) -> str | None:
@@ -50,12 +106,55 @@ def leader_of(views: Mapping[str, RaftView]) -> str | None:
     return max(leaders, key=lambda view: view.term or -1).node
 
 
+@runtime_checkable
+class ClusterLeaders(Protocol):
+    """A leader lookup that knows the topology's Raft clusters (LeaderProbe does)."""
+
+    def clusters(self) -> dict[str, list[str]]:
+        """Cluster name -> its members' service names."""
+
+    def cluster_leader(self, cluster: str) -> str | None: ...
+
+
+def members_by_cluster(statuses: Mapping[str, RaftStatus]) -> dict[str, list[str]]:
+    clusters: dict[str, list[str]] = {}
+    for node, status in statuses.items():
+        clusters.setdefault(status.cluster, []).append(node)
+    return clusters
+
+
+def member_ids(statuses: Mapping[str, RaftStatus]) -> dict[str, MemberIds]:
+    """One id map per cluster, seeded with the ids the topology declares."""
+    ids = {}
+    for cluster, members in members_by_cluster(statuses).items():
+        declared = {n: i for n in members if (i := statuses[n].member_id) is not None}
+        ids[cluster] = MemberIds(members, declared)
+    return ids
+
+
 class HttpLeaderLookup:
-    def __init__(self, status_urls: Mapping[str, str]) -> None:
-        self.status_urls = dict(status_urls)
+    """Reads every member once per call (no thread): for `up`, `status` and tests."""
+
+    def __init__(self, statuses: Mapping[str, str | RaftStatus]) -> None:
+        self.statuses = {
+            node: legacy_status(status) if isinstance(status, str) else status
+            for node, status in statuses.items()
+        }
+        self._ids = member_ids(self.statuses)
 
     def raft_views(self) -> dict[str, RaftView]:
-        return {node: read_view(node, url) for node, url in self.status_urls.items()}
+        views = {}
+        for node, status in self.statuses.items():
+            source = StatusSource(status, STATUS_TIMEOUT_S)
+            try:
+                answer = source.read()
+            finally:
+                source.close()
+            ids = self._ids[status.cluster]
+            if answer is not None:
+                ids.learn(node, answer.own_id)
+            views[node] = view_of(node, answer, ids)
+        return views
 
     def leader(self) -> str | None:
         return leader_of(self.raft_views())

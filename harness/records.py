@@ -40,6 +40,10 @@ class RequestRecord:
         return self.outcome in (Outcome.ACKED, Outcome.REJECTED)
 
 
+# The cluster of a member whose `raft:` block names none.
+DEFAULT_CLUSTER = "engine"
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeSample:
     """One answer (or non-answer) of a Raft member's status endpoint, stamped on arrival
@@ -55,6 +59,7 @@ class ProbeSample:
     last_applied: int | None = None
     sent_ns: int | None = None
     role_age_ms: float | None = None  # how long the member says it has held `role`
+    cluster: str = DEFAULT_CLUSTER  # the Raft cluster the member belongs to (raft.cluster)
 
     @property
     def round_trip_ns(self) -> int | None:

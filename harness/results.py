@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from harness.clock_anchor import ClockAnchor
 from harness.history import History
 from harness.records import Outcome
 from harness.store.atomic import point_link, write_atomically, write_text_atomically
@@ -40,11 +41,19 @@ def _record_rows(records: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+# Columns that hold instants on the run's monotonic clock: each gets a UTC twin.
+INSTANT_COLUMNS = ("intended_ns", "start_ns", "end_ns", "arrival_ns", "sent_ns", "at_ns")
+
+
 def write_history(
-    run_dir: Path, history: History, warmup_requests: list[Any] | None = None
+    run_dir: Path,
+    history: History,
+    warmup_requests: list[Any] | None = None,
+    anchor: ClockAnchor | None = None,
 ) -> dict[str, int]:
     """One Parquet file per kind of record (the warm-up's requests in their own file);
-    returns the row counts."""
+    returns the row counts. With an anchor, every instant column `X_ns` has a twin
+    `X_utc_ns` (nanoseconds since the epoch, UTC) next to it."""
     counts = {}
     kinds: list[tuple[str, list[Any]]] = [
         ("requests", history.requests),
@@ -57,9 +66,19 @@ def write_history(
         kinds.append(("warmup_requests", warmup_requests))
     for name, records in kinds:
         frame = pd.DataFrame(_record_rows(list(records)))
+        if anchor is not None:
+            _add_utc_columns(frame, anchor)
         write_atomically(run_dir / f"{name}.parquet", frame.to_parquet)
         counts[name] = len(frame)
     return counts
+
+
+def _add_utc_columns(frame: pd.DataFrame, anchor: ClockAnchor) -> None:
+    shift = anchor.utc_ns - anchor.monotonic_ns
+    for column in INSTANT_COLUMNS:
+        if column in frame.columns:
+            # Nullable integers: sent_ns is missing on some probe samples.
+            frame[column.removesuffix("_ns") + "_utc_ns"] = frame[column].astype("Int64") + shift
 
 
 def write_scenario(run_dir: Path, source_file: Path, resolved: dict[str, Any]) -> None:

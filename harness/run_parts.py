@@ -8,6 +8,8 @@ leader probe.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from harness.backends.base import Backend, LeaderLookup
 from harness.records import ProbeSample, RequestRecord
 from harness.scenario.model import LoadProfile
 from harness.topology.loader import LoadedTopology
+from harness.topology.model import RaftStatus
 from harness.topology.plan import Plan
 
 Report = Callable[[str], None]
@@ -113,5 +116,49 @@ def _locust_load(request: LoadRequest) -> LoadRun:
 def _http_leader_probe(plan: Plan, publish: Callable[[ProbeSample], None]) -> LeaderWatch:
     from harness.probes import LeaderProbe
 
-    members = {m.name: m.raft_status_url for m in plan.raft_members() if m.raft_status_url}
-    return LeaderProbe(members, publish)
+    return LeaderProbe(raft_statuses(plan), publish)
+
+
+def raft_statuses(plan: Plan) -> dict[str, RaftStatus]:
+    """Every Raft member of every cluster, with its resolved `raft:` block."""
+    return {name: service.raft for name, service in plan.services.items() if service.raft}
+
+
+class _Finished:
+    exit_code: int | None = 0
+
+
+class IdleLoad:
+    """The load of a topology without an order gateway: no requests, the same schedule. The
+    run then measures leadership (failover, leaderless time) and the faults' effects only;
+    its order figures stay empty, so its steady-state windows say unknown, never valid."""
+
+    def __init__(self, duration_s: float) -> None:
+        self._duration_s = duration_s
+        self._origin_ns: int | None = None
+        self._stopped = threading.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    def start(self) -> None:
+        self._origin_ns = time.monotonic_ns()
+
+    def wait_started(self, timeout_s: float) -> int | None:
+        return self._origin_ns
+
+    def wait(self, timeout_s: float) -> LoadResult:
+        self._stopped.wait(min(self._duration_s, timeout_s))
+        return _Finished()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def order_gateway(plan: Plan) -> str | None:
+    """host:port of the first service with role 'gateway' and an 'http' port (None: none)."""
+    for service in plan.with_role("gateway"):
+        if "http" in service.ports:
+            return service.address("http")
+    return None

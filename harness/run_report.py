@@ -43,6 +43,8 @@ def print_result(console: Console, result: RunResult) -> None:
         console.print(f"rig during load: {describe(result.rig)}")
     if result.checks:
         _print_checks(console, result.checks)
+    if result.summary is not None:
+        print_measurement_warnings(console, result.summary.measurement_warnings)
     for error in result.errors:
         console.print(f"[bold red]harness error:[/] {escape(error)}")
     console.print(f"verdict: {_verdict(result.verdict)}  results: {escape(str(result.run_dir))}")
@@ -69,22 +71,50 @@ def _print_figures(console: Console, metrics: RunMetrics, slos: list[SloResult])
 def _print_failovers(console: Console, metrics: RunMetrics) -> None:
     if metrics.failovers:
         failovers = Table(title="leader failovers")
-        for column in ("fault", "old leader", "new leader", "failover ms", "first commit ms"):
+        for column in ("fault", "cluster", "old leader", "new leader", "failover ms", "± ms"):
             failovers.add_column(column)
+        failovers.add_column("first commit ms")
         for f in metrics.failovers:
             failovers.add_row(
                 f"{f.fault_index}.{f.repeat}",
-                f.old_leader,
-                f.new_leader or "none",
+                escape(f.cluster),
+                escape(f.old_leader),
+                escape(f.new_leader or "none"),
                 _figure(f.failover_ms),
+                _figure(f.error_bound_ms),
                 _figure(f.first_commit_ms),
             )
         console.print(failovers)
+    _print_losses(console, metrics)
     if metrics.errors:
         console.print(
             "errors by kind: "
             + ", ".join(f"{kind}={count}" for kind, count in sorted(metrics.errors.items()))
         )
+
+
+def _print_losses(console: Console, metrics: RunMetrics) -> None:
+    """Every leadership loss, a re-election of the same node too (harness/leadership.py)."""
+    if not metrics.leadership_losses:
+        return
+    losses = Table(title="leadership losses")
+    for column in ("cluster", "leader, term", "lost by", "new leader, term", "leaderless ms"):
+        losses.add_column(column)
+    for loss in metrics.leadership_losses:
+        new = f"{loss.new_leader} {loss.new_term}" if loss.new_leader else "none yet"
+        losses.add_row(
+            escape(loss.cluster),
+            escape(f"{loss.old_leader} {loss.old_term}"),
+            loss.sign,
+            escape(new + (" (same node)" if loss.same_node else "")),
+            _figure(loss.leaderless_ms),
+        )
+    console.print(losses)
+
+
+def print_measurement_warnings(console: Console, warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]measurement: {escape(warning)}[/]")
 
 
 def _print_late_faults(console: Console, result: RunResult) -> None:

@@ -23,6 +23,7 @@ from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl, Describes, NetworkControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
+from harness.clock_anchor import take_anchor
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.journal_run import RunJournal
@@ -36,11 +37,20 @@ from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
 from harness.results import git_facts, host_facts, point_latest, write_history, write_scenario
 from harness.rig import RigLoad, rig_load, rig_probes
-from harness.run_parts import LeaderWatch, LoadRequest, LoadRun, RunParts, real_parts
+from harness.run_parts import (
+    IdleLoad,
+    LeaderWatch,
+    LoadRequest,
+    LoadRun,
+    RunParts,
+    order_gateway,
+    real_parts,
+)
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.model import (
     Scenario,
 )
+from harness.status_timing import precision_warnings, status_timing
 from harness.store.space import check_results_writable
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
@@ -63,6 +73,9 @@ Report = Callable[[str], None]
 # Builds the live display for a run: given the event bus and the leader watch.
 LiveFactory = Callable[[EventBus, LeaderWatch], AbstractContextManager[object]]
 NS = 1_000_000_000
+# Before the first fault, the probe's first answers say how quick the status endpoint is.
+PRECISION_SAMPLES = 50
+PRECISION_SAMPLE_WAIT_S = 2.0
 
 
 @dataclass
@@ -171,6 +184,8 @@ class ScenarioRun:
         self.bus.subscribe(self.history.record)
         self.registry = HealRegistry()
         self.errors: list[str] = []
+        # Monotonic next to UTC from the start, so faults line up with the system's logs.
+        self.clock_anchor = take_anchor()
         self.seed = random.SystemRandom().randrange(2**31)
         # The system's own checks (the topology's `target:`); the harness never reads the
         # final state it collects, only hands it back to those checks.
@@ -271,15 +286,23 @@ class ScenarioRun:
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
         context = self._fault_context(backend, plan, run_id, probe)
         timeline = Timeline(self.scenario.faults, context, self.registry, self.bus.publish)
-        gateway = plan.with_role("gateway")[0].address("http")
-        load = self._load_driver(gateway, run_id, plan)
+        gateway = order_gateway(plan)
+        load = (
+            self._load_driver(gateway, run_id, plan)
+            if gateway is not None
+            else IdleLoad(self.scenario.load.duration_s)
+        )
+        if gateway is None:
+            self.report("no order gateway in the topology: measuring leadership only, no orders")
         side_probes += _start_rig_probes(backend, plan, load, self.bus)
         view = live(self.bus, probe) if live else nullcontext()
         self._stoppable = [timeline.stop, load.stop]
         self.abort.start(time.monotonic_ns())
         try:
             view.__enter__()
-            self._warm_up(gateway, run_id, plan)
+            if gateway is not None:
+                self._warm_up(gateway, run_id, plan)
+            self._warn_if_imprecise()
             self._load_with_faults(load, timeline, plan)
         finally:
             # Heal first, always: whatever ended the load, nothing injected may stay behind.
@@ -297,6 +320,18 @@ class ScenarioRun:
         self.report(f"[bold red]aborting:[/] {escape(reason)}")
         for stop in self._stoppable:
             stop()
+
+    def _warn_if_imprecise(self) -> None:
+        """Before the first fault: is the status endpoint quick enough for the precision the
+        scenario asks? Said now, and again in the summary from the whole run's samples."""
+        deadline = time.monotonic() + PRECISION_SAMPLE_WAIT_S
+        while time.monotonic() < deadline:
+            if sum(1 for s in self.history.probes if s.reachable) >= PRECISION_SAMPLES:
+                break
+            time.sleep(0.05)
+        timings = status_timing(list(self.history.probes))
+        for warning in precision_warnings(timings, self.scenario.failover_precision_ms):
+            self.report(f"measurement warning: {warning}")
 
     def _fault_context(
         self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
@@ -467,7 +502,7 @@ def run_scenario(
 
 def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: RunStatus) -> RunResult:
     """Judge a finished run, then build its summary once and write it once."""
-    counts = write_history(run_dir, run.history, run.warmup_requests)
+    counts = write_history(run_dir, run.history, run.warmup_requests, run.clock_anchor)
     result = RunResult(
         run_dir,
         Verdict.UNKNOWN,
@@ -522,6 +557,8 @@ def _facts(
         backend=run.backend_facts,
         records=RecordCounts(**counts),
         errors=list(run.errors),
+        failover_precision_ms=run.scenario.failover_precision_ms,
+        clock_anchors=(run.clock_anchor, take_anchor()),
         schedule=[
             ScheduleStep(
                 offset_s=step.offset_s,

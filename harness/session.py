@@ -17,7 +17,7 @@ import psutil
 from harness import settings
 from harness.backends.common import log_tail
 from harness.backends.local import STATE_FILE, LocalBackend, Report
-from harness.errors import BackendError
+from harness.errors import BackendError, InputError
 from harness.paths import remove_tree, up_dir, up_root
 from harness.toolchain import locate_toolchain
 from harness.topology.loader import load_topology
@@ -51,6 +51,33 @@ def read_running(topology_name: str) -> RunningTopology | None:
     except (OSError, ValueError):
         return None
     return RunningTopology(run_dir, state)
+
+
+def topologies_up() -> list[str]:
+    """The names of the topologies whose `up` supervisor is alive, sorted."""
+    try:
+        folders = sorted(p.name for p in up_root().iterdir() if p.is_dir())
+    except OSError:
+        return []
+    names = []
+    for name in folders:
+        try:
+            running = read_running(name)
+        except InputError:  # a folder that is not a topology name
+            continue
+        if running is not None and running.supervisor_alive():
+            names.append(name)
+    return names
+
+
+def chosen_topology(name: str | None, default: str = "reference") -> str:
+    """`--name`, else the one topology that is up, else `default`; several up is an error."""
+    if name is not None:
+        return name
+    up = topologies_up()
+    if len(up) > 1:
+        raise BackendError(f"{len(up)} topologies are up ({', '.join(up)}): choose one with --name")
+    return up[0] if up else default
 
 
 def _is_harness(pid: int) -> bool:

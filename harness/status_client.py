@@ -1,4 +1,5 @@
-"""GET one URL over and over on one keep-alive HTTP/1.1 connection, cheaply.
+"""Send one status request (GET, or POST with a body) over and over on one keep-alive HTTP/1.1
+connection, cheaply.
 
 The leader probe sends a few hundred status requests a second per Raft member. `http.client`
 parses every response's headers with the `email` package, which made the probe the harness's
@@ -11,6 +12,7 @@ See benchmarks/http_handler_cost.py for the measured difference.
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -22,13 +24,36 @@ class StatusHttpError(Exception):
     """The answer was not a well-formed HTTP response (the connection is dropped)."""
 
 
-class KeepAliveGet:
-    def __init__(self, url: str, timeout_s: float) -> None:
+def build_request(
+    method: str, path: str, host: str, headers: Mapping[str, str], body: bytes | None
+) -> bytes:
+    """The request's bytes, built once. Header names and values come from the topology file:
+    a CR or LF in one would smuggle a second header or request, so it is refused."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    for name, value in headers.items():
+        if any(c in name + value for c in "\r\n") or ":" in name:
+            raise ValueError(f"header {name!r}: no CR, LF or ':' in a name, no CR or LF in a value")
+        lines.append(f"{name}: {value}")
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + (body or b"")
+
+
+class KeepAliveRequest:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._request = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+        host = f"{self.host}:{self.port}"
+        self._request = build_request(method, path, host, headers or {}, body)
         self._timeout_s = timeout_s
         self._socket: socket.socket | None = None
         self._buffer = b""

@@ -11,6 +11,7 @@ from rich.table import Table
 from harness.backends.base import RaftRole
 from harness.backends.health import check_health
 from harness.raft import read_view
+from harness.topology.model import RaftStatus
 from harness.topology.plan import PlannedHealth
 
 ROLE_STYLE = {
@@ -54,8 +55,9 @@ def status_table(state: dict[str, Any]) -> Table:
             healthy = check_health(_health_from_url(facts["health_url"]))
             health = "[green]healthy[/]" if healthy else "[red]unhealthy[/]"
         raft, term = "-", "-"
-        if facts.get("raft_status_url"):
-            view = read_view(name, facts["raft_status_url"])
+        raft_status = _raft_status(facts)
+        if raft_status is not None:
+            view = read_view(name, raft_status)
             raft = f"[{ROLE_STYLE[view.role]}]{view.role.value}[/]"
             term = str(view.term) if view.term is not None else "-"
         ports = ", ".join(f"{port}={number}" for port, number in facts["ports"].items())
@@ -71,3 +73,15 @@ def status_table(state: dict[str, Any]) -> Table:
             escape(address),
         )
     return table
+
+
+def _raft_status(facts: dict[str, Any]) -> RaftStatus | str | None:
+    """The member's `raft:` block as `up` stored it (older state files: the status URL)."""
+    stored = facts.get("raft_status")
+    if isinstance(stored, dict):
+        try:
+            return RaftStatus.model_validate(stored)
+        except ValueError:
+            return None
+    url = facts.get("raft_status_url")
+    return url if isinstance(url, str) else None

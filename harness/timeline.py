@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from harness.backends.base import LeaderLookup
 from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.inject import inject
 from harness.faults.registry import kind_of
-from harness.records import FaultEvent
+from harness.raft import ClusterLeaders
+from harness.records import DEFAULT_CLUSTER, FaultEvent
 from harness.scenario.model import Fault
 
 NS = 1_000_000_000
@@ -51,6 +53,35 @@ def schedule(faults: Sequence[Fault]) -> list[Step]:
 def last_heal_s(faults: Sequence[Fault]) -> float:
     """When the last fault with a duration heals (or the last one starts)."""
     return max((step.offset_s for step in schedule(faults)), default=0.0)
+
+
+Leaders = dict[str, tuple[str | None, int | None]]  # cluster -> (leader, its term)
+
+
+def leaders_now(lookup: LeaderLookup | None) -> Leaders:
+    """Every cluster's leader just before an injection (one unnamed cluster for a lookup that
+    does not know clusters)."""
+    if lookup is None:
+        return {}
+    views = lookup.raft_views()
+    if isinstance(lookup, ClusterLeaders):
+        names = {cluster: lookup.cluster_leader(cluster) for cluster in lookup.clusters()}
+    else:
+        names = {DEFAULT_CLUSTER: lookup.leader()}
+    return {c: (n, views[n].term if n in views else None) for c, n in names.items()}
+
+
+def leader_detail(leaders: Leaders, targets: Sequence[str] | None) -> dict[str, object]:
+    """The leader a fault is about: of the cluster whose leader it hit, else the first."""
+    hit = [c for c, (name, _) in leaders.items() if targets is not None and name in targets]
+    cluster = hit[0] if hit else next(iter(leaders), DEFAULT_CLUSTER)
+    leader, term = leaders.get(cluster, (None, None))
+    return {
+        "leader_before": leader,
+        "term_before": term,
+        "cluster": cluster,
+        "leaders_before": {c: [n, t] for c, (n, t) in leaders.items()},
+    }
 
 
 class Timeline:
@@ -98,13 +129,9 @@ class Timeline:
 
     def _apply(self, step: Step, late_ns: int = 0) -> None:
         fault = self._faults[step.fault_index]
-        lookup = self._context.leader_lookup
-        views = lookup.raft_views() if lookup else {}
-        leader = lookup.leader() if lookup else None
-        before = {
-            "leader_before": leader,
-            "term_before": views[leader].term if leader and leader in views else None,
-        }
+        leaders = leaders_now(self._context.leader_lookup)
+        leader = next(iter(leaders.values()), (None, None))[0]
+        before = leader_detail(leaders, None)
         applied_ns = time.monotonic_ns()
         try:
             active = inject(fault, step.key, self._context)
@@ -124,6 +151,9 @@ class Timeline:
         self._registry.add(step.key, active)
         kind = kind_of(fault)
         # Kinds that take the leader out when aimed at it; others may cause a failover, too.
+        before = leader_detail(leaders, active.targets)
+        hit = before["leader_before"]
+        leader = hit if isinstance(hit, str) else None
         removes_leader = kind.removes_leader and leader in active.targets
         self._publish(
             FaultEvent(

@@ -40,11 +40,11 @@ def bring_up(backend: Starting, report: Report) -> None:
         if name == plan.toxiproxy:
             create_proxies(plan)
         report(f"{escape(name)} ready in {time.monotonic() - started:.1f}s")
-    members = plan.raft_members()
-    if members:
-        urls = {m.name: m.raft_status_url for m in members if m.raft_status_url}
-        leader = wait_for_raft_leader(urls, timeout_s=LEADER_TIMEOUT_S)
-        report(f"raft leader elected: {escape(str(leader))}")
+    for cluster in plan.raft_clusters():
+        members = plan.raft_members(cluster)
+        statuses = {m.name: m.raft for m in members if m.raft}
+        leader = wait_for_raft_leader(statuses, timeout_s=LEADER_TIMEOUT_S)
+        report(f"raft leader elected in {escape(cluster)}: {escape(str(leader))}")
 
 
 def create_proxies(plan: Plan) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from harness.errors import HealthTimeoutError
 from harness.raft import HttpLeaderLookup, leader_of
+from harness.topology.model import RaftStatus
 from harness.topology.plan import PlannedHealth
 
 CHECK_TIMEOUT_S = 1.0
@@ -30,14 +31,19 @@ def check_health(health: PlannedHealth) -> bool:
         return False
 
 
-def wait_for_raft_leader(status_urls: Mapping[str, str], timeout_s: float) -> str:
-    """Wait until one member leads and a majority of members agree on it."""
-    lookup = HttpLeaderLookup(status_urls)
+def wait_for_raft_leader(statuses: Mapping[str, str | RaftStatus], timeout_s: float) -> str:
+    """Wait until one member of a cluster leads and a majority of its members agree on it (a
+    member whose status names no leader agrees when it is the leader itself)."""
+    lookup = HttpLeaderLookup(statuses)
     deadline = time.monotonic() + timeout_s
     while True:
         views = lookup.raft_views()
         leader = leader_of(views)
-        agreeing = sum(1 for view in views.values() if view.leader == leader)
+        agreeing = sum(
+            1
+            for view in views.values()
+            if view.leader == leader or (view.leader is None and view.node == leader)
+        )
         if leader is not None and agreeing * 2 > len(views):
             return leader
         if time.monotonic() > deadline:

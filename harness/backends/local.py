@@ -277,6 +277,7 @@ class LocalBackend(BackendCommon):
                     "ports": self.plan.services[name].ports,
                     "health_url": _health_url(self.plan.services[name]),
                     "raft_status_url": self.plan.services[name].raft_status_url,
+                    "raft_status": _raft_state(self.plan.services[name]),
                     "log_file": str(self.plan.services[name].log_file),
                 }
                 for name, process in self._processes.items()
@@ -296,3 +297,8 @@ def _health_url(service: PlannedService) -> str | None:
 
 def _faketime_file(service: PlannedService) -> Path:
     return offset_file(service.directory)
+
+
+def _raft_state(service: PlannedService) -> dict[str, object] | None:
+    """The resolved `raft:` block, so `hftchaos status` reads members the way the run does."""
+    return service.raft.model_dump(mode="json") if service.raft else None

@@ -6,7 +6,9 @@ import random
 
 from harness.backends.base import LeaderLookup
 from harness.errors import BackendError
+from harness.raft import ClusterLeaders
 from harness.scenario.model import LinkSelector, RoleSelector, Target
+from harness.topology.model import Topology
 from harness.topology.plan import Plan
 
 LEADER_AWARE = {"leader", "follower", "random-follower", "minority", "majority"}
@@ -17,17 +19,18 @@ def resolve_target(
 ) -> list[str]:
     if isinstance(target, str):
         return [target]
-    members = sorted(s.name for s in plan.with_role(target.role))
+    members = selected_members(target, plan)
     if target.select == "all":
         return members
     if target.select == "random":
         return [chooser.choice(members)]
     if lookup is None:
         raise BackendError(f"selecting the {target.select} needs a leader lookup (Raft status)")
-    leader = lookup.leader()
+    leader = _leader_among(members, plan, lookup)
     if leader is None or leader not in members:
         raise BackendError(
-            f"no {target.role} leader at the moment of injection, cannot select {target.select!r}"
+            f"no {describe_group(target)} leader at the moment of injection, "
+            f"cannot select {target.select!r}"
         )
     followers = [m for m in members if m != leader]
     minority_size = (len(members) - 1) // 2
@@ -45,6 +48,34 @@ def resolve_target(
         case "majority":
             return [leader, *followers[: len(members) - minority_size - 1]]
     raise BackendError(f"unknown selection {target.select!r}")
+
+
+def selected_members(target: RoleSelector, plan: Plan) -> list[str]:
+    """The services a selector chooses from: a cluster's members (with a role given too, those
+    of that role), else the services of the role."""
+    if target.cluster is None:
+        return sorted(s.name for s in plan.with_role(target.role))
+    members = plan.raft_members(target.cluster)
+    if "role" in target.model_fields_set:
+        members = [m for m in members if m.role == target.role]
+    return sorted(m.name for m in members)
+
+
+def topology_members(target: RoleSelector, topology: Topology) -> list[str]:
+    """`selected_members` from the topology file alone (validate, clock control)."""
+    return topology.chosen_by(target.role, target.cluster, "role" in target.model_fields_set)
+
+
+def _leader_among(members: list[str], plan: Plan, lookup: LeaderLookup) -> str | None:
+    """The leader of the cluster these members belong to (the first cluster among them)."""
+    clusters = [c for m in members if (c := plan.services[m].raft_cluster) is not None]
+    if clusters and isinstance(lookup, ClusterLeaders):
+        return lookup.cluster_leader(clusters[0])
+    return lookup.leader()
+
+
+def describe_group(target: RoleSelector) -> str:
+    return f"cluster {target.cluster}" if target.cluster is not None else target.role
 
 
 def resolve_link(
@@ -68,7 +99,7 @@ def resolve_link(
 
 def describe(target: Target | LinkSelector | str) -> str:
     if isinstance(target, RoleSelector):
-        return f"{target.select} {target.role}"
+        return f"{target.select} {describe_group(target)}"
     if isinstance(target, LinkSelector):
         return f"link {describe(target.source)} -> {describe(target.target)}"
     return target

@@ -11,6 +11,7 @@ import yaml
 
 from harness.report import figures
 from harness.report.html import Raw, escape, figure_html, page, table_html, verdict_badge
+from harness.report.leadership import leadership_html
 from harness.report.run_data import (
     NS_PER_S,
     PERCENTILES,
@@ -60,6 +61,7 @@ def render(data: RunData) -> str:
         _percentile_section(data),
         _slo_section(summary),
         _failover_section(summary),
+        _section("Leadership and the probe's precision", leadership_html(summary)),
         _checks_section(summary),
         _steady_state_section(summary),
         _fault_log_section(data),
@@ -231,15 +233,18 @@ def _failover_section(summary: RunSummary) -> str:
     rows = [
         [
             fault_name(f.fault, f.repeat),
+            f.cluster or "-",
             f.old_leader,
             f.new_leader or "none",
             number(f.failover_ms),
+            number(f.error_bound_ms),
             number(f.first_commit_ms),
             (f.estimator or "-").replace("_", " "),
         ]
         for f in failovers
     ]
-    headers = ["fault", "old leader", "new leader", "failover ms", "first commit ms", "placed by"]
+    headers = ["fault", "cluster", "old leader", "new leader", "failover ms", "± ms"]
+    headers += ["first commit ms", "placed by"]
     classes = ["fail" if not f.new_leader else "" for f in failovers]
     return _section("Leader failovers", table_html(headers, rows, classes))
 
@@ -318,12 +323,16 @@ def _fault_log_section(data: RunData) -> str:
         [
             *_fault_row(window, origin),
             _leaders(summaries.get((window.fault_index, window.repeat))),
+            *_utc(summaries.get((window.fault_index, window.repeat))),
         ]
         for window in windows
     ]
     headers = ["fault", "type", "targets", "applied s", "healed s", "lasted s", "detail"]
-    headers.append("leader before → after")
-    note = '<p class="note">Times in seconds from load start.</p>'
+    headers += ["leader before → after", "applied (UTC)", "healed (UTC)"]
+    note = (
+        '<p class="note">Times in seconds from load start; UTC to line them up with the '
+        "system's own logs.</p>"
+    )
     return _section("Fault log", note + table_html(headers, rows))
 
 
@@ -332,6 +341,13 @@ def _leaders(fault: FaultSummary | None) -> str:
     if fault is None:
         return "-"
     return f"{fault.leader_before or 'none'} → {fault.leader_after or 'none'}"
+
+
+def _utc(fault: FaultSummary | None) -> list[str]:
+    """When it was applied and healed in UTC; "-" for a run recorded without clock anchors."""
+    if fault is None:
+        return ["-", "-"]
+    return [fault.applied_utc or "-", fault.healed_utc or "-"]
 
 
 def _fault_row(window: FaultWindow, origin: int) -> list[object]:

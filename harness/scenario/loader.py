@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.errors import InputError, ScenarioError
 from harness.excerpt import excerpt
+from harness.faults.selectors import topology_members
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.scenario.model import (
     CHECKS,
@@ -112,8 +113,14 @@ def _target_problems(scenario: Scenario, source: SourceMap, topology: Topology) 
                 problems.append(f"{where}: unknown service {excerpt(target)}; services: {services}")
             return
         assert isinstance(target, RoleSelector)
-        members = topology.services_with_role(target.role)
-        if not members:
+        members = topology_members(target, topology)
+        clusters = topology.raft_clusters()
+        if target.cluster is not None and target.cluster not in clusters:
+            problems.append(
+                f"{where}: no Raft cluster {excerpt(target.cluster)}; "
+                f"clusters: {', '.join(clusters) or 'none'}"
+            )
+        elif not members:
             problems.append(f"{where}: no service has role {excerpt(target.role)}; roles: {roles}")
         elif target.select in LEADER_SELECTIONS and not all(
             topology.services[m].raft for m in members
@@ -157,7 +164,7 @@ def _link_direction_problems(
     if isinstance(link.target, str):
         members, every_member = [link.target], True
     else:
-        members = sorted(topology.services_with_role(link.target.role))
+        members = sorted(topology_members(link.target, topology))
         every_member = link.target.select != "all"
     linked = {each.target for each in topology.links.values() if each.source == link.source}
     missing = [member for member in members if member not in linked]

@@ -27,9 +27,11 @@ TOPOLOGY_SUFFIXES = (".yaml", ".yml")
 
 
 class RoleSelector(StrictModel):
-    """Services chosen by role, resolved at the moment of injection and recorded."""
+    """Services chosen by role, or the members of one Raft cluster (`cluster`, the topology's
+    raft.cluster), resolved at the moment of injection and recorded."""
 
     role: Name = "engine"
+    cluster: Name | None = Field(default=None, description="the members of this Raft cluster")
     select: Literal[
         "leader", "follower", "random-follower", "minority", "majority", "all", "random"
     ] = "all"
@@ -317,6 +319,7 @@ METRICS = (
     "latency_p999_ms",
     "latency_max_ms",
     "kafka_lag_max",
+    "leaderless_ms",
 )
 CHECKS = (
     "no_lost_acks",
@@ -346,6 +349,12 @@ class Scenario(StrictModel):
     downtime_budget_ms: float | None = Field(default=None, gt=0, le=HOUR_MS)
     checks: list[str] = Field(default_factory=lambda: list(CHECKS), max_length=100)
     abort: AbortConditions = Field(default_factory=AbortConditions)
+    failover_precision_ms: float = Field(
+        default=10.0,
+        gt=0,
+        le=HOUR_MS,
+        description="warn when the status round trip makes failover_ms less certain than this",
+    )
 
     @field_validator("topology")
     @classmethod

@@ -11,14 +11,18 @@ from typing import Protocol
 
 from harness.analysis import SteadyStateResult, leader_at
 from harness.checks import CheckResult
+from harness.clock_anchor import ClockAnchor, iso_utc
 from harness.history import History
+from harness.leadership import LeadershipLoss
 from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMetrics
 from harness.records import FaultEvent, ProbeSample
 from harness.rig import RigLoad
+from harness.status_timing import ClusterTiming, precision_warnings, status_timing
 from harness.store.summary import (
     BackendFacts,
     Bound,
     CheckSummary,
+    ClockAnchorSummary,
     FailoverSummary,
     FaultSummary,
     GitFacts,
@@ -26,6 +30,7 @@ from harness.store.summary import (
     HostFacts,
     LatencyByPhase,
     LatencyFigures,
+    LeadershipLossSummary,
     LoadSpan,
     MetricValues,
     RecordCounts,
@@ -35,6 +40,7 @@ from harness.store.summary import (
     RunSummary,
     ScheduleStep,
     SloSummary,
+    StatusTiming,
     SteadyWindow,
     TargetFacts,
 )
@@ -63,6 +69,8 @@ class RunFacts:
     backend: BackendFacts | None = None
     healing: HealingSummary | None = None
     stopped_by: str | None = None
+    failover_precision_ms: float | None = None  # the scenario's; None: do not warn
+    clock_anchors: tuple[ClockAnchor, ...] = ()  # the run's start and end (clock_anchor.py)
 
 
 class JudgedRun(Protocol):
@@ -87,6 +95,7 @@ class JudgedRun(Protocol):
 def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
     history = run.history or History()
     metrics = run.metrics
+    timings = status_timing(history.probes)
     return RunSummary(
         scenario=facts.scenario,
         status=facts.status,
@@ -105,7 +114,9 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         healing=facts.healing,
         stopped_by=facts.stopped_by,
         load=_load_span(history),
-        faults=fault_summaries(history, metrics.recoveries if metrics else []),
+        faults=_with_utc(
+            fault_summaries(history, metrics.recoveries if metrics else []), facts.clock_anchors
+        ),
         metrics=MetricValues(**metrics.values()) if metrics else None,
         errors_by_kind=dict(metrics.errors) if metrics else {},
         failovers=[_failover(failover) for failover in metrics.failovers] if metrics else [],
@@ -115,6 +126,65 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         checks=[_check(check) for check in run.checks],
         steady_state=[_window(window) for window in run.steady],
         rig=rig_summary(run.rig) if run.rig else None,
+        leadership_losses=[_loss(loss) for loss in metrics.leadership_losses] if metrics else [],
+        status_timing=[_timing(timing) for timing in timings],
+        clock_anchors=[_anchor(anchor) for anchor in facts.clock_anchors],
+        measurement_warnings=precision_warnings(timings, facts.failover_precision_ms)
+        if facts.failover_precision_ms is not None
+        else [],
+    )
+
+
+def _anchor(anchor: ClockAnchor) -> ClockAnchorSummary:
+    return ClockAnchorSummary(
+        monotonic_ns=anchor.monotonic_ns,
+        utc_ns=anchor.utc_ns,
+        utc=iso_utc(anchor.utc_ns),
+        uncertainty_ns=anchor.uncertainty_ns,
+    )
+
+
+def _with_utc(faults: list[FaultSummary], anchors: Sequence[ClockAnchor]) -> list[FaultSummary]:
+    """Each fault's instants in UTC too, so it lines up with the system's own logs."""
+    if not anchors:
+        return faults
+    anchor = anchors[0]
+    return [
+        fault.model_copy(
+            update={
+                "applied_utc": anchor.iso_of(fault.applied_ns),
+                "healed_utc": anchor.iso_of(fault.healed_ns) if fault.healed_ns else None,
+            }
+        )
+        for fault in faults
+    ]
+
+
+def _loss(loss: LeadershipLoss) -> LeadershipLossSummary:
+    return LeadershipLossSummary(
+        cluster=loss.cluster,
+        old_leader=loss.old_leader,
+        old_term=loss.old_term,
+        lost_ns=loss.lost_ns,
+        sign=loss.sign,
+        new_leader=loss.new_leader,
+        new_term=loss.new_term,
+        elected_ns=loss.elected_ns,
+        leaderless_ms=_round(loss.leaderless_ms),
+        same_node=loss.same_node,
+        fault=loss.fault_index,
+        error_bound_ms=_round(loss.election.error_bound_ns / NS_PER_MS) if loss.election else None,
+    )
+
+
+def _timing(timing: ClusterTiming) -> StatusTiming:
+    return StatusTiming(
+        cluster=timing.cluster,
+        samples=timing.samples,
+        round_trip_p50_ms=timing.round_trip_p50_ms,
+        round_trip_p99_ms=timing.round_trip_p99_ms,
+        round_trip_max_ms=timing.round_trip_max_ms,
+        implied_error_ms=timing.implied_error_ms,
     )
 
 
@@ -151,8 +221,11 @@ def _fault(
 ) -> FaultSummary:
     # The timeline writes these into the event's detail (timeline.Timeline._apply).
     detail = event.detail
+    cluster = detail.get("cluster")
+    # The leader after, in the cluster the fault was about (older runs: every sample).
+    mine = [p for p in probes if p.cluster == cluster] if isinstance(cluster, str) else probes
     leader_after, term_after = leader_at(
-        probes, healed_ns if healed_ns is not None else _END_OF_HISTORY_NS
+        mine, healed_ns if healed_ns is not None else _END_OF_HISTORY_NS
     )
     leader_before = detail.get("leader_before")
     term_before = detail.get("term_before")
@@ -193,6 +266,8 @@ def _failover(failover: Failover) -> FailoverSummary:
         failover_ms=failover.failover_ms,
         first_commit_ms=failover.first_commit_ms,
         estimator=failover.election.estimator if failover.election else None,
+        cluster=failover.cluster,
+        error_bound_ms=_round(failover.error_bound_ms),
     )
 
 

@@ -110,6 +110,7 @@ class MetricValues(_Document):
     latency_p999_ms: float | None = None
     latency_max_ms: float | None = None
     kafka_lag_max: float | None = None
+    leaderless_ms: float | None = None  # the longest leadership loss (harness/leadership.py)
 
     def by_name(self) -> dict[str, float | None]:
         """Metric name -> value, for the catalog and the suite, which look figures up by name."""
@@ -133,6 +134,9 @@ class FaultSummary(_Document):
     term_after: int | None
     removes_leader: bool  # a leader-removing kind whose targets included the leader
     recovered_ns: int | None = None  # None: never recovered, or the run was not judged
+    # applied_ns and healed_ns in UTC (the run's first clock anchor); None: an older run.
+    applied_utc: str | None = None
+    healed_utc: str | None = None
     recovery_ms: float | None = None  # from applied_ns
     recovery_from_heal_ms: float | None = None  # from healed_ns; None within a flapping episode
 
@@ -151,6 +155,39 @@ class FailoverSummary(_Document):
     first_commit_ms: float | None  # first_commit_ns - injected_ns
     # Which estimate placed the election (metrics.ElectionEstimate); None: no election seen.
     estimator: Literal["role_age", "mid_request"] | None
+    cluster: str | None = None  # the Raft cluster whose leader the fault hit; None: older run
+    # How far elected_ns can be from the election, from the probe's own bracket; None: no
+    # election seen (or an older run).
+    error_bound_ms: float | None = None
+
+
+class LeadershipLossSummary(_Document):
+    """One leadership loss, with or without a fault (harness/leadership.py)."""
+
+    cluster: str
+    old_leader: str
+    old_term: int
+    lost_ns: int
+    sign: Literal["role", "unreachable", "newer-term", "fault"]
+    new_leader: str | None  # None: no leader in a newer term by the end
+    new_term: int | None
+    elected_ns: int | None
+    leaderless_ms: float | None
+    same_node: bool  # the old leader won the newer term
+    fault: int | None  # the fault aimed at the old leader, when one was
+    error_bound_ms: float | None
+
+
+class StatusTiming(_Document):
+    """The leader probe's own status round trips, per cluster, and the failover error they
+    imply (a round trip plus a fast poll: how wide the bracket around an election gets)."""
+
+    cluster: str
+    samples: int
+    round_trip_p50_ms: float | None
+    round_trip_p99_ms: float | None
+    round_trip_max_ms: float | None
+    implied_error_ms: float | None
 
 
 class RecoverySpan(_Document):
@@ -231,6 +268,16 @@ class HealingSummary(_Document):
     errors: list[str]  # what could not be undone: the machine may not be as before
 
 
+class ClockAnchorSummary(_Document):
+    """A (monotonic, UTC) pair read together (harness/clock_anchor.py): utc = utc_ns +
+    (instant - monotonic_ns). The run keeps one from its start and one from its end."""
+
+    monotonic_ns: int
+    utc_ns: int
+    utc: str
+    uncertainty_ns: int
+
+
 class RunSummary(_Document):
     schema_version: Literal[2] = SCHEMA_VERSION
     scenario: str
@@ -261,6 +308,12 @@ class RunSummary(_Document):
     rig: RigSummary | None = None
     healing: HealingSummary | None = None  # None: written before runs kept a journal
     stopped_by: str | None = None  # the abort condition that tripped (status aborted)
+    leadership_losses: list[LeadershipLossSummary] = Field(default_factory=list)
+    status_timing: list[StatusTiming] = Field(default_factory=list)
+    # Said before and during the run as well: e.g. a status endpoint too slow for the
+    # precision the scenario asks (failover_precision_ms).
+    measurement_warnings: list[str] = Field(default_factory=list)
+    clock_anchors: list[ClockAnchorSummary] = Field(default_factory=list)
 
     def metric(self, name: str) -> float | None:
         return self.metrics.by_name().get(name) if self.metrics is not None else None

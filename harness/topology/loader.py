@@ -9,6 +9,8 @@ from typing import Any
 from harness.checks.target import Target, load_target
 from harness.errors import InputError, TargetError, TopologyError
 from harness.excerpt import excerpt
+from harness.status_adapter import StatusShapeError, check_shape
+from harness.topology.members import expand_members
 from harness.topology.model import Topology
 from harness.validation import join_problems, parse_document
 from harness.yamlsource import SourceMap, load_yaml
@@ -38,8 +40,10 @@ def load_topology(file: Path) -> LoadedTopology:
         data, source = load_yaml(file)
     except InputError as error:
         raise TopologyError(str(error)) from None
+    data = expand_members(data, source)
     topology = parse_document(Topology, data, source, TopologyError)
     _check_references(topology, source)
+    _check_status_shapes(topology, source)
     _check_target(topology, source)
     return LoadedTopology(topology=topology, source=source)
 
@@ -51,6 +55,21 @@ def _check_target(topology: Topology, source: SourceMap) -> None:
         load_target(topology.target, source.file.parent)
     except TargetError as error:
         raise TopologyError(f"{source.where(('target',))}: target: {error}") from None
+
+
+def _check_status_shapes(topology: Topology, source: SourceMap) -> None:
+    """A Prometheus selector that cannot parse would make every poll "no answer": refuse it."""
+    problems = []
+    for name, service in topology.services.items():
+        if service.raft is None:
+            continue
+        try:
+            check_shape(service.raft)
+        except StatusShapeError as error:
+            where = source.where(("services", name, "raft"))
+            problems.append(f"{where}: services.{name}.raft: {error}")
+    if problems:
+        raise TopologyError(join_problems(problems))
 
 
 def _check_references(topology: Topology, source: SourceMap) -> None:

@@ -58,11 +58,78 @@ class HealthCheck(StrictModel):
         return self
 
 
-class RaftStatus(StrictModel):
-    """Where a Raft member reports its role; the JSON must have `role`, `term` and `leader`."""
+class StatusField(StrictModel):
+    """Where one value sits in a member's status answer, and how its raw values read.
 
-    url: Url
+    `path`: for JSON, keys (and list indexes) joined by '.', e.g. `meta_cluster.leader`; for
+    Prometheus text, a sample selector, e.g. `raft_is_leader{group="meta"}`. `map`: raw value
+    (as text: `true`, `1`, `LEADER`) to the value the harness uses; a raw value not in a given
+    map is read as is."""
+
+    path: Annotated[str, Field(min_length=1, max_length=500)]
+    map: dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=dict, max_length=100
+    )
+
+
+def _field(path: str) -> StatusField:
+    return StatusField(path=path)
+
+
+class RaftStatus(StrictModel):
+    """How to read a Raft member's role, term and leader: see targets/README.md ("Status").
+
+    Exactly one source: `url` (HTTP GET, or POST with `body`) or `command` (an argument list run
+    once per poll, never through a shell; its standard output is the answer). The answer is
+    JSON or Prometheus text (`format`); `role`, `term` and `leader` say where each value is.
+    The leader may be a service name or the member id the system uses: ids are mapped to
+    services through each member's `member_id`, or learned from `id` in the members' own
+    answers."""
+
+    url: Url | None = None
+    method: Literal["GET", "POST"] = "GET"
+    body: Annotated[str, Field(max_length=65_536)] | None = None
+    headers: dict[Label, Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict, max_length=50
+    )
+    command: list[Annotated[str, Field(max_length=65_536)]] | None = Field(
+        default=None, min_length=1, max_length=1000
+    )
+    format: Literal["json", "prometheus"] = "json"
     cluster: Label = Field(default="engine", description="members of one cluster share this name")
+    role: StatusField = Field(default_factory=lambda: _field("role"))
+    term: StatusField | None = Field(default_factory=lambda: _field("term"))
+    leader: StatusField | None = Field(default_factory=lambda: _field("leader"))
+    id: StatusField | None = Field(
+        default=None, description="where the member's answer gives its own id (to learn ids)"
+    )
+    member_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="this member's id as the system names it"
+    )
+    interval_ms: float = Field(
+        default=5.0, ge=1, le=10_000, description="poll period between elections"
+    )
+    timeout_ms: float = Field(default=250.0, gt=0, le=60_000)
+    election_max_ms: float = Field(
+        default=3000.0,
+        gt=0,
+        le=120_000,
+        description="how long an election may take: the probe polls fast for that long",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RaftStatus:
+        if (self.url is None) == (self.command is None):
+            raise ValueError("give exactly one of 'url' (HTTP) or 'command' (an argument list)")
+        if self.command is not None and (self.body is not None or self.headers):
+            raise ValueError("'body' and 'headers' go with 'url', not with 'command'")
+        if self.body is not None and self.method != "POST":
+            raise ValueError("a 'body' needs method: POST")
+        for name, value in self.headers.items():
+            # A CR or LF would smuggle another header (or request) onto the connection.
+            if any(c in name + value for c in "\r\n") or ":" in name:
+                raise ValueError(f"header {excerpt(name)}: no CR, LF or ':' in it")
+        return self
 
 
 # repository[:tag] or an image id, as Docker spells them; never an option or a path.
@@ -190,6 +257,22 @@ class Topology(StrictModel):
 
     def services_with_role(self, role: str) -> list[str]:
         return [name for name, service in self.services.items() if service.role == role]
+
+    def raft_clusters(self) -> list[str]:
+        return list(dict.fromkeys(s.raft.cluster for s in self.services.values() if s.raft))
+
+    def chosen_by(self, role: str, cluster: str | None, role_given: bool) -> list[str]:
+        """What a scenario's selector chooses from: a Raft cluster's members (of `role`, when
+        the selector names one too), else the services of `role`."""
+        if cluster is None:
+            return self.services_with_role(role)
+        return [
+            name
+            for name, service in self.services.items()
+            if service.raft is not None
+            and service.raft.cluster == cluster
+            and (not role_given or service.role == role)
+        ]
 
     def with_clock_control(self, names: Iterable[str]) -> Topology:
         """A copy in which these services are started with libfaketime preloaded."""

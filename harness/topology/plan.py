@@ -1,7 +1,8 @@
 """Turn a topology into a concrete plan: free ports chosen, every `${...}` placeholder resolved.
 
 Placeholders (see targets/README.md):
-    ${python}  ${run_dir}  ${toolchain.toxiproxy_server|kafka_libs|libfaketime|java}
+    ${python}  ${run_dir}  ${topology.dir}
+    ${toolchain.home|toxiproxy_server|kafka_libs|libfaketime|java}
     ${self.host}  ${self.dir}  ${self.port.NAME}  ${self.address.NAME}
     ${services.SVC.host}  ${services.SVC.port.NAME}  ${services.SVC.address.NAME}
     ${links.LINK.host}  ${links.LINK.port}  ${links.LINK.address}
@@ -31,9 +32,9 @@ from pathlib import Path
 
 from harness.errors import BackendError, TopologyError
 from harness.excerpt import excerpt
-from harness.toolchain import Toolchain
+from harness.toolchain import Toolchain, cache_home
 from harness.topology.loader import LoadedTopology, start_order
-from harness.topology.model import Service
+from harness.topology.model import RaftStatus, Service
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
@@ -101,6 +102,8 @@ class PlannedService:
     network_host: str = ""  # where other services reach it ("" = `host`)
     image: str | None = None  # a prebuilt image to run (container backends)
     build: str | None = None  # one of the harness's image builds (harness/images/)
+    # The whole `raft:` block with its placeholders resolved (status adapters read it).
+    raft: RaftStatus | None = None
 
     def address(self, port: str) -> str:
         """Where the harness reaches the port."""
@@ -149,6 +152,10 @@ class Plan:
 
     def raft_members(self, cluster: str = "engine") -> list[PlannedService]:
         return [s for s in self.services.values() if s.raft_cluster == cluster]
+
+    def raft_clusters(self) -> list[str]:
+        """The names of the topology's Raft clusters, in the order their members appear."""
+        return list(dict.fromkeys(s.raft_cluster for s in self.services.values() if s.raft_cluster))
 
 
 # Service ports come from below the kernel's ephemeral range: a port from inside it can be
@@ -368,6 +375,7 @@ def _plan_with_ports(
     )
 
 
+Resolve = Callable[..., str]  # (text, *path inside the service) -> text, placeholders resolved
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
 
 
@@ -434,6 +442,31 @@ class _Resolver:
             clock_control=service.clock_control,
             image=service.image,
             build=service.build,
+            raft=self._raft(name, service.raft, resolve) if service.raft else None,
+        )
+
+    def _raft(self, name: str, raft: RaftStatus, resolve: Resolve) -> RaftStatus:
+        """The raft block with every placeholder resolved (url, body, headers, command, id)."""
+
+        def optional(text: str | None, *path: str) -> str | None:
+            return None if text is None else resolve(text, "raft", *path, view=HARNESS_VIEW)
+
+        return raft.model_copy(
+            update={
+                "url": optional(raft.url, "url"),
+                "body": optional(raft.body, "body"),
+                "headers": {
+                    k: resolve(v, "raft", "headers", k, view=HARNESS_VIEW)
+                    for k, v in raft.headers.items()
+                },
+                "command": None
+                if raft.command is None
+                else [
+                    resolve(part, "raft", "command", i, view=HARNESS_VIEW)
+                    for i, part in enumerate(raft.command)
+                ],
+                "member_id": optional(raft.member_id, "member_id"),
+            }
         )
 
     def _host_and_port(self, address: str, name: str) -> tuple[str, int]:
@@ -461,6 +494,10 @@ class _Resolver:
 
     def lookup(self, expression: str, owner: str, view: str) -> str | None:
         parts = expression.split(".")
+        if expression == "topology.dir":  # scripts and configs next to the topology file
+            return str(self.loaded.file.resolve().parent)
+        if expression == "toolchain.home":  # the cache `hftchaos setup --example NAME` fills
+            return str(cache_home())
         if expression == "python":
             return self.realization.python
         if expression == "run_dir":

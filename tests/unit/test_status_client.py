@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from harness.status_client import KeepAliveGet, StatusHttpError
+from harness.status_client import KeepAliveRequest, StatusHttpError
 
 Answer = Callable[[int], bytes]  # request number on its connection -> raw answer bytes
 
@@ -56,7 +56,7 @@ def sized(body: bytes, status: str = "200 OK") -> bytes:
 
 def test_reuses_one_connection_for_many_requests() -> None:
     with raw_server(lambda n: sized(b'{"n":%d}' % n)) as (url, connections):
-        client = KeepAliveGet(url, timeout_s=2)
+        client = KeepAliveRequest(url, timeout_s=2)
         answers = [client.get() for _ in range(5)]
         client.close()
     assert answers == [(200, b'{"n":%d}' % n) for n in range(5)]
@@ -72,7 +72,7 @@ def test_reads_chunked_bodies_with_and_without_trailers() -> None:
         b"2;ext=1\r\n{}\r\n0\r\nX-Trailer: yes\r\n\r\n"
     )
     with raw_server(lambda n: plain if n % 2 == 0 else trailed) as (url, connections):
-        client = KeepAliveGet(url, timeout_s=2)
+        client = KeepAliveRequest(url, timeout_s=2)
         answers = [client.get() for _ in range(4)]
         client.close()
     assert answers == [(200, b'{"a":1}'), (200, b"{}")] * 2
@@ -82,7 +82,7 @@ def test_reads_chunked_bodies_with_and_without_trailers() -> None:
 def test_reads_a_close_delimited_body_then_reconnects() -> None:
     answer = b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"ok":true}'
     with raw_server(lambda n: answer, close_after=1) as (url, connections):
-        client = KeepAliveGet(url, timeout_s=2)
+        client = KeepAliveRequest(url, timeout_s=2)
         assert client.get() == (200, b'{"ok":true}')
         assert client.get() == (200, b'{"ok":true}')
         client.close()
@@ -91,7 +91,7 @@ def test_reads_a_close_delimited_body_then_reconnects() -> None:
 
 def test_no_content_answers_have_no_body() -> None:
     with raw_server(lambda n: b"HTTP/1.1 204 No Content\r\n\r\n") as (url, connections):
-        client = KeepAliveGet(url, timeout_s=2)
+        client = KeepAliveRequest(url, timeout_s=2)
         assert client.get() == (204, b"")
         assert client.get() == (204, b"")
         client.close()
@@ -100,7 +100,7 @@ def test_no_content_answers_have_no_body() -> None:
 
 def test_a_server_that_hung_up_fails_one_request_and_the_next_reconnects() -> None:
     with raw_server(lambda n: sized(b"{}"), close_after=1) as (url, connections):
-        client = KeepAliveGet(url, timeout_s=2)
+        client = KeepAliveRequest(url, timeout_s=2)
         assert client.get() == (200, b"{}")
         with pytest.raises((OSError, StatusHttpError)):
             client.get()
@@ -120,7 +120,7 @@ def test_a_server_that_hung_up_fails_one_request_and_the_next_reconnects() -> No
 )
 def test_malformed_answers_raise_and_drop_the_connection(answer: bytes, message: str) -> None:
     with raw_server(lambda n: answer) as (url, _):
-        client = KeepAliveGet(url, timeout_s=2)
+        client = KeepAliveRequest(url, timeout_s=2)
         with pytest.raises(StatusHttpError, match=message):
             client.get()
         assert client._socket is None
@@ -129,7 +129,7 @@ def test_malformed_answers_raise_and_drop_the_connection(answer: bytes, message:
 def test_a_silent_server_times_out() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     try:
-        client = KeepAliveGet(f"http://127.0.0.1:{listener.getsockname()[1]}/", timeout_s=0.2)
+        client = KeepAliveRequest(f"http://127.0.0.1:{listener.getsockname()[1]}/", timeout_s=0.2)
         with pytest.raises(TimeoutError):
             client.get()
     finally:

@@ -33,12 +33,13 @@ def old_document(fixture: str) -> dict[str, Any]:
 
 
 def held(old: Any, new: Any) -> bool:
-    """Everything in `old` is in `new` with the same value; what `new` adds is empty (None, or
-    0 for the warm-up's requests, which version 1 wrote only when there were some)."""
+    """Everything in `old` is in `new` with the same value; what `new` adds is empty (None, an
+    empty list, or 0 for the warm-up's requests, which version 1 wrote only when there were
+    some)."""
     if isinstance(old, dict) and isinstance(new, dict):
         added = set(new) - set(old)
         return all(k in new and held(v, new[k]) for k, v in old.items()) and all(
-            new[k] is None or new[k] == 0 for k in added
+            new[k] is None or new[k] == 0 or new[k] == [] for k in added
         )
     if isinstance(old, list) and isinstance(new, list):
         return len(old) == len(new) and all(map(held, old, new))

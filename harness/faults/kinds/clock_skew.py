@@ -10,6 +10,7 @@ from harness.faults.clock import offset_file
 from harness.faults.journal import ResetClocks
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_intent, services
+from harness.faults.selectors import topology_members
 from harness.scenario.model import ClockSkewFault, RoleSelector
 from harness.topology.model import Topology
 
@@ -34,7 +35,7 @@ def inject(fault: ClockSkewFault, key: int, context: FaultContext) -> ActiveFaul
 def clock_controlled(fault: ClockSkewFault, topology: Topology) -> set[str]:
     """Every service the selector may pick at run time."""
     if isinstance(fault.target, RoleSelector):
-        return set(topology.services_with_role(fault.target.role))
+        return set(topology_members(fault.target, topology))
     return {fault.target}
 
 
