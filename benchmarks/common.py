@@ -6,30 +6,8 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-from harness.paths import results_root
-from harness.results import git_facts, host_facts
-from harness.store.atomic import write_text_atomically
-
-
-def write_result(name: str, figures: dict[str, Any]) -> Path:
-    """results/bench/<name>.json, written whole or not at all."""
-    directory = results_root() / "bench"
-    directory.mkdir(parents=True, exist_ok=True)
-    document = {
-        "benchmark": name,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "harness": git_facts().model_dump(mode="json"),
-        "host": host_facts().model_dump(mode="json"),
-        **figures,
-    }
-    path = directory / f"{name}.json"
-    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
-    return path
 
 
 def python_json(

@@ -191,6 +191,7 @@ MODULE_COMMANDS = (
     ("runs", "list and filter the runs in the results catalog"),
     ("compare", "compare recovery between two releases; non-zero exit on a regression"),
     ("dashboard", "build the static dashboard site from the results catalog"),
+    ("bench", "run the benchmarks (results/bench/<stamp>.json), or --compare two of them"),
 )
 
 
