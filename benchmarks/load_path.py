@@ -9,7 +9,9 @@ in a row are not sustained. At 10,000/s (or the top of the quick ladder) the fig
 issue's goal names: the worker's p99 send lateness (start - intended), its p99 latency from
 the intended send time, Vegeta's p99 latency (Vegeta measures from its actual send), and the
 ratio. CPU per request is the generator's processes' CPU time (children of this process) over
-the requests it sent; the harness side (reading records) is this process's own CPU time.
+the requests it sent, start-up included (for the worker: three Python processes importing
+Locust, about 2 CPU-seconds, which dominates at the quick run's sizes); the harness side
+(reading records) is this process's own CPU time.
 """
 
 from __future__ import annotations

@@ -218,8 +218,9 @@ class Sender(User):
         try:
             while (claimed := load.claim(sender)) is not None:
                 slot, request = claimed
-                delay_ns = slot.intended_ns - load.now_ns()
-                if delay_ns > 0:
+                # A loop, not one sleep: gevent's timers count from the loop's cached time,
+                # which may be stale, so a sleep can end early; never send before the slot.
+                while (delay_ns := slot.intended_ns - load.now_ns()) > 0:
                     gevent.sleep(delay_ns / NS_PER_S)
                 self._send(post, sender, slot, request)
         finally:

@@ -161,6 +161,7 @@ def test_open_loop_rate_is_met_and_evenly_scheduled(
     gaps = {b - a for a, b in itertools.pairwise(intended)}
     assert gaps == {5 * MS}
     assert intended[0] == summary.start_ns
+    assert all(r.intended_ns <= r.start_ns for r in records)  # never sent before its slot
     new_ids = [r.client_order_id for r in records if r.kind == "new"]
     assert len(new_ids) == len(set(new_ids))
     assert all(r.client_order_id.startswith("t-") for r in records)
@@ -278,4 +279,4 @@ def test_a_master_and_two_workers_one_started_by_hand_send_one_exact_schedule(
     new_ids = [r.client_order_id for r in records if r.kind == "new"]
     assert len(new_ids) == len(set(new_ids))
     assert {r.outcome for r in records} == {Outcome.ACKED}
-    assert all(r.start_ns <= r.end_ns for r in records)
+    assert all(r.intended_ns <= r.start_ns <= r.end_ns for r in records)  # never early
