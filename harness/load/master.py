@@ -18,6 +18,7 @@ import locust  # noqa: F401  first: importing it monkey-patches the standard lib
 
 # isort: on
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -150,6 +151,7 @@ def run(options: LoadOptions, workers: int, bind: str, out: TextIO) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stop, f"signal {signal.Signals(signum).name}")
+    gc.freeze()  # as in the worker: the imports' objects are not garbage; don't walk them
     start_ns: int | None = None
     try:
         if not wait_for_workers(runner, workers, stopping):

@@ -97,10 +97,12 @@ def test_the_document_survives_a_round_trip(tmp_path: Path) -> None:
     assert loaded.figure("load_path", "p99_ms") == original.figure("load_path", "p99_ms")
 
 
-def test_a_rate_is_sustained_only_when_sent_and_answered() -> None:
-    assert is_sustained(10_000, 9_900, 1.0)
-    assert not is_sustained(10_000, 9_000, 1.0)  # fell behind the schedule
-    assert not is_sustained(10_000, 10_000, 0.99)  # sent, but not answered
+def test_a_rate_is_sustained_only_when_sent_answered_and_quick() -> None:
+    assert is_sustained(10_000, 9_900, 1.0, 5.0)
+    assert not is_sustained(10_000, 9_000, 1.0, 5.0)  # fell behind the schedule
+    assert not is_sustained(10_000, 10_000, 0.99, 5.0)  # sent, but not answered
+    assert not is_sustained(10_000, 10_000, 1.0, 110.0)  # answered, 100 ms late
+    assert not is_sustained(10_000, 10_000, 1.0, None)
 
 
 def record(intended_ms: float, start_ms: float, end_ms: float, reason: str = "") -> RequestRecord:
