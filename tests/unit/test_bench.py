@@ -159,3 +159,12 @@ def test_each_generator_climbs_until_two_misses_in_a_row() -> None:
     assert [rate for generator, rate in measured if generator == "vegeta"] == [1, 2, 3, 4, 5, 6, 7]
     assert max_sustained(points, "worker") == 2
     assert max_sustained(points, "vegeta") == 5
+
+
+def test_an_order_rate_meets_the_goal_only_with_every_order_answered_within_20_ms() -> None:
+    from benchmarks.order_path import RatePoint
+
+    assert RatePoint(500, 5000, 0, 2.0, 19.9).meets_goal
+    assert not RatePoint(500, 5000, 1, 2.0, 5.0).meets_goal  # one error or unknown is a miss
+    assert not RatePoint(500, 5000, 0, 2.0, 20.1).meets_goal
+    assert not RatePoint(500, 0, 0, None, None).meets_goal  # nothing measured
