@@ -134,9 +134,11 @@ def nightly(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Every benchmark in one go (`hftchaos bench`): the load path against Vegeta on a static
-    nginx, what judging, status requests and libfaketime cost; one JSON under results/bench/
+    nginx, the reference order path at rising rates, what judging, status requests and
+    libfaketime cost; one JSON under results/bench/
     and a table. Vegeta (go install) and nginx (apt-get) are provisioned by the bench itself.
     Arguments after `--` go to `hftchaos bench`, e.g. `--quick`, `--only load_path`,
-    `--baseline results/bench/<older>.json`."""
-    install_with_toolchain(session, "test")
+    `--baseline results/bench/<older>.json`. HFTCHAOS_BENCH_PROFILE=1 adds py-spy flame graphs
+    of the reference order path's leader and gateway."""
+    install_with_toolchain(session, "test,bench")
     session.run("hftchaos", "bench", *session.posargs)
