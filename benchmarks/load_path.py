@@ -26,12 +26,13 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from benchmarks.common import percentiles_ms, ratio
+from benchmarks.common import percentiles_ms, profiling_wanted, ratio, start_py_spy
 from benchmarks.figures import Figure, Measurement
 from benchmarks.static_server import static_server
 from benchmarks.vegeta import AttackResult, attack, ensure_vegeta, vegeta_version
 from harness.load.driver import LoadDriver
 from harness.load.wire import UNSENT_REASON
+from harness.paths import results_root
 from harness.records import Outcome, RequestRecord
 from harness.scenario.model import LoadProfile
 
@@ -131,7 +132,9 @@ def vegeta_point(binary: Path, address: str, rate: int, duration_s: float) -> Po
     )
 
 
-def worker_point(address: str, rate: int, duration_s: float, scratch: Path) -> Point:
+def worker_point(
+    address: str, rate: int, duration_s: float, scratch: Path, flame: Path | None = None
+) -> Point:
     records: list[RequestRecord] = []
     profile = LoadProfile(
         rate_per_s=rate, duration_s=duration_s, users=USERS, cancel_ratio=0.0, warmup_s=0
@@ -141,7 +144,12 @@ def worker_point(address: str, rate: int, duration_s: float, scratch: Path) -> P
     meter = CpuMeter()
     try:
         driver.start()
+        spy = None
+        if flame is not None and driver.wait_started(timeout_s=60) is not None:
+            spy = start_py_spy(driver.pids[1], flame, duration_s - 1)  # the first worker
         summary = driver.wait(timeout_s=duration_s + 60)
+        if spy is not None:
+            spy.wait(timeout=60)
     finally:
         driver.stop()
     own_s, children_s = meter.read()
@@ -211,6 +219,9 @@ def measure(quick: bool) -> Measurement:
 
         points = list(climb(ladder, measure_one))
         nginx = server.version
+        flame = results_root() / "bench" / f"load-worker-{FOCUS_RATE}.svg"
+        if profiling_wanted() and not quick:
+            worker_point(server.address, FOCUS_RATE, duration_s, Path(scratch), flame)
     conditions = {
         "server": f"nginx {nginx}, 1 worker process, static answer, loopback",
         "vegeta": vegeta_version(binary),

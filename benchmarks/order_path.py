@@ -11,17 +11,13 @@ next to the bench documents, to find what saturates first.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from benchmarks.common import percentiles_ms
+from benchmarks.common import percentiles_ms, profiling_wanted, start_py_spy
 from benchmarks.figures import Figure, Measurement
 from harness.backends.local import LocalBackend
 from harness.load.driver import LoadDriver
@@ -80,22 +76,16 @@ def profile_services(
     plan: Plan, backend: LocalBackend, rate: int, drive: Callable[[], object]
 ) -> list[str]:
     """py-spy on the leader and the gateway while `drive()` runs; the flame graphs written."""
-    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
-    if spy is None:
-        return []
     members = {m.name: m.raft_status_url for m in plan.raft_members() if m.raft_status_url}
     names = [HttpLeaderLookup(members).leader(), plan.with_role("gateway")[0].name]
-    directory = results_root() / "bench"
-    directory.mkdir(parents=True, exist_ok=True)
     spies, written = [], []
     for name in filter(None, names):
         pid = backend.facts(name).pid
-        if pid is None:
-            continue
-        out = directory / f"order-path-{name}-{rate}.svg"
-        command = [spy, "record", "-p", str(pid), "-o", str(out), "-d", str(PROFILE_SECONDS)]
-        spies.append(subprocess.Popen([*command, "-r", "200", "--nonblocking"]))
-        written.append(out)
+        out = results_root() / "bench" / f"order-path-{name}-{rate}.svg"
+        spy = start_py_spy(pid, out, PROFILE_SECONDS) if pid is not None else None
+        if spy is not None:
+            spies.append(spy)
+            written.append(out)
     drive()
     for process in spies:
         process.wait(timeout=60)
@@ -111,7 +101,7 @@ def climb(gateway: str, ladder: tuple[int, ...], duration_s: float, scratch: Pat
         point = rate_point(gateway, rate, duration_s, scratch)
         points.append(point)
         misses = 0 if point.meets_goal else misses + 1
-        if not point.meets_goal and not flames and os.environ.get("HFTCHAOS_BENCH_PROFILE"):
+        if not point.meets_goal and not flames and profiling_wanted():
             flames = profile(rate)
         if misses >= MISSES_TO_STOP:
             break
