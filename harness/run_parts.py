@@ -34,6 +34,11 @@ class LoadRun(Protocol):
     @property
     def pid(self) -> int | None: ...
 
+    @property
+    def pids(self) -> list[int]:
+        """Every process of the load, `pid` first (the rig probes watch each)."""
+        ...
+
     def start(self) -> None: ...
 
     def wait_started(self, timeout_s: float) -> int | None:
