@@ -159,15 +159,16 @@ def nightly(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, each writing JSON under results/bench/: what preloading libfaketime costs
-    (per call and per order through the topology), how judging a run scales with its length,
-    and what a status request costs the probe and the services (stdlib vs lean HTTP).
-    Arguments after `--` pick benchmarks by module name."""
-    install_with_toolchain(session, "test")
-    chosen = session.posargs or ["faketime_cost", "judging_scaling", "http_handler_cost"]
-    # benchmarks.docker_actuation (Docker backend) runs by name: it needs `setup --docker`.
-    for name in chosen:
-        session.run("python", "-m", f"benchmarks.{name}")
+    """Every benchmark in one go (`hftchaos bench`): the load path against Vegeta on a static
+    nginx, the reference order path at rising rates, what judging, status requests and
+    libfaketime cost; one JSON under results/bench/
+    and a table. Vegeta (go install) and nginx (apt-get) are provisioned by the bench itself.
+    Arguments after `--` go to `hftchaos bench`, e.g. `--quick`, `--only load_path`,
+    `--baseline results/bench/<older>.json`. HFTCHAOS_BENCH_PROFILE=1 adds py-spy flame graphs
+    of the reference order path's leader and gateway."""
+    install_with_toolchain(session, "test,bench")
+    # benchmarks.docker_actuation (Docker backend) runs on its own: it needs `setup --docker`.
+    session.run("hftchaos", "bench", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from harness.paths import results_root
-from harness.results import git_facts, host_facts
-from harness.store.atomic import write_text_atomically
-
-
-def write_result(name: str, figures: dict[str, Any]) -> Path:
-    """results/bench/<name>.json, written whole or not at all."""
-    directory = results_root() / "bench"
-    directory.mkdir(parents=True, exist_ok=True)
-    document = {
-        "benchmark": name,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "harness": git_facts().model_dump(mode="json"),
-        "host": host_facts().model_dump(mode="json"),
-        **figures,
-    }
-    path = directory / f"{name}.json"
-    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
-    return path
 
 
 def python_json(
@@ -63,3 +44,26 @@ def percentiles_ms(samples_ns: list[int]) -> dict[str, float]:
 
 def ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 2) if denominator else None
+
+
+PROFILE_VARIABLE = "HFTCHAOS_BENCH_PROFILE"  # set: benchmarks that can also write flame graphs
+
+
+def profiling_wanted() -> bool:
+    return bool(os.environ.get(PROFILE_VARIABLE, "").strip())
+
+
+def start_py_spy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy recording `pid` into the flame graph `out` for `seconds` (sampling without
+    stopping it), or None without py-spy (`pip install hftchaos[bench]`)."""
+    beside_python = str(Path(sys.executable).parent)
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=beside_python)
+    if spy is None:
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [spy, "record", "-p", str(pid), "-o", str(out), "-d", str(round(seconds))]
+    return subprocess.Popen(
+        [*command, "-r", "200", "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -8,24 +8,20 @@ Two figures, each measured plain and preloaded (offset 0, the harness's own envi
 - the latency of orders sent one at a time through the gateway of the reference topology,
   with the three engine nodes preloaded or not.
 
-    python -m benchmarks.faketime_cost [--rounds 2] [--orders 300]
-writes results/bench/faketime_cost.json.
+Part of `hftchaos bench` (2 rounds of 300 orders; 1 of 50 with --quick).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import percentiles_ms, python_json, ratio, write_result
+from benchmarks.common import percentiles_ms, python_json
+from benchmarks.figures import Measurement, variants_and_ratio
 from harness.backends.local import LocalBackend
 from harness.faults.clock import faketime_environment, faketime_offset_text
 from harness.orders import GatewayClient
@@ -36,6 +32,7 @@ from harness.topology.plan import make_plan
 
 CALLS = 200_000
 WARMUP_ORDERS = 50
+ROUNDS, ORDERS = 2, 300  # plain/preloaded pairs; measured orders per topology
 CALL_COST_PROGRAM = f"""
 import json, time
 def cost(clock):
@@ -86,53 +83,35 @@ def order_latencies(preloaded: bool, orders: int, work: Path) -> tuple[list[int]
     return latencies, failed
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.faketime_cost")
-    parser.add_argument("--rounds", type=int, default=2, help="plain/preloaded pairs")
-    parser.add_argument("--orders", type=int, default=300, help="measured orders per topology")
-    options = parser.parse_args(argv)
+def measure(quick: bool) -> Measurement:
+    rounds, order_count = (1, 50) if quick else (ROUNDS, ORDERS)
     library = locate_toolchain().libfaketime
-
     calls: dict[str, list[dict[str, float]]] = {"plain": [], "preloaded": []}
     orders: dict[str, list[dict[str, Any]]] = {"plain": [], "preloaded": []}
     with tempfile.TemporaryDirectory(prefix="hftchaos-bench-") as scratch:
         timestamp_file = Path(scratch) / "faketime.rc"
         timestamp_file.write_text(faketime_offset_text(0))
-        for round_number in range(options.rounds):
+        for round_number in range(rounds):
             for variant in ("plain", "preloaded"):
                 preloaded = variant == "preloaded"
                 calls[variant].append(call_cost(preloaded, library, timestamp_file))
                 work = Path(scratch) / f"{variant}-{round_number}"
-                latencies, failed = order_latencies(preloaded, options.orders, work)
+                latencies, failed = order_latencies(preloaded, order_count, work)
                 orders[variant].append({**percentiles_ms(latencies), "not_acked": failed})
-                print(f"round {round_number + 1} {variant}: {orders[variant][-1]}", flush=True)
 
     def median(rows: list[dict[str, Any]], key: str) -> float:
         return round(float(statistics.median(row[key] for row in rows)), 3)
 
-    summary = {
-        "time_time_ns_per_call": {v: median(calls[v], "time_ns") for v in calls},
-        "time_monotonic_ns_per_call": {v: median(calls[v], "monotonic_ns") for v in calls},
-        "order_p50_ms": {v: median(orders[v], "p50_ms") for v in orders},
-        "order_p99_ms": {v: median(orders[v], "p99_ms") for v in orders},
-    }
-    ratios = {name: ratio(values["preloaded"], values["plain"]) for name, values in summary.items()}
-    path = write_result(
-        "faketime_cost",
-        {
-            "method": __doc__.split("\n\n")[1],
-            "rounds": options.rounds,
-            "orders_per_topology": options.orders,
-            "medians": summary,
-            "preloaded_over_plain": ratios,
-            "calls": calls,
-            "orders": orders,
-        },
+    conditions = {"rounds": rounds, "orders_per_topology": order_count}
+    figures = []
+    for name, rows, key, unit in (
+        ("time_time_ns_per_call", calls, "time_ns", "ns"),
+        ("time_monotonic_ns_per_call", calls, "monotonic_ns", "ns"),
+        ("order_p50_ms", orders, "p50_ms", "ms"),
+        ("order_p99_ms", orders, "p99_ms", "ms"),
+    ):
+        values = {variant: median(rows[variant], key) for variant in rows}
+        figures += variants_and_ratio(name, values, unit, conditions, "preloaded", "plain")
+    return Measurement(
+        figures, conditions={"backend": "local"}, details={"calls": calls, "orders": orders}
     )
-    print(json.dumps({"medians": summary, "preloaded_over_plain": ratios}, indent=2))
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

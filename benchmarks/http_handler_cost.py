@@ -7,7 +7,7 @@ in this one process: the client's cost is its thread's CPU time, the server's is
 the process's CPU time over the same requests. Variants alternate round by round, and the
 figures are medians over rounds, so the ratios compare like with like on a noisy machine.
 
-    python -m benchmarks.http_handler_cost   ->  results/bench/http_handler_cost.json
+Part of `hftchaos bench`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from benchmarks.common import write_result
+from benchmarks.figures import Figure, Measurement, variants_and_ratio
 from harness.status_client import KeepAliveRequest
 from targets.reference.lean_http import LeanRequestHandler
 
@@ -64,7 +64,9 @@ def _lean_client(url_port: int) -> Callable[[], object]:
 
 
 def _round(
-    handler: type[BaseHTTPRequestHandler], client_factory: Callable[[int], Callable[[], object]]
+    handler: type[BaseHTTPRequestHandler],
+    client_factory: Callable[[int], Callable[[], object]],
+    requests: int,
 ) -> tuple[float, float]:
     """(client us/request, server us/request) over one round."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -75,7 +77,7 @@ def _round(
         get = client_factory(int(server.server_address[1]))
         get()  # connect and warm up outside the measurement
         process_before, thread_before = time.process_time(), time.thread_time()
-        for _ in range(REQUESTS_PER_ROUND):
+        for _ in range(requests):
             get()
         process_after, thread_after = time.process_time(), time.thread_time()
     finally:
@@ -83,10 +85,11 @@ def _round(
         server.server_close()
     client_s = thread_after - thread_before
     server_s = (process_after - process_before) - client_s
-    return 1e6 * client_s / REQUESTS_PER_ROUND, 1e6 * server_s / REQUESTS_PER_ROUND
+    return 1e6 * client_s / requests, 1e6 * server_s / requests
 
 
-def main() -> None:
+def measure(quick: bool) -> Measurement:
+    rounds, requests = (2, 300) if quick else (ROUNDS, REQUESTS_PER_ROUND)
     variants = {
         # The server's cost, same (lean) client.
         "server_stdlib": (_status_handler(BaseHTTPRequestHandler), _lean_client),
@@ -97,32 +100,34 @@ def main() -> None:
     }
     client_us: dict[str, list[float]] = {name: [] for name in variants}
     server_us: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for name, (handler, client) in variants.items():
-            client_cost, server_cost = _round(handler, client)
-            client_us[name].append(client_cost)
-            server_us[name].append(server_cost)
-    server_std = statistics.median(server_us["server_stdlib"])
-    server_lean = statistics.median(server_us["server_lean"])
-    client_std = statistics.median(client_us["client_stdlib"])
-    client_lean = statistics.median(client_us["client_lean"])
-    figures = {
-        "rounds": ROUNDS,
-        "requests_per_round": REQUESTS_PER_ROUND,
-        "server_us_per_request": {"stdlib": round(server_std, 1), "lean": round(server_lean, 1)},
-        "client_us_per_request": {"stdlib": round(client_std, 1), "lean": round(client_lean, 1)},
-        "server_lean_over_stdlib": round(server_lean / server_std, 3),
-        "client_lean_over_stdlib": round(client_lean / client_std, 3),
-        # What the probe's default cadence (3 members every 5 ms) costs per second, both sides.
-        "probe_cpu_ms_per_s_at_600_rps": {
-            "stdlib": round(600 * (server_std + client_std) / 1000, 1),
-            "lean": round(600 * (server_lean + client_lean) / 1000, 1),
-        },
-    }
-    path = write_result("http_handler_cost", figures)
-    print(json.dumps(figures, indent=2))
-    print(f"written to {path}")
-
-
-if __name__ == "__main__":
-    main()
+            client_us_round, server_us_round = _round(handler, client, requests)
+            client_us[name].append(client_us_round)
+            server_us[name].append(server_us_round)
+    server_cost = {v: statistics.median(server_us[f"server_{v}"]) for v in ("stdlib", "lean")}
+    client_cost = {v: statistics.median(client_us[f"client_{v}"]) for v in ("stdlib", "lean")}
+    conditions = {"rounds": rounds, "requests_per_round": requests}
+    figures = [
+        figure
+        for side, costs in (("server", server_cost), ("client", client_cost))
+        for figure in variants_and_ratio(
+            f"{side}_us_per_request",
+            {variant: round(cost, 1) for variant, cost in costs.items()},
+            "us",
+            conditions,
+            "lean",
+            "stdlib",
+        )
+    ]
+    # What the probe's default cadence (3 members every 5 ms) costs per second, both sides.
+    figures.append(
+        Figure(
+            name="probe_cpu_ms_per_s_at_600_rps",
+            value=round(0.6 * (server_cost["lean"] + client_cost["lean"]), 1),
+            unit="ms/s",
+            better="lower",
+            conditions=conditions,
+        )
+    )
+    return Measurement(figures, details={"client_us": client_us, "server_us": server_us})

@@ -9,9 +9,9 @@ commands are applied by the engine's own state machine (alternating sides at one
 every second order trades), three identical replicas journal them, and Kafka holds every
 execution once.
 
-    python -m benchmarks.judging_scaling [--small 5000] [--large 50000]
-writes results/bench/judging_scaling.json. Each size is judged in a fresh process, so that its
-peak resident memory (which includes the synthetic run itself) belongs to that size alone.
+Part of `hftchaos bench` (5,000 and 50,000 orders; 1,000 and 5,000 with --quick). Each size
+is judged in a fresh process, so that its peak resident memory (which includes the synthetic
+run itself) belongs to that size alone.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.common import python_json, ratio, write_result
+from benchmarks.common import python_json, ratio
+from benchmarks.figures import Figure, Measurement
 from harness.analysis import analyse
 from harness.checks import run_checks
 from harness.history import History
@@ -40,6 +41,7 @@ from targets.reference.engine.state import EngineState
 
 ORDER_SPACING_NS = 5_000_000  # 200 orders a second
 SERVICE_NS = 3_000_000
+SMALL, LARGE = 5_000, 50_000  # orders judged; 10x apart, so linear shows as 1.0
 
 
 def synthetic_run(orders: int) -> tuple[History, FinalState, Scenario]:
@@ -135,36 +137,48 @@ def judge_in_fresh_process(orders: int) -> dict[str, Any]:
     return figures
 
 
+def measure(quick: bool) -> Measurement:
+    small, large = (1_000, 5_000) if quick else (SMALL, LARGE)
+    small_run, large_run = judge_in_fresh_process(small), judge_in_fresh_process(large)
+    figures = [
+        Figure(
+            name=f"{part}_us_per_order",
+            value=large_run[f"{part}_us_per_order"],
+            unit="us",
+            better="lower",
+            conditions={"orders": large},
+        )
+        for part in ("checks", "metrics")
+    ]
+    # 1.0 is perfectly linear; a quadratic check would show large/small (here 10x) again.
+    figures += [
+        Figure(
+            name=f"{part}_per_order_large_over_small",
+            value=ratio(large_run[f"{part}_us_per_order"], small_run[f"{part}_us_per_order"]),
+            unit="x",
+            better="lower",
+            conditions={"small": small, "large": large},
+            goal="~1 (linear)",
+        )
+        for part in ("checks", "metrics")
+    ]
+    figures.append(
+        Figure(
+            name="peak_rss_mb",
+            value=large_run["peak_rss_mb"],
+            unit="MB",
+            better="lower",
+            conditions={"orders": large},
+        )
+    )
+    return Measurement(figures, details={"small": small_run, "large": large_run})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.judging_scaling")
-    parser.add_argument("--small", type=int, default=5_000)
-    parser.add_argument("--large", type=int, default=50_000)
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child: one size, JSON
+    parser.add_argument("--one", type=int, required=True, help="judge one size, print JSON")
     options = parser.parse_args(argv)
-    if options.one:
-        print(json.dumps(judge(options.one)))
-        return 0
-    small, large = judge_in_fresh_process(options.small), judge_in_fresh_process(options.large)
-    # 1.0 is perfectly linear; a quadratic check would show large/small (here 10x) again.
-    growth = {
-        "checks_per_order_large_over_small": ratio(
-            large["checks_us_per_order"], small["checks_us_per_order"]
-        ),
-        "metrics_per_order_large_over_small": ratio(
-            large["metrics_us_per_order"], small["metrics_us_per_order"]
-        ),
-    }
-    path = write_result(
-        "judging_scaling",
-        {
-            "method": __doc__.split("\n\n")[0],
-            "small": small,
-            "large": large,
-            "per_order_growth": growth,
-        },
-    )
-    print(json.dumps({"small": small, "large": large, "per_order_growth": growth}, indent=2))
-    print(f"wrote {path}")
+    print(json.dumps(judge(options.one)))
     return 0
 
 

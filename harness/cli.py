@@ -276,6 +276,7 @@ MODULE_COMMANDS = (
     ("compare", "compare recovery between two releases; non-zero exit on a regression"),
     ("dashboard", "build the static dashboard site from the results catalog"),
     ("images", "the Docker backend's images: make the base image, build the rest"),
+    ("bench", "run the benchmarks (results/bench/<stamp>.json), or --compare two of them"),
 )
 
 

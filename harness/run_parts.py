@@ -37,6 +37,11 @@ class LoadRun(Protocol):
     @property
     def pid(self) -> int | None: ...
 
+    @property
+    def pids(self) -> list[int]:
+        """Every process of the load, `pid` first (the rig probes watch each)."""
+        ...
+
     def start(self) -> None: ...
 
     def wait_started(self, timeout_s: float) -> int | None:
@@ -141,6 +146,10 @@ class IdleLoad:
     @property
     def pid(self) -> int | None:
         return None
+
+    @property
+    def pids(self) -> list[int]:
+        return []
 
     def start(self) -> None:
         self._origin_ns = time.monotonic_ns()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,9 @@ def _start_rig_probes(
     # The instrument's own footprint, in brackets: no service can be named so.
     pids["(harness)"] = os.getpid
     pids["(load generator)"] = lambda: load.pid
+    # The load's workers (one per core by default), looked up when sampled: they start later.
+    for index in range(1, (os.cpu_count() or 1) + 1):
+        pids[f"(load worker {index})"] = partial(_nth_load_pid, load, index)
     probes = rig_probes(pids, bus.publish)
     for probe in probes:
         probe.start()
@@ -161,6 +164,11 @@ def _backend_facts(backend: Backend) -> BackendFacts | None:
     return BackendFacts(
         name=described.name, engine_version=described.engine_version, images=described.images
     )
+
+
+def _nth_load_pid(load: LoadRun, index: int) -> int | None:
+    pids = load.pids
+    return pids[index] if index < len(pids) else None
 
 
 class ScenarioRun:

@@ -51,6 +51,17 @@ BASE_IMAGE = Setting(
 )
 CHROMIUM = Setting("HFTCHAOS_CHROMIUM", "the Chromium that checks reports", "/usr/bin/chromium")
 CHROMEDRIVER = Setting("HFTCHAOS_CHROMEDRIVER", "its driver", "/usr/bin/chromedriver")
+LOAD_WORKERS = Setting(
+    "HFTCHAOS_LOAD_WORKERS", "load workers the harness starts on this machine", "one per core"
+)
+LOAD_REMOTE_WORKERS = Setting(
+    "HFTCHAOS_LOAD_REMOTE_WORKERS", "load workers that join from other machines", "0"
+)
+LOAD_BIND = Setting(
+    "HFTCHAOS_LOAD_BIND",
+    "where the load's Locust master listens (host:port)",
+    "a free loopback port",
+)
 RUN_MARK = Setting(
     "HFTCHAOS_RUN_MARK",
     "the run directory, on every process a run starts (how survivors are found)",
@@ -72,6 +83,9 @@ SETTINGS = (
     BASE_IMAGE,
     CHROMIUM,
     CHROMEDRIVER,
+    LOAD_WORKERS,
+    LOAD_REMOTE_WORKERS,
+    LOAD_BIND,
     RUN_MARK,
     SERVICE,
     KAFKA_LIBS,

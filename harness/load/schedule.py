@@ -3,15 +3,26 @@
 Senders share one schedule and each claims the next free slot, so a slow reply delays only the
 sender that waits for it; the slots keep their intended times, and latency measured from them
 includes the time an order spent queued behind a stall (no coordinated omission).
+
+With several worker processes, worker i of n takes every n-th slot of the one schedule (slots
+i, i + n, i + 2n, ...): together they send exactly the single schedule, each at rate / n.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 NS_PER_S = 1_000_000_000
+# gevent's event loop (libev) never blocks for less than a millisecond: a 0.2 ms sleep lasts
+# ~1.2 ms (measured here), which alone put p99 send lateness above 1 ms at low rates. So the
+# timer only takes a sender to SPIN_WINDOW_NS before its slot, and only when that is at least
+# MIN_TIMER_NS away; the rest is spent yielding to the loop (which polls I/O each time round),
+# a few hundred microseconds per slot at most.
+MIN_TIMER_NS = 1_000_000
+SPIN_WINDOW_NS = 250_000
 
 
 def slot_count(rate_per_s: float, duration_s: float) -> int:
@@ -26,8 +37,24 @@ def slot_time_ns(start_ns: int, rate_per_s: float, index: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    index: int
+    index: int  # in the whole schedule, over all workers
     intended_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """Which slots of the whole schedule one worker sends: those with index % count == index."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"share {self.index} of {self.count} does not exist")
+
+    def slots_of(self, total: int) -> int:
+        """How many of `total` slots fall to this share."""
+        return max(0, -(-(total - self.index) // self.count))
 
 
 class SlotSchedule:
@@ -35,10 +62,13 @@ class SlotSchedule:
     passed `end_ns` (or `close()` was called) no slot is handed out any more, so a sender that
     is late at the end drops its slot instead of sending after the load was meant to stop."""
 
-    def __init__(self, start_ns: int, rate_per_s: float, duration_s: float) -> None:
+    def __init__(
+        self, start_ns: int, rate_per_s: float, duration_s: float, share: Share = Share()
+    ) -> None:
         self.start_ns = start_ns
         self.rate_per_s = rate_per_s
-        self.total = slot_count(rate_per_s, duration_s)
+        self.share = share
+        self.total = share.slots_of(slot_count(rate_per_s, duration_s))  # this share's
         self.end_ns = start_ns + round(duration_s * NS_PER_S)
         self._next = 0
         self._closed = False
@@ -51,6 +81,10 @@ class SlotSchedule:
                 return None
             index = self._next
             self._next += 1
+        return self._slot(index)
+
+    def _slot(self, own_index: int) -> Slot:
+        index = own_index * self.share.count + self.share.index
         return Slot(index, slot_time_ns(self.start_ns, self.rate_per_s, index))
 
     def close(self) -> None:
@@ -68,8 +102,15 @@ class SlotSchedule:
         (Slots not yet due when the load was stopped early are not counted.)"""
         with self._lock:
             first = self._next
-        slots = (
-            Slot(index, slot_time_ns(self.start_ns, self.rate_per_s, index))
-            for index in range(first, self.total)
-        )
+        slots = (self._slot(index) for index in range(first, self.total))
         return [slot for slot in slots if slot.intended_ns < due_before_ns]
+
+
+def wait_until(due_ns: int, now_ns: Callable[[], int], sleep_s: Callable[[float], object]) -> None:
+    """Returns at `due_ns` or just after, never before. `sleep_s(0)` must yield (gevent's
+    sleep does); a sleep that ends early is simply followed by more waiting."""
+    while (delay_ns := due_ns - now_ns()) > 0:
+        if delay_ns - SPIN_WINDOW_NS >= MIN_TIMER_NS:
+            sleep_s((delay_ns - SPIN_WINDOW_NS) / NS_PER_S)
+        else:
+            sleep_s(0)

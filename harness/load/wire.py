@@ -1,23 +1,56 @@
-"""The line protocol from the load worker to its driver: one JSON object per line on stdout.
+"""The line protocol from the load master to its driver: one JSON object per line on stdout.
 
-A request line carries the fields of `RequestRecord` (outcome as its string value). Two notices
-are told apart by their "kind": `{"kind": "started", "start_ns": ...}` once slot 0 is fixed,
-and last `{"kind": "summary", ...}`. Imported by both sides, so it must not import locust.
+Records travel in batches, `{"kind": "records", "rows": [[...], ...]}`, each row the fields of
+`RequestRecord` in `RECORD_FIELDS` order (outcome as its string value): one line and one
+`json.loads` per batch instead of per request. Two notices are told apart by their "kind":
+`{"kind": "started", "start_ns": ...}` once slot 0 is fixed, and last `{"kind": "summary", ...}`.
+The workers send the same rows to the master over Locust's own messages (`worker.py`).
+Imported by both sides, so it must not import locust.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from harness.records import Outcome, RequestRecord
 
 STARTED_KIND = "started"
 SUMMARY_KIND = "summary"
+RECORDS_KIND = "records"
 NOTICE_KINDS = (STARTED_KIND, SUMMARY_KIND)
+RECORD_FIELDS = (
+    "kind",
+    "client_order_id",
+    "intended_ns",
+    "start_ns",
+    "end_ns",
+    "outcome",
+    "http_status",
+    "reason",
+    "user",
+    "fills",
+)
+OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+# What each field of a row must be, checked on arrival (None: may also be null).
+ROW_TYPES: tuple[tuple[type, bool], ...] = (
+    (str, False),
+    (str, False),
+    (int, False),
+    (int, False),
+    (int, False),
+    (str, False),
+    (int, True),
+    (str, False),
+    (int, False),
+    (int, False),
+)
 
-T = TypeVar("T")
+# Reason of a record for a slot that was due but never sent (every sender was busy).
+UNSENT_REASON = "not sent: every sender was waiting for a slower reply"
+
+Row = list[Any]  # or tuple, as built by the worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,24 +59,39 @@ class Notice:
     fields: dict[str, Any]
 
 
-# Reason of a record for a slot that was due but never sent (every sender was busy).
-UNSENT_REASON = "not sent: every sender was waiting for a slower reply"
+@dataclass(frozen=True, slots=True)
+class Batch:
+    records: list[RequestRecord]
+    malformed: list[str]  # why each bad row was refused; the good rows still count
 
 
-def record_line(record: RequestRecord) -> str:
-    fields = asdict(record)
-    fields["outcome"] = record.outcome.value
-    return json.dumps(fields, separators=(",", ":")) + "\n"
+def record_row(record: RequestRecord) -> Row:
+    return [
+        record.kind,
+        record.client_order_id,
+        record.intended_ns,
+        record.start_ns,
+        record.end_ns,
+        record.outcome.value,
+        record.http_status,
+        record.reason,
+        record.user,
+        record.fills,
+    ]
+
+
+def records_line(rows: list[Row]) -> str:
+    return json.dumps({"kind": RECORDS_KIND, "rows": rows}, separators=(",", ":")) + "\n"
 
 
 def notice_line(kind: str, fields: dict[str, Any]) -> str:
     return json.dumps({"kind": kind, **fields}, separators=(",", ":")) + "\n"
 
 
-def parse_line(line: str | bytes) -> RequestRecord | Notice:
-    """A `RequestRecord`, or a notice with its fields (without "kind").
+def parse_line(line: str | bytes) -> Batch | Notice:
+    """A batch of `RequestRecord`s, or a notice with its fields (without "kind").
 
-    Raises ValueError for anything else, so a reader can count it and carry on."""
+    Raises ValueError for a line that is neither, so a reader can count it and carry on."""
     try:
         fields = json.loads(line)
     except ValueError as error:
@@ -53,29 +101,40 @@ def parse_line(line: str | bytes) -> RequestRecord | Notice:
     kind = fields.get("kind")
     if kind in NOTICE_KINDS:
         return Notice(kind, {key: value for key, value in fields.items() if key != "kind"})
-    return _record(fields)
+    if kind != RECORDS_KIND or not isinstance(fields.get("rows"), list):
+        raise ValueError(f"neither a notice nor a batch of records (kind {kind!r})")
+    records, malformed = [], []
+    for row in fields["rows"]:
+        try:
+            records.append(parse_row(row))
+        except ValueError as error:
+            malformed.append(str(error))
+    return Batch(records, malformed)
 
 
-def _record(fields: dict[str, Any]) -> RequestRecord:
-    try:
-        status = fields.get("http_status")
-        return RequestRecord(
-            kind=_typed(fields["kind"], str),
-            client_order_id=_typed(fields["client_order_id"], str),
-            intended_ns=_typed(fields["intended_ns"], int),
-            start_ns=_typed(fields["start_ns"], int),
-            end_ns=_typed(fields["end_ns"], int),
-            outcome=Outcome(fields["outcome"]),
-            http_status=None if status is None else _typed(status, int),
-            reason=_typed(fields.get("reason", ""), str),
-            user=_typed(fields.get("user", 0), int),
-            fills=_typed(fields.get("fills", 0), int),
-        )
-    except KeyError as error:
-        raise ValueError(f"missing field {error}") from None
+# The exact types a good row has, field by field (http_status may be null): one tuple
+# comparison per record on the hot path; the per-field explanation only for a bad one.
+ROW_SIGNATURES = {
+    tuple(type(None) if nullable and null else kind for kind, nullable in ROW_TYPES)
+    for null in (False, True)
+}
 
 
-def _typed(value: object, kind: type[T]) -> T:
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ValueError(f"expected {kind.__name__}, got {value!r}")
-    return value
+def parse_row(row: object) -> RequestRecord:
+    if not isinstance(row, list) or tuple(map(type, row)) not in ROW_SIGNATURES:
+        raise ValueError(_what_is_wrong(row))
+    outcome = OUTCOMES.get(row[5])
+    if outcome is None:
+        raise ValueError(f"outcome: not one of {sorted(OUTCOMES)}: {row[5]!r:.40}")
+    return RequestRecord(
+        row[0], row[1], row[2], row[3], row[4], outcome, row[6], row[7], row[8], row[9]
+    )
+
+
+def _what_is_wrong(row: object) -> str:
+    if not isinstance(row, list) or len(row) != len(RECORD_FIELDS):
+        return f"a record row has {len(RECORD_FIELDS)} fields: {row!r:.120}"
+    for value, (kind, nullable), name in zip(row, ROW_TYPES, RECORD_FIELDS, strict=True):
+        if type(value) is not kind and not (value is None and nullable):  # bool is no int
+            return f"{name}: expected {kind.__name__}, got {value!r:.80}"
+    return f"a record row of unexpected types: {row!r:.120}"

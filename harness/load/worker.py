@@ -1,21 +1,24 @@
-"""The load worker: Locust used as a library, in a process of its own.
+"""A load worker: one Locust worker process, one share of the open-loop schedule.
 
-    python -m harness.load.worker --gateway 127.0.0.1:8080 --rate 200 --duration-s 30
+    python -m harness.load.worker --master 127.0.0.1:5557
 
-Importing locust monkey-patches the standard library with gevent. That would disturb the
-harness (threads, subprocesses, probes), so it happens in this process only; the harness runs
-it through `harness.load.driver` and reads one JSON line per request from stdout (`wire.py`).
-Log messages go to stderr; a stray print cannot corrupt the record stream.
+Started by the driver next to the master (`master.py`, one worker per core), or by hand on
+another machine against a master's address (README, "Load from several machines"). Importing
+locust monkey-patches the standard library with gevent, so this runs in its own process.
 
-Open loop: users claim the next slot of one shared schedule, sleep until its intended time (or
-send at once if already late) and record intended, start and end times on CLOCK_MONOTONIC,
-the clock of the harness. The run is bounded: at most rate * duration slots, no slot claimed
-after the schedule's end, and a hard stop at duration + request timeout.
+The master sends `hftchaos_begin` with the load options, this worker's share of the schedule
+(worker i of n sends slots i, i + n, ...) and slot 0's instant. Each user (a sender) then
+loops without Locust's per-task machinery: claim the next slot of the share, draw its request
+from the `Traffic` (`traffic.py`), sleep until the slot is due (or send at once if late), POST
+it over its own keep-alive connection (`http_post.py`) and append one row (`wire.RECORD_FIELDS`)
+with the intended, start and end instants. Every FLUSH_INTERVAL_S the rows go to the master as
+one `hftchaos_records` message; the master writes them to the harness. At the end (the share
+exhausted, a stop, a signal) slots due but never sent are recorded as failures, and
+`hftchaos_finished` carries this worker's counts.
 
-Users are `FastHttpUser`s (geventhttpclient, one keep-alive connection each): several times
-cheaper per request than `HttpUser` (requests), which matters because one worker is one core.
-Against a trivial local server on a 2-core machine it keeps schedule up to about 1500
-requests/s; beyond that sends fall behind and the late slots show up as latency, as they should.
+Clock: instants are CLOCK_MONOTONIC. A worker on the master's machine (same kernel boot id)
+uses the master's clock as is: the times are exact. One on another machine maps its clock onto
+the master's through the wall clocks, so its times are as good as the machines' clock sync.
 """
 
 from __future__ import annotations
@@ -25,44 +28,44 @@ import locust  # noqa: F401  first: importing it monkey-patches the standard lib
 
 # isort: on
 import argparse
-import json
+import gc
 import logging
-import random
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar
 
 import gevent  # type: ignore[import-untyped]
 from gevent.event import Event  # type: ignore[import-untyped]
-from locust import FastHttpUser, constant, task
+from locust import User, constant, task
 from locust.env import Environment
 from locust.event import Events
 from locust.exception import StopUser
 
 from harness.load import wire
-from harness.load.orderflow import (
-    RESTING_STATUSES,
-    OrderFlow,
-    OrderIntent,
-    client_order_id,
-    outcome_of,
-)
-from harness.load.schedule import NS_PER_S, Slot, SlotSchedule
-from harness.records import Outcome, RequestRecord
+from harness.load.http_post import KeepAlivePost, ReplyError
+from harness.load.schedule import Share, Slot, SlotSchedule, wait_until
+from harness.load.traffic import OrderTraffic, OrderTrafficOptions, Request, Traffic
+from harness.records import Outcome
 
 log = logging.getLogger("harness.load.worker")
 
-FLUSH_INTERVAL_S = 0.05  # how stale the parent's live figures may be
-START_LEAD_NS = 20_000_000  # slot 0 lies a little ahead, so no user starts out late
-MAX_RESTING_PER_USER = 1000  # cancel candidates kept per user; older ones are forgotten
-USER_CLASS = "FastHttpUser"
+BEGIN_MESSAGE = "hftchaos_begin"
+RECORDS_MESSAGE = "hftchaos_records"
+FINISHED_MESSAGE = "hftchaos_finished"
+STOP_MESSAGE = "hftchaos_stop"
+FLUSH_INTERVAL_S = 0.05  # how stale the harness's live figures may be
+STOP_JOIN_S = 1.0  # stopped senders get this long to record what they had in flight
+QUIT_GRACE_S = 5.0  # after finishing, wait this long for the master's quit, then exit anyway
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerOptions:
+class LoadOptions:
+    """What the master is started with and sends every worker in `hftchaos_begin`."""
+
     gateway: str
     rate_per_s: float
     duration_s: float
@@ -75,65 +78,78 @@ class WorkerOptions:
     seed: int
     id_prefix: str
 
-
-class LineWriter:
-    """Buffers record lines and writes them every FLUSH_INTERVAL_S: live enough for the
-    parent's display without a system call per request."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._pending: list[str] = []
-        self._broken = False
-        self.records = 0
-
-    def record(self, record: RequestRecord) -> None:
-        self._pending.append(wire.record_line(record))
-        self.records += 1
-
-    def line(self, text: str) -> None:
-        self._pending.append(text)
-
-    def flush(self) -> None:
-        if not self._pending or self._broken:
-            return
-        text, self._pending = "".join(self._pending), []
-        try:
-            self._stream.write(text)
-            self._stream.flush()
-        except OSError as error:  # the reader is gone; keep running, stop writing
-            self._broken = True
-            log.error("cannot write records any more: %s", error)
-
-    def flush_forever(self) -> None:
-        while True:
-            gevent.sleep(FLUSH_INTERVAL_S)
-            self.flush()
+    @classmethod
+    def from_message(cls, fields: dict[str, Any]) -> LoadOptions:
+        return cls(**{**fields, "symbols": tuple(fields["symbols"])})
 
 
-class LoadRun:
-    """State shared by all users of one run. Under gevent only one greenlet runs at a time,
-    and nothing here yields, so claiming a slot and drawing its order is atomic."""
+def boot_id() -> str:
+    try:
+        with open(BOOT_ID, encoding="ascii") as source:
+            return source.read().strip()
+    except OSError:
+        return ""
 
-    def __init__(self, options: WorkerOptions, writer: LineWriter) -> None:
-        self.options = options
-        self.writer = writer
-        self.flow = OrderFlow(
-            options.symbols,
-            options.accounts,
-            options.mid_price,
-            options.seed,
+
+def wall_minus_monotonic_ns() -> int:
+    return time.time_ns() - time.monotonic_ns()
+
+
+def clock_offset_ns(master_boot_id: str, master_wall_minus_monotonic_ns: int) -> int:
+    """Our monotonic clock minus the master's: 0 on the same machine (one clock)."""
+    if master_boot_id and master_boot_id == boot_id():
+        return 0
+    return master_wall_minus_monotonic_ns - wall_minus_monotonic_ns()
+
+
+def traffic_for(options: LoadOptions, share: Share) -> Traffic:
+    return OrderTraffic(
+        OrderTrafficOptions(
+            symbols=options.symbols,
+            accounts=options.accounts,
+            mid_price=options.mid_price,
             cancel_ratio=options.cancel_ratio,
+            seed=options.seed * 7919 + share.index,  # each share its own stream, reproducible
+            id_prefix=options.id_prefix,
         )
-        self.schedule: SlotSchedule | None = None
+    )
+
+
+class WorkerLoad:
+    """This process's share of the run. Under gevent only one greenlet runs at a time and
+    nothing here yields, so claiming a slot and drawing its request is atomic."""
+
+    def __init__(self) -> None:
         self.go = Event()
         self.done = Event()
+        self.rows: list[tuple[Any, ...]] = []
         self.stopped_by = "completed"
         self.sent = 0
-        self._users_started = 0
-        self._users_finished = 0
+        self.failures = 0  # sent, answered neither acked nor rejected
+        self.records = 0
+        self.offset_ns = 0
+        self.share = Share()
+        self.options: LoadOptions | None = None
+        self.schedule: SlotSchedule | None = None
+        self.traffic: Traffic | None = None
+        self._senders = 0
+        self._senders_finished = 0
 
-    def begin(self, schedule: SlotSchedule) -> None:
-        self.schedule = schedule
+    def begin(self, data: dict[str, Any]) -> None:
+        self.options = LoadOptions.from_message(data["options"])
+        self.share = Share(data["share_index"], data["share_count"])
+        self.offset_ns = clock_offset_ns(data["boot_id"], data["wall_minus_monotonic_ns"])
+        self.traffic = traffic_for(self.options, self.share)
+        self.schedule = SlotSchedule(
+            data["start_ns"], self.options.rate_per_s, self.options.duration_s, self.share
+        )
+        log.info(
+            "share %d of %d: %d slots, clock offset %d ns",
+            self.share.index,
+            self.share.count,
+            self.schedule.total,
+            self.offset_ns,
+        )
         self.go.set()
 
     def stop(self, why: str) -> None:
@@ -144,237 +160,202 @@ class LoadRun:
             self.schedule.close()
         self.done.set()
 
-    def user_started(self) -> int:
-        self._users_started += 1
-        return self._users_started
+    def now_ns(self) -> int:
+        """The master's clock."""
+        return time.monotonic_ns() - self.offset_ns
 
-    def user_finished(self) -> None:
-        self._users_finished += 1
-        if self._users_finished >= self.options.users:
+    def sender_started(self) -> int:
+        self._senders += 1
+        return self._senders
+
+    def sender_finished(self) -> None:
+        self._senders_finished += 1
+        if self._senders_finished >= self._senders:
             self.done.set()
 
-    def claim(self) -> tuple[Slot, bool, OrderIntent] | None:
-        if self.schedule is None:
+    def claim(self, sender: int) -> tuple[Slot, Request] | None:
+        if self.schedule is None or self.traffic is None:
             return None
-        slot = self.schedule.claim(time.monotonic_ns())
+        slot = self.schedule.claim(self.now_ns())
         if slot is None:
             return None
-        step = self.flow.next()
-        return slot, step.cancel, step.order
+        return slot, self.traffic.next_request(sender)
+
+    def record(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        self.records += 1
+
+    def summary(self) -> dict[str, Any]:
+        schedule = self.schedule
+        return {
+            "share_index": self.share.index,
+            "slots_scheduled": schedule.total if schedule else 0,
+            "slots_claimed": schedule.claimed if schedule else 0,
+            "slots_sent": self.sent,
+            "failures": self.failures,
+            "records": self.records,
+            "stopped_by": self.stopped_by,
+        }
 
 
-class OrderFlowUser(FastHttpUser):
-    """One sender: claims slots, sends new orders or cancels of its own resting ones."""
+class Sender(User):
+    """One sender: claims slots of this worker's share and sends them, one at a time."""
 
-    abstract = True
     wait_time = constant(0)
-    load: ClassVar[LoadRun]
+    load: ClassVar[WorkerLoad]
 
     def on_start(self) -> None:
-        self.index = self.load.user_started()
-        self.random = random.Random(self.load.options.seed * 1_000_003 + self.index)
-        self.sequence = 0
-        self.resting: list[str] = []
+        self.local_index = self.load.sender_started()
 
     @task
-    def trade(self) -> None:
-        self.load.go.wait()
-        claimed = self.load.claim()
-        if claimed is None:
-            self.load.user_finished()
-            raise StopUser()
-        slot, cancel, order = claimed
-        delay_ns = slot.intended_ns - time.monotonic_ns()
-        if delay_ns > 0:
-            gevent.sleep(delay_ns / NS_PER_S)
-        if cancel and self.resting:
-            target = self.resting.pop(self.random.randrange(len(self.resting)))
-            path, name = f"/orders/{target}/cancel", "/orders/[id]/cancel"
-            self._send("cancel", target, path, name, {}, slot.intended_ns)
-        else:
-            self.sequence += 1
-            order_id = client_order_id(self.load.options.id_prefix, self.index, self.sequence)
-            body = order.body(order_id)
-            reply = self._send("new", order_id, "/orders", "/orders", body, slot.intended_ns)
-            self._remember_if_resting(order_id, reply)
-
-    def _send(
-        self,
-        kind: str,
-        order_id: str,
-        path: str,
-        name: str,
-        body: dict[str, object],
-        intended_ns: int,
-    ) -> dict[str, Any]:
-        """Sends one request and records it; returns the reply body if it was acked."""
-        self.load.sent += 1
-        record = _RecordBuilder(kind, order_id, intended_ns, self.index)
+    def send_share(self) -> None:
+        load = self.load
+        load.go.wait()
+        assert load.options is not None and load.traffic is not None
+        # Unique over all workers, so every sender's order ids are too.
+        sender = self.local_index * load.share.count + load.share.index
+        host, _, port = load.options.gateway.rpartition(":")
+        post = KeepAlivePost(host, int(port), load.options.request_timeout_s)
         try:
-            with self.client.post(path, json=body, name=name, catch_response=True) as response:
-                end_ns = time.monotonic_ns()
-                status = response.status_code or None
-                reply = _json_object(response.content)
-                outcome = outcome_of(status)
-                if status is None:
-                    error = getattr(response, "error", None)
-                    reason = f"{type(error).__name__}: {error}"[:200]
-                else:
-                    reason = str(reply.get("reason", ""))
-                if outcome in (Outcome.ACKED, Outcome.REJECTED):
-                    response.success()
-                else:
-                    response.failure(reason or outcome.value)
+            while (claimed := load.claim(sender)) is not None:
+                slot, request = claimed
+                wait_until(slot.intended_ns, load.now_ns, gevent.sleep)
+                self._send(post, sender, slot, request)
+        finally:
+            post.close()
+            load.sender_finished()
+        raise StopUser()
+
+    def _send(self, post: KeepAlivePost, sender: int, slot: Slot, request: Request) -> None:
+        load = self.load
+        traffic = load.traffic
+        assert traffic is not None
+        load.sent += 1
+        status: int | None
+        identity = (request.kind, request.request_id)
+        start_ns = load.now_ns()
+        try:
+            reply = post.post(request.path, request.body)
+            end_ns = load.now_ns()
+            status = reply.status
+            meaning = traffic.reply(sender, request, status, reply.body)
+        except ReplyError as error:
+            end_ns, status = load.now_ns(), None
+            meaning = traffic.reply(sender, request, None, str(error).encode())
         except gevent.GreenletExit:
-            # Stopped with the request in flight: it may or may not have reached the gateway.
+            # Stopped with the request in flight: it may or may not have reached the server.
             reason = "load stopped before the reply came"
-            self.load.writer.record(record.done(time.monotonic_ns(), Outcome.UNKNOWN, None, reason))
+            times = (start_ns, load.now_ns())
+            load.record(
+                _row(identity, slot.intended_ns, times, Outcome.UNKNOWN, None, reason, sender)
+            )
             raise
-        if outcome is not Outcome.ACKED:
-            self.load.writer.record(record.done(end_ns, outcome, status, reason))
-            return {}
-        executions = reply.get("executions")
-        fills = len(executions) if isinstance(executions, list) else 0
-        self.load.writer.record(record.done(end_ns, outcome, status, reason, fills))
-        return reply
-
-    def _remember_if_resting(self, order_id: str, reply: dict[str, Any]) -> None:
-        order = reply.get("order")
-        if isinstance(order, dict) and order.get("status", "new") in RESTING_STATUSES:
-            self.resting.append(order_id)
-            if len(self.resting) > MAX_RESTING_PER_USER:
-                del self.resting[0]
-
-
-class _RecordBuilder:
-    """Stamps the start when created, just before the request goes out."""
-
-    def __init__(self, kind: str, order_id: str, intended_ns: int, user: int) -> None:
-        self.kind, self.order_id, self.intended_ns, self.user = kind, order_id, intended_ns, user
-        self.start_ns = time.monotonic_ns()
-
-    def done(
-        self, end_ns: int, outcome: Outcome, status: int | None, reason: str, fills: int = 0
-    ) -> RequestRecord:
-        return RequestRecord(
-            kind=self.kind,
-            client_order_id=self.order_id,
-            intended_ns=self.intended_ns,
-            start_ns=self.start_ns,
-            end_ns=end_ns,
-            outcome=outcome,
-            http_status=status,
-            reason=reason,
-            user=self.user,
-            fills=fills,
-        )
-
-
-def _json_object(content: bytes | None) -> dict[str, Any]:
-    if not content:
-        return {}
-    try:
-        parsed = json.loads(content)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def run(options: WorkerOptions, out: TextIO) -> int:
-    writer = LineWriter(out)
-    load = LoadRun(options, writer)
-    user_class = type(
-        "OrderFlowUser",
-        (OrderFlowUser,),
-        {
-            "abstract": False,
-            "load": load,
-            "host": f"http://{options.gateway}",
-            "network_timeout": options.request_timeout_s,
-            "connection_timeout": options.request_timeout_s,
-        },
-    )
-    events = Events()  # type: ignore[no-untyped-call]  # locust leaves __init__ unannotated
-    environment = Environment(user_classes=[user_class], events=events)
-    runner = environment.create_local_runner()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, load.stop, f"signal {signal.Signals(signum).name}")
-    flusher = gevent.spawn(writer.flush_forever)
-    try:
-        runner.start(options.users, spawn_rate=float(options.users))
-        if runner.spawning_greenlet is not None:
-            runner.spawning_greenlet.join()  # every user exists before slot 0 is due
-        start_ns = time.monotonic_ns() + START_LEAD_NS
-        schedule = SlotSchedule(start_ns, options.rate_per_s, options.duration_s)
-        load.begin(schedule)
-        writer.line(wire.notice_line(wire.STARTED_KIND, {"start_ns": start_ns}))
-        log.info(
-            "%d slots from %d users at %g/s", schedule.total, options.users, schedule.rate_per_s
-        )
-        hard_stop_s = START_LEAD_NS / NS_PER_S + options.duration_s + options.request_timeout_s
-        if not load.done.wait(timeout=hard_stop_s):
-            load.stop("deadline (duration + request timeout)")
-        schedule.close()
-        runner.quit()
-        runner.user_greenlets.join(timeout=1.0)  # let stopped users record what was in flight
-        _record_unsent(writer, schedule, options.id_prefix)
-    finally:
-        flusher.kill()
-        writer.line(wire.notice_line(wire.SUMMARY_KIND, _summary(environment, load)))
-        writer.flush()
-    return 0
-
-
-def _record_unsent(writer: LineWriter, schedule: SlotSchedule, id_prefix: str) -> None:
-    now_ns = time.monotonic_ns()
-    for slot in schedule.unclaimed(due_before_ns=now_ns):
-        writer.record(
-            RequestRecord(
-                kind="new",
-                client_order_id=f"{id_prefix}-unsent-{slot.index}",
-                intended_ns=slot.intended_ns,
-                start_ns=now_ns,
-                end_ns=now_ns,
-                outcome=Outcome.ERROR,
-                reason=wire.UNSENT_REASON,
+        if meaning.outcome not in (Outcome.ACKED, Outcome.REJECTED):
+            load.failures += 1
+        times = (start_ns, end_ns)
+        load.record(
+            _row(
+                identity,
+                slot.intended_ns,
+                times,
+                meaning.outcome,
+                status,
+                meaning.reason,
+                sender,
+                meaning.fills,
             )
         )
 
 
-def _summary(environment: Environment, load: LoadRun) -> dict[str, Any]:
-    total = environment.stats.total
-    schedule = load.schedule
-    return {
-        "user_class": USER_CLASS,
-        "requests": total.num_requests,
-        "failures": total.num_failures,
-        "median_ms": total.median_response_time if total.num_requests else None,
-        "p99_ms": total.get_response_time_percentile(0.99) if total.num_requests else None,
-        "slots_scheduled": schedule.total if schedule else 0,
-        "slots_claimed": schedule.claimed if schedule else 0,
-        "slots_sent": load.sent,
-        "records": load.writer.records,
-        "start_ns": schedule.start_ns if schedule else None,
-        "end_ns": time.monotonic_ns(),
-        "stopped_by": load.stopped_by,
-    }
+def _row(
+    request: tuple[str, str],
+    intended_ns: int,
+    times_ns: tuple[int, int],
+    outcome: Outcome,
+    status: int | None,
+    reason: str,
+    sender: int,
+    fills: int = 0,
+) -> tuple[Any, ...]:
+    """One record in `wire.RECORD_FIELDS` order; `request` is (kind, id)."""
+    kind, request_id = request
+    start_ns, end_ns = times_ns
+    return (kind, request_id, intended_ns, start_ns, end_ns, outcome.value, status, reason,
+            sender, fills)  # fmt: skip
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(text: str) -> int | float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-        return value
+def unsent_rows(load: WorkerLoad) -> list[tuple[Any, ...]]:
+    """Slots of this share due before now that no sender claimed (every one was waiting)."""
+    if load.schedule is None or load.options is None:
+        return []
+    now_ns = load.now_ns()
+    prefix = load.options.id_prefix
+    return [
+        _row(
+            ("new", f"{prefix}-unsent-{slot.index}"),
+            slot.intended_ns,
+            (now_ns, now_ns),
+            Outcome.ERROR,
+            None,
+            wire.UNSENT_REASON,
+            0,
+        )
+        for slot in load.schedule.unclaimed(due_before_ns=now_ns)
+    ]
 
-    return parse
+
+def flush(load: WorkerLoad, environment: Environment) -> None:
+    if load.rows and environment.runner is not None:
+        rows, load.rows = load.rows, []
+        environment.runner.send_message(RECORDS_MESSAGE, rows)
 
 
-def _ratio(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+def flush_forever(load: WorkerLoad, environment: Environment) -> None:
+    while True:
+        gevent.sleep(FLUSH_INTERVAL_S)
+        flush(load, environment)
+
+
+def finish(load: WorkerLoad, environment: Environment) -> None:
+    """Once the share is done or stopped: what was in flight, what was never sent, the counts."""
+    load.done.wait()
+    if load.schedule is not None:
+        load.schedule.close()
+    runner = environment.runner
+    assert runner is not None
+    gevent.joinall(list(runner.user_greenlets), timeout=STOP_JOIN_S)
+    runner.user_greenlets.kill(block=True, timeout=STOP_JOIN_S)
+    for row in unsent_rows(load):
+        load.record(row)
+    flush(load, environment)
+    runner.send_message(FINISHED_MESSAGE, load.summary())
+    log.info("finished: %s", load.summary())
+
+
+def run(master: str) -> int:
+    load = WorkerLoad()
+    user_class = type("Sender", (Sender,), {"load": load})
+    events = Events()  # type: ignore[no-untyped-call]  # locust leaves __init__ unannotated
+    environment = Environment(user_classes=[user_class], events=events)
+    host, _, port = master.rpartition(":")
+    runner = environment.create_worker_runner(host, int(port))
+    runner.register_message(BEGIN_MESSAGE, lambda msg, **_: load.begin(msg.data))
+    runner.register_message(
+        STOP_MESSAGE,
+        lambda msg, **_: load.stop(str(msg.data.get("reason", "stopped by the master"))),
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, load.stop, f"signal {signal.Signals(signum).name}")
+    # Everything imported so far (Locust, gevent, ZeroMQ: ~10^5 objects) lives as long as the
+    # process: take it out of the collector's reach, or every full collection walks it all and
+    # stalls every sender of this worker at once (a send-lateness spike).
+    gc.freeze()
+    flusher = gevent.spawn(flush_forever, load, environment)
+    finisher = gevent.spawn(finish, load, environment)
+    finisher.join()
+    flusher.kill()
+    runner.greenlet.join(timeout=QUIT_GRACE_S)  # the master's quit ends it
+    return 0
 
 
 def _address(text: str) -> str:
@@ -384,46 +365,15 @@ def _address(text: str) -> str:
     return text
 
 
-def parse_options(argv: Sequence[str] | None = None) -> WorkerOptions:
-    parser = argparse.ArgumentParser(prog="python -m harness.load.worker", description=__doc__)
-    parser.add_argument("--gateway", type=_address, required=True, help="host:port")
-    parser.add_argument("--rate", type=_positive(float), required=True, help="requests per s")
-    parser.add_argument("--duration-s", type=_positive(float), required=True)
-    parser.add_argument("--users", type=_positive(int), default=16)
-    parser.add_argument("--symbols", default="ACME,GLOBEX", help="comma-separated")
-    parser.add_argument("--accounts", type=_positive(int), default=4)
-    parser.add_argument("--mid-price", type=_positive(float), default=100.0)
-    parser.add_argument("--cancel-ratio", type=_ratio, default=0.1)
-    parser.add_argument("--request-timeout-s", type=_positive(float), default=5.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--id-prefix", default="load")
-    args = parser.parse_args(argv)
-    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
-    if not symbols:
-        parser.error("--symbols needs at least one symbol")
-    return WorkerOptions(
-        gateway=args.gateway,
-        rate_per_s=args.rate,
-        duration_s=args.duration_s,
-        users=args.users,
-        symbols=symbols,
-        accounts=args.accounts,
-        mid_price=args.mid_price,
-        cancel_ratio=args.cancel_ratio,
-        request_timeout_s=args.request_timeout_s,
-        seed=args.seed,
-        id_prefix=args.id_prefix,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_options(argv)
+    parser = argparse.ArgumentParser(prog="python -m harness.load.worker", description=__doc__)
+    parser.add_argument("--master", type=_address, required=True, help="the master's host:port")
+    options = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
-    records_out = sys.stdout
-    sys.stdout = sys.stderr  # only the record stream may reach the parent's pipe
-    return run(options, records_out)
+    sys.stdout = sys.stderr  # nothing of ours goes to stdout; logs only
+    return run(options.master)
 
 
 if __name__ == "__main__":

@@ -228,9 +228,9 @@ FAULT_TYPES = (
 class LoadProfile(StrictModel):
     """Open-loop order flow: orders are due at a fixed rate whether or not replies came back."""
 
-    rate_per_s: float = Field(gt=0, le=5000)
+    rate_per_s: float = Field(gt=0, le=100_000)
     duration_s: PositiveSeconds
-    users: int = Field(default=16, ge=1, le=256, description="concurrent senders")
+    users: int = Field(default=16, ge=1, le=2048, description="concurrent senders")
     # The reference gateway refuses symbols over 64 characters.
     symbols: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=lambda: ["ACME", "GLOBEX"], min_length=1, max_length=1000

@@ -38,6 +38,7 @@ def _run_ids_with_rules() -> set[str]:
 
 # Every long-running process of the reference topology, and the load generator.
 EXPECTED_PROCESSES = {"toxiproxy", "kafka", "n1", "n2", "n3", "gateway", "consumer", "load"}
+LOAD_MODULES = {"harness.load.master", "harness.load.worker"}  # Locust's master and workers
 
 
 def _marked_processes(results: Path) -> dict[int, str]:
@@ -54,7 +55,7 @@ def _marked_processes(results: Path) -> dict[int, str]:
                 continue
             if not Path(marker).is_relative_to(results.resolve()):
                 continue
-            is_load = "harness.load.worker" in process.cmdline()
+            is_load = bool(LOAD_MODULES & set(process.cmdline()))
             found[process.pid] = "load" if is_load else environment.get("HFTCHAOS_SERVICE", "?")
         except psutil.Error:
             continue

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.driver import LoadDriver, LoadSummary
+from harness.load.driver import LoadDriver, LoadSummary, load_topology, worker_command
 from harness.load.wire import UNSENT_REASON
 from harness.records import Outcome, RequestRecord
 from harness.scenario.model import LoadProfile
@@ -126,8 +128,8 @@ def lateness_by_second(records: list[RequestRecord], start_ns: int | None) -> li
 
 
 def assert_gone(driver: LoadDriver) -> None:
-    assert driver.pid is not None
-    assert processes_of_services([driver.pid]) == []
+    assert driver.pid is not None and len(driver.pids) >= 2  # the master and its workers
+    assert processes_of_services(driver.pids) == []
 
 
 def test_open_loop_rate_is_met_and_evenly_scheduled(
@@ -152,12 +154,14 @@ def test_open_loop_rate_is_met_and_evenly_scheduled(
     assert abs(len(records) - 600) <= 12
     assert summary.received == summary.records == len(records) == summary.slots_sent
     assert summary.malformed_lines == 0
-    assert summary.requests == len(records)  # Locust's own count agrees
+    assert summary.requests == len(records)  # the workers' own count agrees
+    assert summary.workers == summary.workers_finished == (os.cpu_count() or 1)
     assert {r.outcome for r in records} == {Outcome.ACKED}
     intended = sorted(r.intended_ns for r in records)
     gaps = {b - a for a, b in itertools.pairwise(intended)}
     assert gaps == {5 * MS}
     assert intended[0] == summary.start_ns
+    assert all(r.intended_ns <= r.start_ns for r in records)  # never sent before its slot
     new_ids = [r.client_order_id for r in records if r.kind == "new"]
     assert len(new_ids) == len(set(new_ids))
     assert all(r.client_order_id.startswith("t-") for r in records)
@@ -238,3 +242,41 @@ def test_stop_ends_the_worker_cleanly_and_keeps_what_it_sent(
     assert all(r.intended_ns <= summary.end_ns for r in unsent)
     assert summary.received == len(recorder.records) == summary.slots_sent + len(unsent)
     assert 0 < summary.slots_sent < summary.slots_scheduled == 6000
+
+
+def test_a_master_and_two_workers_one_started_by_hand_send_one_exact_schedule(
+    gateway: StandInGateway, tmp_path: Path
+) -> None:
+    """Load from several machines, on loopback: the driver starts one worker and the master
+    waits for one more, started by hand as on another machine (`python -m
+    harness.load.worker --master HOST:PORT`). Together they send the one schedule."""
+    topology = load_topology({"HFTCHAOS_LOAD_WORKERS": "1", "HFTCHAOS_LOAD_REMOTE_WORKERS": "1"})
+    profile = LoadProfile(rate_per_s=400, duration_s=2, users=8, cancel_ratio=0.1)
+    recorder = Recorder()
+    log_file = tmp_path / "load.log"
+    driver = LoadDriver(gateway.address, profile, "t", 1, recorder, log_file, topology=topology)
+    with log_file.open("ab") as log_output:
+        by_hand = subprocess.Popen(
+            [*worker_command(topology.master_address)], stdout=log_output, stderr=log_output
+        )
+    try:
+        driver.start()
+        summary = driver.wait(timeout_s=60)
+    finally:
+        driver.stop()
+        by_hand.wait(timeout=10)
+    assert_gone(driver)
+    assert by_hand.returncode == 0, log_file.read_text()
+
+    records = recorder.records
+    assert summary.exit_code == 0 and summary.complete, log_file.read_text()
+    assert summary.workers == summary.workers_finished == 2
+    assert summary.slots_scheduled == 800 == len(records) == summary.forwarded
+    intended = sorted(r.intended_ns for r in records)
+    assert {b - a for a, b in itertools.pairwise(intended)} == {2_500_000}  # no slot twice
+    assert intended[0] == summary.start_ns
+    assert {r.user % 2 for r in records} == {0, 1}  # both shares sent
+    new_ids = [r.client_order_id for r in records if r.kind == "new"]
+    assert len(new_ids) == len(set(new_ids))
+    assert {r.outcome for r in records} == {Outcome.ACKED}
+    assert all(r.intended_ns <= r.start_ns <= r.end_ns for r in records)  # never early

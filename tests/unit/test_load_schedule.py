@@ -2,16 +2,32 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from harness.errors import BackendError
 from harness.load import wire
-from harness.load.driver import LoadDriver, worker_command
+from harness.load.driver import (
+    LoadDriver,
+    Topology,
+    load_topology,
+    master_command,
+    worker_command,
+)
 from harness.load.orderflow import FlowStep, OrderFlow, client_order_id, format_price, outcome_of
-from harness.load.schedule import SlotSchedule, slot_count, slot_time_ns
+from harness.load.schedule import (
+    MIN_TIMER_NS,
+    Share,
+    SlotSchedule,
+    slot_count,
+    slot_time_ns,
+    wait_until,
+)
 from harness.records import Outcome, RequestRecord
 from harness.scenario.model import LoadProfile
 
@@ -165,12 +181,15 @@ def test_outcome_from_http_status(status: int | None, outcome: Outcome) -> None:
 # -- the line protocol and the worker's command line ---------------------------------------------
 
 
-def test_records_survive_the_line_protocol() -> None:
-    record = RequestRecord("new", "r-1-1", 10, 11, 25, Outcome.UNKNOWN, None, "timed out", 2, 0)
-    line = wire.record_line(record)
+def test_records_survive_the_line_protocol_in_batches() -> None:
+    records = [
+        RequestRecord("new", "r-1-1", 10, 11, 25, Outcome.UNKNOWN, None, "timed out", 2, 0),
+        RequestRecord("cancel", "r-1-1", 12, 13, 14, Outcome.ACKED, 200, "", 2, 3),
+    ]
+    line = wire.records_line([wire.record_row(record) for record in records])
     assert line.endswith("\n") and line.count("\n") == 1
-    assert '"outcome":"unknown"' in line
-    assert wire.parse_line(line) == record
+    assert '"unknown"' in line
+    assert wire.parse_line(line) == wire.Batch(records, [])
 
 
 def test_notices_are_told_apart_from_records() -> None:
@@ -182,30 +201,66 @@ def test_notices_are_told_apart_from_records() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [
-        b"not json",
-        b"[1, 2]",
-        b'{"kind": "new"}',
-        b'{"kind": "new", "client_order_id": "a", "intended_ns": "1", "start_ns": 1,'
-        b' "end_ns": 2, "outcome": "acked"}',
-        b'{"kind": "new", "client_order_id": "a", "intended_ns": 1, "start_ns": 1,'
-        b' "end_ns": 2, "outcome": "maybe"}',
-    ],
+    [b"not json", b"[1, 2]", b'{"kind": "new"}', b'{"kind": "records", "rows": 3}'],
 )
 def test_malformed_lines_raise_value_error(line: bytes) -> None:
     with pytest.raises(ValueError):
         wire.parse_line(line)
 
 
-def test_worker_command_carries_the_whole_profile() -> None:
-    profile = LoadProfile(rate_per_s=250, duration_s=12, users=8, symbols=["A", "B"])
-    command = worker_command("127.0.0.1:9000", profile, id_prefix="run7", seed=42)
-    assert command[:3] == [sys.executable, "-m", "harness.load.worker"]
+GOOD_ROW = ["new", "a", 1, 1, 2, "acked", 200, "", 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("row", "complaint"),
+    [
+        (GOOD_ROW[:-1], "10 fields"),
+        ([*GOOD_ROW[:2], "1", *GOOD_ROW[3:]], "intended_ns: expected int"),
+        ([*GOOD_ROW[:2], True, *GOOD_ROW[3:]], "intended_ns: expected int"),
+        ([*GOOD_ROW[:5], "maybe", *GOOD_ROW[6:]], "outcome: not one of"),
+        ([*GOOD_ROW[:6], "200", *GOOD_ROW[7:]], "http_status: expected int"),
+    ],
+)
+def test_a_bad_row_is_refused_and_the_rest_of_its_batch_kept(
+    row: list[object], complaint: str
+) -> None:
+    batch = wire.parse_line(json.dumps({"kind": "records", "rows": [GOOD_ROW, row, GOOD_ROW]}))
+    assert isinstance(batch, wire.Batch)
+    assert len(batch.records) == 2
+    assert len(batch.malformed) == 1 and complaint in batch.malformed[0]
+
+
+def test_master_command_carries_the_whole_profile_and_the_workers() -> None:
+    profile = LoadProfile(rate_per_s=250, duration_s=12, users=1, symbols=["A", "B"])
+    topology = Topology(local_workers=2, remote_workers=3, bind="0.0.0.0:7000")
+    command = master_command("127.0.0.1:9000", profile, "run7", 42, topology)
+    assert command[:3] == [sys.executable, "-m", "harness.load.master"]
     assert "--rate=250.0" in command
     assert "--symbols=A,B" in command
     assert "--id-prefix=run7" in command
     assert "--seed=42" in command
     assert "--gateway=127.0.0.1:9000" in command
+    assert "--workers=5" in command and "--bind=0.0.0.0:7000" in command
+    assert "--users=5" in command  # at least one sender per worker
+    assert worker_command(topology.master_address)[-1] == "--master=127.0.0.1:7000"
+
+
+def test_the_load_topology_comes_from_the_environment_with_clear_errors() -> None:
+    default = load_topology({})
+    assert default.local_workers == (os.cpu_count() or 1) and default.remote_workers == 0
+    assert default.bind.startswith("127.0.0.1:")
+    chosen = load_topology(
+        {
+            "HFTCHAOS_LOAD_WORKERS": "1",
+            "HFTCHAOS_LOAD_REMOTE_WORKERS": "4",
+            "HFTCHAOS_LOAD_BIND": "10.0.0.5:5557",
+        }
+    )
+    assert chosen == Topology(1, 4, "10.0.0.5:5557")
+    with pytest.raises(BackendError, match="HFTCHAOS_LOAD_WORKERS='two'"):
+        load_topology({"HFTCHAOS_LOAD_WORKERS": "two"})
+    with pytest.raises(BackendError, match="HFTCHAOS_LOAD_BIND='nowhere'"):
+        load_topology({"HFTCHAOS_LOAD_BIND": "nowhere"})
 
 
 def test_the_reader_counts_malformed_lines_and_survives_a_failing_listener(
@@ -221,12 +276,13 @@ def test_the_reader_counts_malformed_lines_and_survives_a_failing_listener(
     profile = LoadProfile(rate_per_s=1, duration_s=1)
     driver = LoadDriver("127.0.0.1:1", profile, "r", 0, listener, tmp_path / "load.log")
     record = RequestRecord("new", "r-1-1", 1, 2, 3, Outcome.ACKED, 200)
+    row = wire.record_row(record)
     lines = [
         wire.notice_line(wire.STARTED_KIND, {"start_ns": 123}),
-        wire.record_line(record),
+        wire.records_line([row]),
         "garbage\n",
         "\n",
-        wire.record_line(record),
+        wire.records_line([row, ["bad"]]),
         '{"kind": "new"}\n',
         wire.notice_line(
             wire.SUMMARY_KIND, {"requests": 2, "stopped_by": "completed", "something_new": 1}
@@ -237,10 +293,22 @@ def test_the_reader_counts_malformed_lines_and_survives_a_failing_listener(
     assert driver.wait_started(timeout_s=0) == 123
     assert received == [record, record]
     assert summary.received == 2
-    assert summary.malformed_lines == 2
+    assert summary.malformed_lines == 3
     assert summary.listener_errors == 1
     assert summary.complete and summary.requests == 2 and summary.stopped_by == "completed"
     assert summary.exit_code is None
+
+
+def test_shares_split_one_schedule_exactly() -> None:
+    whole = SlotSchedule(start_ns=7, rate_per_s=300, duration_s=1)
+    expected = [slot for slot in iter(lambda: whole.claim(0), None)]
+    for count in (1, 2, 3, 7):
+        shares = [SlotSchedule(7, 300, 1, Share(index, count)) for index in range(count)]
+        assert sum(share.total for share in shares) == 300
+        claimed = [slot for share in shares for slot in iter(lambda s=share: s.claim(0), None)]
+        assert sorted(claimed, key=lambda slot: slot.index) == expected
+    with pytest.raises(ValueError, match="share 2 of 2"):
+        Share(2, 2)
 
 
 def test_unclaimed_slots_are_the_offered_load_never_sent() -> None:
@@ -254,3 +322,35 @@ def test_unclaimed_slots_are_the_offered_load_never_sent() -> None:
     assert unsent[0].intended_ns == 300_000_000
     # Stopped early at 0.5 s: only what was already due counts as not absorbed.
     assert len(schedule.unclaimed(due_before_ns=500_000_000)) == 20
+
+
+class FakeClock:
+    """A clock that sleeps exactly as asked, plus `overshoot_ns`; yields cost `yield_ns`."""
+
+    def __init__(self, overshoot_ns: int = 0, yield_ns: int = 20_000) -> None:
+        self.now = 0
+        self.overshoot_ns, self.yield_ns = overshoot_ns, yield_ns
+        self.sleeps: list[float] = []
+
+    def now_ns(self) -> int:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += round(seconds * 1e9) + self.overshoot_ns if seconds else self.yield_ns
+
+
+@pytest.mark.parametrize("delay_ns", [0, 100_000, 900_000, 1_250_000, 5_000_000, 80_000_000])
+@pytest.mark.parametrize("overshoot_ns", [0, 150_000, -200_000])
+def test_a_sender_waits_until_its_slot_never_on_a_timer_under_a_millisecond(
+    delay_ns: int, overshoot_ns: int
+) -> None:
+    clock = FakeClock(overshoot_ns)
+    wait_until(delay_ns, clock.now_ns, clock.sleep)
+    assert clock.now >= delay_ns  # never before the slot (also when a timer ends early)
+    timers = [seconds for seconds in clock.sleeps if seconds]
+    assert all(seconds >= MIN_TIMER_NS / 1e9 for seconds in timers)
+    if overshoot_ns <= 0:
+        assert clock.now - delay_ns < clock.yield_ns  # on time, to one trip round the loop
+    if delay_ns < MIN_TIMER_NS:
+        assert timers == []  # the loop would round it up to a millisecond: yield instead

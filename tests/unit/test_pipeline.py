@@ -97,6 +97,7 @@ class FakeLoad:
     def __init__(self, request: LoadRequest, cluster: FakeCluster) -> None:
         self.request, self.cluster = request, cluster
         self.pid: int | None = None
+        self.pids: list[int] = []
         self._origin: int | None = None
         self._thread = threading.Thread(target=self._send, daemon=True)
         self._stop = threading.Event()

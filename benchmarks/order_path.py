@@ -1,0 +1,154 @@
+"""The reference order path: the whole reference topology on the local backend (gateway, three
+engine nodes, Kafka, Toxiproxy links, consumer) driven by the harness's load at rising rates,
+on this one machine. A rate *meets* the goal when every order was acked or rejected (no error,
+no unknown, nothing left unsent) and the p99 latency from the intended send time is within
+20 ms (issue 13, goal 2). Climbs until two rates in a row miss.
+
+With HFTCHAOS_BENCH_PROFILE=1 and py-spy installed, the first missed rate is run again with
+py-spy recording the Raft leader and the gateway: flame graphs `order-path-<service>-<rate>.svg`
+next to the bench documents, to find what saturates first.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+from benchmarks.common import percentiles_ms, profiling_wanted, start_py_spy
+from benchmarks.figures import Figure, Measurement
+from harness.backends.local import LocalBackend
+from harness.load.driver import LoadDriver
+from harness.paths import REFERENCE_TOPOLOGY, results_root
+from harness.raft import HttpLeaderLookup
+from harness.records import RequestRecord
+from harness.scenario.model import LoadProfile
+from harness.toolchain import locate_toolchain
+from harness.topology.loader import load_topology
+from harness.topology.plan import Plan, make_plan
+
+LADDER = (250, 500, 1_000, 2_000, 2_500, 5_000, 10_000)
+QUICK_LADDER = (100,)
+DURATION_S, QUICK_DURATION_S = 10.0, 3.0
+GOAL_P99_MS = 20.0
+MISSES_TO_STOP = 2
+USERS = 64
+PROFILE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    rate_per_s: int
+    scheduled: int
+    not_answered: int  # errors, unknowns and slots never sent
+    p50_ms: float | None
+    p99_ms: float | None
+
+    @property
+    def meets_goal(self) -> bool:
+        return self.not_answered == 0 and self.p99_ms is not None and self.p99_ms <= GOAL_P99_MS
+
+
+def rate_point(gateway: str, rate: int, duration_s: float, scratch: Path) -> RatePoint:
+    records: list[RequestRecord] = []
+    profile = LoadProfile(rate_per_s=rate, duration_s=duration_s, users=USERS, warmup_s=0)
+    log_file = scratch / f"load-{rate}-{duration_s:g}" / "load.log"
+    driver = LoadDriver(gateway, profile, f"b{rate}", rate, records.append, log_file, scratch)
+    try:
+        driver.start()
+        summary = driver.wait(timeout_s=duration_s + 90)
+    finally:
+        driver.stop()
+    answered = sum(record.available for record in records)
+    latency = percentiles_ms([r.latency_ns for r in records]) if len(records) > 1 else {}
+    return RatePoint(
+        rate_per_s=rate,
+        scheduled=summary.slots_scheduled,
+        not_answered=summary.slots_scheduled - answered,
+        p50_ms=latency.get("p50_ms"),
+        p99_ms=latency.get("p99_ms"),
+    )
+
+
+def profile_services(
+    plan: Plan, backend: LocalBackend, rate: int, drive: Callable[[], object]
+) -> list[str]:
+    """py-spy on the leader and the gateway while `drive()` runs; the flame graphs written."""
+    members = {m.name: m.raft_status_url for m in plan.raft_members() if m.raft_status_url}
+    names = [HttpLeaderLookup(members).leader(), plan.with_role("gateway")[0].name]
+    spies, written = [], []
+    for name in filter(None, names):
+        pid = backend.facts(name).pid
+        out = results_root() / "bench" / f"order-path-{name}-{rate}.svg"
+        spy = start_py_spy(pid, out, PROFILE_SECONDS) if pid is not None else None
+        if spy is not None:
+            spies.append(spy)
+            written.append(out)
+    drive()
+    for process in spies:
+        process.wait(timeout=60)
+    return [str(path) for path in written if path.exists()]
+
+
+def climb(gateway: str, ladder: tuple[int, ...], duration_s: float, scratch: Path,
+          profile: Callable[[int], list[str]]) -> tuple[list[RatePoint], list[str]]:  # fmt: skip
+    points: list[RatePoint] = []
+    flames: list[str] = []
+    misses = 0
+    for rate in ladder:
+        point = rate_point(gateway, rate, duration_s, scratch)
+        points.append(point)
+        misses = 0 if point.meets_goal else misses + 1
+        if not point.meets_goal and not flames and profiling_wanted():
+            flames = profile(rate)
+        if misses >= MISSES_TO_STOP:
+            break
+    return points, flames
+
+
+def measure(quick: bool) -> Measurement:
+    ladder, duration_s = (QUICK_LADDER, QUICK_DURATION_S) if quick else (LADDER, DURATION_S)
+    with tempfile.TemporaryDirectory(prefix="hftchaos-order-path-") as scratch_name:
+        scratch = Path(scratch_name)
+        plan = make_plan(load_topology(REFERENCE_TOPOLOGY), scratch / "run", locate_toolchain())
+        with LocalBackend(plan) as backend:
+            backend.up()
+            gateway = plan.with_role("gateway")[0].address("http")
+
+            def profile(rate: int) -> list[str]:
+                seconds = PROFILE_SECONDS + 2
+                drive = partial(rate_point, gateway, rate, seconds, scratch)
+                return profile_services(plan, backend, rate, drive)
+
+            points, flames = climb(gateway, ladder, duration_s, scratch, profile)
+    best = max((p.rate_per_s for p in points if p.meets_goal), default=None)
+    figures = [
+        Figure(
+            name="max_rate_p99_within_20ms_per_s",
+            value=best,
+            unit="1/s",
+            better="higher",
+            conditions={"duration_s": duration_s},
+            goal=">= 10,000 (floor 2,500)",
+        )
+    ]
+    figures += [
+        Figure(
+            name=f"p99_ms_at_{p.rate_per_s}",
+            value=p.p99_ms,
+            unit="ms",
+            better="lower",
+            conditions={"not_answered": p.not_answered},
+        )
+        for p in points
+    ]
+    return Measurement(
+        figures,
+        conditions={"backend": "local", "topology": "reference (1 Kafka broker)", "users": USERS},
+        details={
+            "points": [{**asdict(p), "meets_goal": p.meets_goal} for p in points],
+            "flame_graphs": flames,
+        },
+    )

@@ -1,0 +1,170 @@
+"""The bench's own logic: the document, regressions, when a rate counts as sustained, and how
+the worker's records become figures. No process, no socket: the measurements themselves are
+in `hftchaos bench`, not in tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.compare import compare_documents, judge_change
+from benchmarks.compare import main as compare_main
+from benchmarks.figures import BenchDocument, BenchEntry, Figure, load_document, write_document
+from benchmarks.load_path import Point, climb, is_sustained, max_sustained, summarise_worker
+from harness.errors import InputError
+from harness.load.wire import UNSENT_REASON
+from harness.records import Outcome, RequestRecord
+
+MS = 1_000_000
+
+
+def document(stamp: str, **values: float | None) -> BenchDocument:
+    figures = [
+        Figure(name=name, value=value, unit="x", better="higher" if "rate" in name else "lower")
+        for name, value in values.items()
+    ]
+    entry = BenchEntry(status="ok", seconds=1.0, figures=figures)
+    return BenchDocument(
+        schema="hftchaos-bench/1",
+        stamp=stamp,
+        quick=False,
+        seconds=1.0,
+        conditions={"cores": 2},
+        benchmarks={"load_path": entry},
+    )
+
+
+def test_a_figure_that_moved_the_wrong_way_beyond_the_tolerance_is_a_regression() -> None:
+    lower = Figure(name="p99", value=10.0, unit="ms", better="lower")
+    higher = Figure(name="rate", value=1000.0, unit="1/s", better="higher")
+    assert judge_change(lower, lower.model_copy(update={"value": 12.0}), 0.15) == "regressed"
+    assert judge_change(lower, lower.model_copy(update={"value": 11.0}), 0.15) == "same"
+    assert judge_change(lower, lower.model_copy(update={"value": 5.0}), 0.15) == "improved"
+    assert judge_change(higher, higher.model_copy(update={"value": 800.0}), 0.15) == "regressed"
+    assert judge_change(higher, higher.model_copy(update={"value": 1300.0}), 0.15) == "improved"
+
+
+def test_figures_without_direction_or_value_or_partner_are_never_regressions() -> None:
+    plain = Figure(name="cores", value=2.0, unit="", better=None)
+    assert judge_change(plain, plain.model_copy(update={"value": 64.0}), 0.15) == "not compared"
+    measured = Figure(name="p99", value=10.0, unit="ms", better="lower")
+    assert judge_change(measured, measured.model_copy(update={"value": None}), 0.1) == (
+        "not compared"
+    )
+    assert judge_change(None, measured, 0.1) == "new"
+    assert judge_change(measured, None, 0.1) == "gone"
+
+
+def test_compare_lists_every_figure_of_both_documents() -> None:
+    old = document("a", worker_max_rate=2000.0, p99_ms=10.0, dropped_ms=1.0)
+    new = document("b", worker_max_rate=1000.0, p99_ms=10.5, added_ms=3.0)
+    verdicts = {c.name: c.verdict for c in compare_documents(old, new, tolerance=0.15)}
+    assert verdicts == {
+        "worker_max_rate": "regressed",
+        "p99_ms": "same",
+        "added_ms": "new",
+        "dropped_ms": "gone",
+    }
+
+
+def test_compare_command_exits_1_on_a_regression_and_0_without(tmp_path: Path) -> None:
+    old = write_document(document("20260101T000000Z", p99_ms=10.0), tmp_path)
+    worse = write_document(document("20260102T000000Z", p99_ms=20.0), tmp_path)
+    same = write_document(document("20260103T000000Z", p99_ms=10.1), tmp_path)
+    assert compare_main([str(old), str(worse)]) == 1
+    assert compare_main([str(old), str(same)]) == 0
+
+
+def test_a_bad_bench_document_names_the_file_and_the_field(tmp_path: Path) -> None:
+    path = write_document(document("20260101T000000Z", p99_ms=10.0), tmp_path)
+    raw = json.loads(path.read_text())
+    raw["benchmarks"]["load_path"]["figures"][0]["value"] = "fast"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(InputError, match=r"20260101T000000Z\.json: benchmarks\.load_path\.figures"):
+        load_document(path)
+    assert compare_main([str(path), str(path)]) == 2
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(InputError, match=r"broken\.json: not JSON"):
+        load_document(tmp_path / "broken.json")
+
+
+def test_the_document_survives_a_round_trip(tmp_path: Path) -> None:
+    original = document("20260101T000000Z", p99_ms=1.5, worker_max_rate=None)
+    loaded = load_document(write_document(original, tmp_path))
+    assert loaded == original
+    assert loaded.figure("load_path", "p99_ms") == original.figure("load_path", "p99_ms")
+
+
+def test_a_rate_is_sustained_only_when_sent_answered_and_quick() -> None:
+    assert is_sustained(10_000, 9_900, 1.0, 5.0)
+    assert not is_sustained(10_000, 9_000, 1.0, 5.0)  # fell behind the schedule
+    assert not is_sustained(10_000, 10_000, 0.99, 5.0)  # sent, but not answered
+    assert not is_sustained(10_000, 10_000, 1.0, 110.0)  # answered, 100 ms late
+    assert not is_sustained(10_000, 10_000, 1.0, None)
+
+
+def record(intended_ms: float, start_ms: float, end_ms: float, reason: str = "") -> RequestRecord:
+    outcome = Outcome.ERROR if reason else Outcome.ACKED
+    return RequestRecord(
+        kind="new",
+        client_order_id=f"o-{intended_ms}",
+        intended_ns=int(intended_ms * MS),
+        start_ns=int(start_ms * MS),
+        end_ns=int(end_ms * MS),
+        outcome=outcome,
+        reason=reason,
+    )
+
+
+def test_worker_figures_count_unsent_slots_as_failures_and_measure_from_intended() -> None:
+    # 100/s for 1 s: slot k due at 10 k ms; every send 2 ms late, answered 1 ms later
+    records = [record(10 * k, 10 * k + 2, 10 * k + 3) for k in range(90)]
+    records += [record(10 * k, 1000, 1000, UNSENT_REASON) for k in range(90, 100)]
+    point = summarise_worker(100, records, 0, 100, own_s=0.01, children_s=0.1)
+    assert point.sent == 90
+    assert point.success_ratio == 0.9
+    assert point.p99_lateness_ms == pytest.approx(2.0)
+    assert point.p99_latency_ms == pytest.approx(3.0)  # from intended, not from the late send
+    assert point.cpu_us_per_request == pytest.approx(0.1 * 1e6 / 90, abs=0.1)
+    assert not point.sustained
+
+
+def point(generator: str, rate: int, sustained: bool) -> Point:
+    return Point(
+        generator=generator,
+        rate_per_s=rate,
+        sent_per_s=float(rate) if sustained else rate / 2,
+        success_ratio=1.0,
+        p99_latency_ms=1.0,
+        p50_latency_ms=0.5,
+        p99_lateness_ms=None,
+        cpu_us_per_request=None,
+        harness_cpu_us_per_request=None,
+        sent=rate,
+    )
+
+
+def test_each_generator_climbs_until_two_misses_in_a_row() -> None:
+    limits = {"vegeta": 5, "worker": 2}
+    measured: list[tuple[str, int]] = []
+
+    def measure_one(generator: str, rate: int) -> Point:
+        measured.append((generator, rate))
+        return point(generator, rate, rate <= limits[generator])
+
+    points = list(climb((1, 2, 3, 4, 5, 6, 7, 8), measure_one))
+    assert [rate for generator, rate in measured if generator == "worker"] == [1, 2, 3, 4]
+    assert [rate for generator, rate in measured if generator == "vegeta"] == [1, 2, 3, 4, 5, 6, 7]
+    assert max_sustained(points, "worker") == 2
+    assert max_sustained(points, "vegeta") == 5
+
+
+def test_an_order_rate_meets_the_goal_only_with_every_order_answered_within_20_ms() -> None:
+    from benchmarks.order_path import RatePoint
+
+    assert RatePoint(500, 5000, 0, 2.0, 19.9).meets_goal
+    assert not RatePoint(500, 5000, 1, 2.0, 5.0).meets_goal  # one error or unknown is a miss
+    assert not RatePoint(500, 5000, 0, 2.0, 20.1).meets_goal
+    assert not RatePoint(500, 0, 0, None, None).meets_goal  # nothing measured
