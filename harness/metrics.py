@@ -158,7 +158,14 @@ class ElectionEstimate:
     (outside-in; off by up to half that request's round trip).
     role_age_ns: the quickest answer in the same term minus the role age the member reported
     (a duration on its own clock); None when the member reports no age or when the result
-    disagrees with what the probe saw from outside."""
+    disagrees with what the probe saw from outside.
+    bracketed: the member's own answers bracket the election (an answer as something else,
+    then the first as leader). Without a role age, the election is then placed at the middle
+    of that bracket: nothing says where inside it the switch happened, and the middle is off
+    by at most half its width. The first leading request's middle is late by up to the whole
+    gap when the answer before it was slow (NATS's /raftz can stall ~20 ms as the member
+    switches, tests/examples/test_nats_failover.py); when the bracket starts at the fault
+    (the member was not seen otherwise since), mid_request is kept."""
 
     mid_request_ns: int
     role_age_ns: int | None
@@ -167,6 +174,11 @@ class ElectionEstimate:
     # answer as leader arrived). Either estimate is off by at most the bracket's width.
     earliest_ns: int = 0
     latest_ns: int = 0
+    bracketed: bool = False
+
+    @property
+    def bracket_middle_ns(self) -> int:
+        return (self.earliest_ns + self.latest_ns) // 2
 
     @property
     def error_bound_ns(self) -> int:
@@ -177,16 +189,21 @@ class ElectionEstimate:
 
     @property
     def chosen_ns(self) -> int:
-        return self.role_age_ns if self.role_age_ns is not None else self.mid_request_ns
+        if self.role_age_ns is not None:
+            return self.role_age_ns
+        return self.bracket_middle_ns if self.bracketed else self.mid_request_ns
 
     @property
     def estimator(self) -> Estimator:
-        return ROLE_AGE if self.role_age_ns is not None else MID_REQUEST
+        if self.role_age_ns is not None:
+            return ROLE_AGE
+        return BRACKET_MIDDLE if self.bracketed else MID_REQUEST
 
 
-Estimator = Literal["role_age", "mid_request"]
+Estimator = Literal["role_age", "mid_request", "bracket_middle"]
 ROLE_AGE: Final = "role_age"
 MID_REQUEST: Final = "mid_request"
+BRACKET_MIDDLE: Final = "bracket_middle"
 
 
 def election_ns(first: ProbeSample, samples: Sequence[ProbeSample], not_before_ns: int) -> int:
@@ -223,6 +240,7 @@ def estimate_election(
         role_age_ns=estimate,
         earliest_ns=earliest,
         latest_ns=first.arrival_ns,
+        bracketed=bool(seen_otherwise) and max(seen_otherwise) >= not_before_ns,
     )
 
 

@@ -154,7 +154,7 @@ class FailoverSummary(_Document):
     failover_ms: float | None  # elected_ns - injected_ns
     first_commit_ms: float | None  # first_commit_ns - injected_ns
     # Which estimate placed the election (metrics.ElectionEstimate); None: no election seen.
-    estimator: Literal["role_age", "mid_request"] | None
+    estimator: Literal["role_age", "mid_request", "bracket_middle"] | None
     cluster: str | None = None  # the Raft cluster whose leader the fault hit; None: older run
     # How far elected_ns can be from the election, from the probe's own bracket; None: no
     # election seen (or an older run).

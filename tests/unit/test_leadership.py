@@ -57,7 +57,8 @@ def test_an_unanswered_poll_is_no_loss_unless_a_newer_term_follows() -> None:
     ]
     [loss] = leadership_losses("engine", killed)
     assert (loss.sign, loss.lost_ns, loss.new_leader) == ("unreachable", 5 * MS, "n2")
-    assert loss.leaderless_ms == 44.75  # 5 ms to the middle of the 49.5-50 ms request
+    # From 5 ms to the middle of n2's own bracket: candidate sent at 19.5, leader at 50.
+    assert loss.leaderless_ms == 29.75
 
 
 def test_a_fault_aimed_at_the_leader_starts_its_loss() -> None:

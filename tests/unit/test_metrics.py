@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from harness.metrics import (
+    BRACKET_MIDDLE,
     MID_REQUEST,
     NS_PER_MS,
     ROLE_AGE,
@@ -126,7 +127,8 @@ def test_a_reported_age_that_contradicts_the_probe_is_not_used() -> None:
     # Nor one that says it led while the probe saw it as a candidate (sent at 1150 ms).
     candidate = ProbeSample("n2", 1160 * MS, True, "candidate", 4, None, sent_ns=1150 * MS)
     samples = [sample("n1", 990, "leader", 3), candidate, answer(1200, 10, 80)]
-    assert find_failover(kill, "n1", 3, samples, []).failover_ms == pytest.approx(195)
+    # Its own answers bracket the election (1150-1200 ms): placed at the middle.
+    assert find_failover(kill, "n1", 3, samples, []).failover_ms == pytest.approx(175)
     # Answers of another term or long after the first are not used either.
     later = answer(1500, 1, 320)
     stale = ProbeSample("n2", 1201 * MS, True, "leader", 5, "n2", sent_ns=1200 * MS, role_age_ms=1)
@@ -162,3 +164,18 @@ def test_latency_is_measured_from_the_intended_send_time() -> None:
         "new", "c", intended_ns=0, start_ns=300 * MS, end_ns=302 * MS, outcome=Outcome.ACKED
     )
     assert late.latency_ns == 302 * MS
+
+
+def test_an_election_bracketed_by_the_members_own_answers_is_placed_at_its_middle() -> None:
+    """A candidate answer that took 22 ms (sent at 1000 ms, arrived at 1022), then a quick
+    first answer as leader (1022.5-1023): the switch happened somewhere from 1000 to 1023, and
+    the first leading request's middle (1022.75) would be late by up to the whole stall."""
+    kill = FaultEvent(0, 0, "kill", "applied", 900 * MS)
+    stalled = ProbeSample("n2", 1022 * MS, True, "candidate", 4, None, sent_ns=1000 * MS)
+    leading = ProbeSample("n2", 1023 * MS, True, "leader", 4, "n2", sent_ns=int(1022.5 * MS))
+    samples = [sample("n1", 890, "leader", 3), stalled, leading]
+    failover = find_failover(kill, "n1", 3, samples, [])
+    assert failover.election is not None and failover.election.estimator == BRACKET_MIDDLE
+    assert failover.elected_ns == int(1011.5 * MS)
+    assert failover.error_bound_ms == pytest.approx(11.5)  # half the bracket, not its width
+    assert failover.election.mid_request_ns == int(1022.75 * MS)  # still kept
