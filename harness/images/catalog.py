@@ -33,14 +33,18 @@ class ImageBuild:
     context: Callable[[Toolchain], list[ContextItem]]
 
 
+# The harness modules the services import (the Kafka launcher finds Java through the
+# toolchain), with what those import in turn; tests/unit/test_docker_pieces.py checks that
+# this list is closed under imports.
+SERVICE_HARNESS_MODULES = ("__init__.py", "errors.py", "settings.py", "toolchain")
+
+
 def _service_sources(_toolchain: Toolchain) -> list[ContextItem]:
-    """The targets package and the harness modules the services import (errors, toolchain)."""
+    """The targets package and the harness modules the services import."""
     harness = REPO_ROOT / "harness"
     return [
         ContextItem("src/targets", REPO_ROOT / "targets"),
-        ContextItem("src/harness/__init__.py", harness / "__init__.py"),
-        ContextItem("src/harness/errors.py", harness / "errors.py"),
-        ContextItem("src/harness/toolchain", harness / "toolchain"),
+        *(ContextItem(f"src/harness/{name}", harness / name) for name in SERVICE_HARNESS_MODULES),
     ]
 
 

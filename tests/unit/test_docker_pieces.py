@@ -86,3 +86,36 @@ def test_leftovers_belong_to_a_dead_harness_only_on_this_host() -> None:
     assert _harness_alive({HARNESS_HOST_LABEL: here, HARNESS_PID_LABEL: str(os.getpid())})
     assert not _harness_alive({HARNESS_HOST_LABEL: here, HARNESS_PID_LABEL: str(2**22 + 7)})
     assert _harness_alive({HARNESS_HOST_LABEL: "elsewhere", HARNESS_PID_LABEL: "1"})
+
+
+def harness_imports_outside(copied: set[str]) -> set[str]:
+    """Harness modules imported by the services' code (and the copied modules) but not in
+    `copied`."""
+    import ast
+
+    from harness.paths import REPO_ROOT
+
+    harness, reference = REPO_ROOT / "harness", REPO_ROOT / "targets" / "reference"
+    files = [harness / name for name in copied if name.endswith(".py")]
+    files += list((harness / "toolchain").glob("*.py"))
+    files += [path for path in reference.rglob("*.py") if "checks" not in path.parts]
+    found = set()
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                "harness"
+            ):
+                continue
+            module = str(node.module)
+            tops = [a.name for a in node.names] if module == "harness" else [module.split(".")[1]]
+            found |= {top for top in tops if top not in copied and f"{top}.py" not in copied}
+    return found
+
+
+def test_the_image_holds_every_harness_module_its_services_import() -> None:
+    """A module the services reach that is not copied into the image fails only inside the
+    container: seen when harness.toolchain began to import harness.settings."""
+    from harness.images.catalog import SERVICE_HARNESS_MODULES
+
+    assert harness_imports_outside(set(SERVICE_HARNESS_MODULES)) == set()
+    assert harness_imports_outside(set(SERVICE_HARNESS_MODULES) - {"settings.py"}) == {"settings"}
