@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 NS_PER_S = 1_000_000_000
-# gevent's event loop (libev) never blocks for less than a millisecond: a 0.2 ms sleep lasts
-# ~1.2 ms (measured here), which alone put p99 send lateness above 1 ms at low rates. So the
-# timer only takes a sender to SPIN_WINDOW_NS before its slot, and only when that is at least
-# MIN_TIMER_NS away; the rest is spent yielding to the loop (which polls I/O each time round),
-# a few hundred microseconds per slot at most.
-MIN_TIMER_NS = 1_000_000
-SPIN_WINDOW_NS = 250_000
 
 
 def slot_count(rate_per_s: float, duration_s: float) -> int:
@@ -104,13 +96,3 @@ class SlotSchedule:
             first = self._next
         slots = (self._slot(index) for index in range(first, self.total))
         return [slot for slot in slots if slot.intended_ns < due_before_ns]
-
-
-def wait_until(due_ns: int, now_ns: Callable[[], int], sleep_s: Callable[[float], object]) -> None:
-    """Returns at `due_ns` or just after, never before. `sleep_s(0)` must yield (gevent's
-    sleep does); a sleep that ends early is simply followed by more waiting."""
-    while (delay_ns := due_ns - now_ns()) > 0:
-        if delay_ns - SPIN_WINDOW_NS >= MIN_TIMER_NS:
-            sleep_s((delay_ns - SPIN_WINDOW_NS) / NS_PER_S)
-        else:
-            sleep_s(0)

@@ -46,7 +46,7 @@ from locust.exception import StopUser
 
 from harness.load import wire
 from harness.load.http_post import KeepAlivePost, ReplyError
-from harness.load.schedule import Share, Slot, SlotSchedule, wait_until
+from harness.load.schedule import NS_PER_S, Share, Slot, SlotSchedule
 from harness.load.traffic import OrderTraffic, OrderTrafficOptions, Request, Traffic
 from harness.records import Outcome
 
@@ -219,7 +219,10 @@ class Sender(User):
         try:
             while (claimed := load.claim(sender)) is not None:
                 slot, request = claimed
-                wait_until(slot.intended_ns, load.now_ns, gevent.sleep)
+                # A loop, not one sleep: gevent's timers count from the loop's cached time,
+                # which may be stale, so a sleep can end early; never send before the slot.
+                while (delay_ns := slot.intended_ns - load.now_ns()) > 0:
+                    gevent.sleep(delay_ns / NS_PER_S)
                 self._send(post, sender, slot, request)
         finally:
             post.close()

@@ -20,14 +20,7 @@ from harness.load.driver import (
     worker_command,
 )
 from harness.load.orderflow import FlowStep, OrderFlow, client_order_id, format_price, outcome_of
-from harness.load.schedule import (
-    MIN_TIMER_NS,
-    Share,
-    SlotSchedule,
-    slot_count,
-    slot_time_ns,
-    wait_until,
-)
+from harness.load.schedule import Share, SlotSchedule, slot_count, slot_time_ns
 from harness.records import Outcome, RequestRecord
 from harness.scenario.model import LoadProfile
 
@@ -322,35 +315,3 @@ def test_unclaimed_slots_are_the_offered_load_never_sent() -> None:
     assert unsent[0].intended_ns == 300_000_000
     # Stopped early at 0.5 s: only what was already due counts as not absorbed.
     assert len(schedule.unclaimed(due_before_ns=500_000_000)) == 20
-
-
-class FakeClock:
-    """A clock that sleeps exactly as asked, plus `overshoot_ns`; yields cost `yield_ns`."""
-
-    def __init__(self, overshoot_ns: int = 0, yield_ns: int = 20_000) -> None:
-        self.now = 0
-        self.overshoot_ns, self.yield_ns = overshoot_ns, yield_ns
-        self.sleeps: list[float] = []
-
-    def now_ns(self) -> int:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += round(seconds * 1e9) + self.overshoot_ns if seconds else self.yield_ns
-
-
-@pytest.mark.parametrize("delay_ns", [0, 100_000, 900_000, 1_250_000, 5_000_000, 80_000_000])
-@pytest.mark.parametrize("overshoot_ns", [0, 150_000, -200_000])
-def test_a_sender_waits_until_its_slot_never_on_a_timer_under_a_millisecond(
-    delay_ns: int, overshoot_ns: int
-) -> None:
-    clock = FakeClock(overshoot_ns)
-    wait_until(delay_ns, clock.now_ns, clock.sleep)
-    assert clock.now >= delay_ns  # never before the slot (also when a timer ends early)
-    timers = [seconds for seconds in clock.sleeps if seconds]
-    assert all(seconds >= MIN_TIMER_NS / 1e9 for seconds in timers)
-    if overshoot_ns <= 0:
-        assert clock.now - delay_ns < clock.yield_ns  # on time, to one trip round the loop
-    if delay_ns < MIN_TIMER_NS:
-        assert timers == []  # the loop would round it up to a millisecond: yield instead
