@@ -16,12 +16,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.effects import effect_verdicts
 from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.metrics import RunMetrics
@@ -149,6 +152,7 @@ class ScenarioRun:
         self.bus.subscribe(self.history.record)
         self.registry = HealRegistry()
         self.errors: list[str] = []
+        self.warnings: list[str] = []  # shown before the run and kept in the summary
         self.seed = random.SystemRandom().randrange(2**31)
         # The system's own checks (the topology's `target:`); the harness never reads the
         # final state it collects, only hands it back to those checks.
@@ -232,6 +236,7 @@ class ScenarioRun:
         live: LiveFactory | None,
         run_dir: Path,
     ) -> None:
+        self._warn_about_sources(backend, plan)
         probe = self.parts.leader_watch(plan, self.bus.publish)
         probe.start()
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
@@ -253,6 +258,20 @@ class ScenarioRun:
             probe.stop()
             view.__exit__(None, None, None)
         self._collect_final_state(plan, run_dir)
+
+    def _warn_about_sources(self, backend: Backend, plan: Plan) -> None:
+        """Kernel faults act on a node's own address: say so before the run when a node's
+        connections do not come from it (such a fault would then be judged not effective)."""
+        if not needs_netfilter(self.scenario):
+            return
+        from harness.faults.effects_sources import source_warnings
+
+        nodes = [
+            (name, service.host, backend.facts(name).pid) for name, service in plan.services.items()
+        ]
+        for warning in source_warnings(nodes):
+            self.warnings.append(warning)
+            self.report(f"[yellow]warning:[/] {escape(warning)}")
 
     def _fault_context(
         self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
@@ -344,6 +363,8 @@ class ScenarioRun:
             )
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
         verdicts += [c.verdict for c in checks]
+        # A fault not seen to act proves nothing about resilience: at best unknown.
+        verdicts += [effect.verdict for effect in effect_verdicts(self.history.faults)]
         return Verdict.worst(verdicts), metrics, slos, steady, checks
 
     def _checked_history(self) -> History:
@@ -464,6 +485,7 @@ def _facts(
         host=host_facts(),
         records=RecordCounts(**counts),
         errors=list(run.errors),
+        warnings=list(run.warnings),
         schedule=[
             ScheduleStep(
                 offset_s=step.offset_s,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.effects import EFFECT_KEY, EffectRequest, EffectWatch, boot_clock_s, watched
 from harness.faults.inject import inject
 from harness.faults.registry import kind_of
 from harness.records import FaultEvent
@@ -68,6 +69,7 @@ class Timeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        self._watches: dict[int, EffectWatch] = {}  # by step key, until the heal judges it
 
     def start(self, origin_ns: int) -> None:
         self._thread = threading.Thread(
@@ -105,7 +107,7 @@ class Timeline:
             "leader_before": leader,
             "term_before": views[leader].term if leader and leader in views else None,
         }
-        applied_ns = time.monotonic_ns()
+        applied_ns, applied_boot_s = time.monotonic_ns(), boot_clock_s()
         try:
             active = inject(fault, step.key, self._context)
         except Exception as error:  # recorded; the run's verdict becomes unknown
@@ -123,6 +125,12 @@ class Timeline:
             return
         self._registry.add(step.key, active)
         kind = kind_of(fault)
+        watch = watched(
+            EffectRequest(fault, step.key, active, self._context, applied_boot_s),
+            kind.watch_effect,
+        )
+        watch.injected()
+        self._watches[step.key] = watch
         # Kinds that take the leader out when aimed at it; others may cause a failover, too.
         removes_leader = kind.removes_leader and leader in active.targets
         self._publish(
@@ -148,6 +156,9 @@ class Timeline:
 
     def _heal(self, step: Step) -> None:
         fault = self._faults[step.fault_index]
+        # Judged while the fault is still in force (kernel counters go with their rules).
+        watch = self._watches.pop(step.key, None)
+        effect: dict[str, object] = {EFFECT_KEY: watch.judge().to_json()} if watch else {}
         healed_ns = time.monotonic_ns()
         try:
             active = self._registry.heal(step.key)
@@ -163,5 +174,6 @@ class Timeline:
                     "healed",
                     healed_ns,
                     targets=tuple(active.targets),
+                    detail=effect,
                 )
             )

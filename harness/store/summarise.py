@@ -4,13 +4,15 @@ document, so the document's shape does not follow every change of the judging co
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.analysis import SteadyStateResult, leader_at
 from harness.checks import CheckResult
+from harness.faults.effects import EFFECT_KEY, Effect
 from harness.history import History
 from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMetrics
 from harness.records import FaultEvent, ProbeSample
@@ -19,6 +21,7 @@ from harness.store.summary import (
     Bound,
     CheckSummary,
     FailoverSummary,
+    FaultEffectSummary,
     FaultSummary,
     GitFacts,
     HostFacts,
@@ -58,6 +61,7 @@ class RunFacts:
     records: RecordCounts
     errors: list[str]
     schedule: list[ScheduleStep]
+    warnings: list[str] = field(default_factory=list)
 
 
 class JudgedRun(Protocol):
@@ -96,6 +100,7 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         records=facts.records,
         errors=list(facts.errors),
         schedule=list(facts.schedule),
+        warnings=list(facts.warnings),
         load=_load_span(history),
         faults=fault_summaries(history, metrics.recoveries if metrics else []),
         metrics=MetricValues(**metrics.values()) if metrics else None,
@@ -121,7 +126,7 @@ def fault_summaries(history: History, recoveries: Sequence[Recovery]) -> list[Fa
     """Every applied fault, in order: from its events, the probe's view of who led, and (when
     the run was judged) when the system recovered from it."""
     probes = sorted(history.probes, key=lambda sample: sample.arrival_ns)
-    healed = {(f.fault_index, f.repeat): f.at_ns for f in history.faults if f.phase == "healed"}
+    healed = {(f.fault_index, f.repeat): f for f in history.faults if f.phase == "healed"}
     by_fault = {(r.fault_index, r.repeat): r for r in recoveries}
     applied = sorted((f for f in history.faults if f.phase == "applied"), key=lambda f: f.at_ns)
     return [
@@ -137,12 +142,13 @@ def fault_summaries(history: History, recoveries: Sequence[Recovery]) -> list[Fa
 
 def _fault(
     event: FaultEvent,
-    healed_ns: int | None,
+    heal: FaultEvent | None,
     probes: Sequence[ProbeSample],
     recovery: Recovery | None,
 ) -> FaultSummary:
     # The timeline writes these into the event's detail (timeline.Timeline._apply).
     detail = event.detail
+    healed_ns = heal.at_ns if heal is not None else None
     leader_after, term_after = leader_at(
         probes, healed_ns if healed_ns is not None else _END_OF_HISTORY_NS
     )
@@ -164,7 +170,17 @@ def _fault(
         recovered_ns=recovery.recovered_ns if recovery else None,
         recovery_ms=recovery.recovery_ms if recovery else None,
         recovery_from_heal_ms=recovery.recovery_from_heal_ms if recovery else None,
+        effect=_effect(heal),
     )
+
+
+def _effect(heal: FaultEvent | None) -> FaultEffectSummary | None:
+    effect = Effect.from_json(heal.detail.get(EFFECT_KEY)) if heal is not None else None
+    if effect is None:
+        return None
+    # Through JSON once: evidence read back from Parquet may hold numpy or tuple values.
+    evidence = json.loads(json.dumps(effect.evidence, default=str))
+    return FaultEffectSummary(status=effect.status.value, reason=effect.reason, evidence=evidence)
 
 
 def _number(value: object) -> float | None:

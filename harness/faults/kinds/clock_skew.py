@@ -6,6 +6,7 @@ from __future__ import annotations
 from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import clock_class
+from harness.faults.effects_clock import watch_clock_skew
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import services
 from harness.scenario.model import ClockSkewFault, RoleSelector
@@ -40,4 +41,5 @@ KIND = FaultKind(
     inject=inject,
     fault_class=clock_class,
     clock_controlled=clock_controlled,
+    watch_effect=watch_clock_skew,
 )
