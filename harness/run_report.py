@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.checks import CheckResult
+from harness.faults.effects import effect_verdicts
 from harness.metrics import RunMetrics
 from harness.rig import describe
 from harness.runner import RunResult
@@ -32,6 +33,7 @@ def print_result(console: Console, result: RunResult) -> None:
         _print_figures(console, result.metrics, result.slos)
         _print_failovers(console, result.metrics)
     _print_late_faults(console, result)
+    _print_unproven_faults(console, result)
     for steady in result.steady:
         problems = "; ".join(steady.problems) or "within tolerance"
         context = f"; rig: {describe(steady.rig)}" if steady.rig and steady.problems else ""
@@ -126,6 +128,13 @@ def _print_late_faults(console: Console, result: RunResult) -> None:
                 f"[yellow]fault {fault.fault_index}.{fault.repeat} ({fault.fault_type}) went in "
                 f"{late_ms:,.0f} ms behind schedule[/]"
             )
+
+
+def _print_unproven_faults(console: Console, result: RunResult) -> None:
+    """Every fault application not seen to act: each one is why the verdict is unknown."""
+    for effect in effect_verdicts(result.history.faults if result.history else []):
+        if effect.verdict is not Verdict.VALID:
+            console.print(f"[yellow]{escape(effect.explanation)}[/]")
 
 
 def _print_checks(console: Console, results: list[CheckResult]) -> None:

@@ -26,6 +26,7 @@ from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_ch
 from harness.clock_anchor import take_anchor
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.effects import effect_verdicts
 from harness.faults.journal_run import RunJournal
 from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
@@ -194,6 +195,7 @@ class ScenarioRun:
         self.errors: list[str] = []
         # Monotonic next to UTC from the start, so faults line up with the system's logs.
         self.clock_anchor = take_anchor()
+        self.warnings: list[str] = []  # shown before the run and kept in the summary
         self.seed = random.SystemRandom().randrange(2**31)
         # The system's own checks (the topology's `target:`); the harness never reads the
         # final state it collects, only hands it back to those checks.
@@ -289,6 +291,8 @@ class ScenarioRun:
         run_dir: Path,
     ) -> None:
         self.journal.record_services(backend, plan)
+
+        self._warn_about_sources(backend, plan)
         probe = self.parts.leader_watch(plan, self.bus.publish)
         probe.start()
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
@@ -340,6 +344,20 @@ class ScenarioRun:
         timings = status_timing(list(self.history.probes))
         for warning in precision_warnings(timings, self.scenario.failover_precision_ms):
             self.report(f"measurement warning: {warning}")
+
+    def _warn_about_sources(self, backend: Backend, plan: Plan) -> None:
+        """Kernel faults act on a node's own address: say so before the run when a node's
+        connections do not come from it (such a fault would then be judged not effective)."""
+        if not needs_netfilter(self.scenario):
+            return
+        from harness.faults.effects_sources import source_warnings
+
+        nodes = [
+            (name, service.host, backend.facts(name).pid) for name, service in plan.services.items()
+        ]
+        for warning in source_warnings(nodes):
+            self.warnings.append(warning)
+            self.report(f"[yellow]warning:[/] {escape(warning)}")
 
     def _fault_context(
         self, backend: Backend, plan: Plan, run_id: str, probe: LeaderWatch
@@ -434,6 +452,8 @@ class ScenarioRun:
             )
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
         verdicts += [c.verdict for c in checks]
+        # A fault not seen to act proves nothing about resilience: at best unknown.
+        verdicts += [effect.verdict for effect in effect_verdicts(self.history.faults)]
         return Verdict.worst(verdicts), metrics, slos, steady, checks
 
     def _checked_history(self) -> History:
@@ -567,6 +587,7 @@ def _facts(
         errors=list(run.errors),
         failover_precision_ms=run.scenario.failover_precision_ms,
         clock_anchors=(run.clock_anchor, take_anchor()),
+        warnings=list(run.warnings),
         schedule=[
             ScheduleStep(
                 offset_s=step.offset_s,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from harness.backends.base import LeaderLookup
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.effects import EFFECT_KEY, EffectRequest, EffectWatch, boot_clock_s, watched
 from harness.faults.inject import inject
 from harness.faults.registry import kind_of
 from harness.raft import ClusterLeaders
@@ -99,6 +100,7 @@ class Timeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        self._watches: dict[int, EffectWatch] = {}  # by step key, until the heal judges it
 
     def start(self, origin_ns: int) -> None:
         self._thread = threading.Thread(
@@ -133,6 +135,7 @@ class Timeline:
         leader = next(iter(leaders.values()), (None, None))[0]
         before = leader_detail(leaders, None)
         applied_ns = time.monotonic_ns()
+        applied_boot_s = boot_clock_s()
         try:
             active = inject(fault, step.key, self._context)
         except Exception as error:  # recorded; the run's verdict becomes unknown
@@ -150,6 +153,12 @@ class Timeline:
             return
         self._registry.add(step.key, active)
         kind = kind_of(fault)
+        watch = watched(
+            EffectRequest(fault, step.key, active, self._context, applied_boot_s),
+            kind.watch_effect,
+        )
+        watch.injected()
+        self._watches[step.key] = watch
         # Kinds that take the leader out when aimed at it; others may cause a failover, too.
         before = leader_detail(leaders, active.targets)
         hit = before["leader_before"]
@@ -178,6 +187,9 @@ class Timeline:
 
     def _heal(self, step: Step) -> None:
         fault = self._faults[step.fault_index]
+        # Judged while the fault is still in force (kernel counters go with their rules).
+        watch = self._watches.pop(step.key, None)
+        effect: dict[str, object] = {EFFECT_KEY: watch.judge().to_json()} if watch else {}
         healed_ns = time.monotonic_ns()
         try:
             active = self._registry.heal(step.key)
@@ -193,5 +205,6 @@ class Timeline:
                     "healed",
                     healed_ns,
                     targets=tuple(active.targets),
+                    detail=effect,
                 )
             )

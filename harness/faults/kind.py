@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from harness.faults.base import ActiveFault, FaultContext
+from harness.faults.effects import EffectRequest, EffectWatch, no_effect_check
 from harness.scenario.model import FaultBase
 from harness.topology.model import Topology
 
@@ -34,3 +35,6 @@ class FaultKind(Generic[FaultT]):
     needs_netfilter: bool = False  # kernel rules: root and iptables, checked before a run
     # Services that must start with clock control (libfaketime preloaded) for this fault.
     clock_controlled: Callable[[FaultT, Topology], set[str]] = field(default=no_clock_control)
+    # Watches one application and says whether it did anything (harness/faults/effects.py);
+    # without one, the kind's runs are unknown, never passed.
+    watch_effect: Callable[[EffectRequest], EffectWatch] = field(default=no_effect_check)

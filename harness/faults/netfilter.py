@@ -215,6 +215,32 @@ def parse_listing(text: str) -> FilterTable:
     return FilterTable(frozenset(chains), tuple(rules))
 
 
+@dataclass(frozen=True)
+class CountedRule:
+    """A rule with the kernel's counters: packets and bytes it has matched since it went in."""
+
+    rule: Rule
+    packets: int
+    bytes: int
+
+
+_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]\s+(-A\s.*)$")
+
+
+def parse_counted(text: str) -> list[CountedRule]:
+    """Parse `iptables-save -c` output: `[packets:bytes] -A <chain> <spec>` lines."""
+    counted = []
+    for line in text.splitlines():
+        match = _COUNTERS.match(line.strip())
+        if match is None:
+            continue
+        words = shlex.split(match.group(3))
+        if len(words) >= 3:
+            rule = Rule(words[1], tuple(words[2:]))
+            counted.append(CountedRule(rule, int(match.group(1)), int(match.group(2))))
+    return counted
+
+
 # -- running iptables -----------------------------------------------------------------------------
 
 
@@ -350,6 +376,12 @@ def sweep(run_id: str | None = None) -> int:
 def list_rules(run_id: str | None = None) -> list[Rule]:
     """The hftchaos fault rules present now, of one run or of all runs."""
     return _read_table().tagged(run_id)
+
+
+def rule_counters(tag: str) -> list[CountedRule]:
+    """The rules carrying `tag` now, each with what it has matched (dropped) so far."""
+    listing = _run(["iptables-save", "-c", "-t", "filter"]).stdout
+    return [counted for counted in parse_counted(listing) if counted.rule.tag == tag]
 
 
 _netem_lock = threading.Lock()

@@ -324,16 +324,29 @@ def _fault_log_section(data: RunData) -> str:
             *_fault_row(window, origin),
             _leaders(summaries.get((window.fault_index, window.repeat))),
             *_utc(summaries.get((window.fault_index, window.repeat))),
+            _effect(summaries.get((window.fault_index, window.repeat))),
         ]
         for window in windows
     ]
     headers = ["fault", "type", "targets", "applied s", "healed s", "lasted s", "detail"]
-    headers += ["leader before → after", "applied (UTC)", "healed (UTC)"]
+    headers += ["leader before → after", "applied (UTC)", "healed (UTC)", "effect seen"]
     note = (
         '<p class="note">Times in seconds from load start; UTC to line them up with the '
-        "system's own logs.</p>"
+        "system's own logs. A fault not seen to act makes the run unknown: it proves nothing.</p>"
     )
-    return _section("Fault log", note + table_html(headers, rows))
+    warnings = "".join(
+        f'<p class="note">Warning before the run: {escape(text)}</p>'
+        for text in data.summary.warnings
+    )
+    return _section("Fault log", note + warnings + table_html(headers, rows))
+
+
+def _effect(fault: FaultSummary | None) -> str:
+    """Whether the fault was seen to act, and what was seen (harness/faults/effects.py)."""
+    if fault is None or fault.effect is None:
+        return "not checked"
+    evidence = json.dumps(fault.effect.evidence, sort_keys=True)
+    return f"{fault.effect.status.replace('_', ' ')}: {fault.effect.reason} {evidence}"
 
 
 def _leaders(fault: FaultSummary | None) -> str:

@@ -56,6 +56,7 @@ def load_scenario(file: Path) -> LoadedScenario:
         _names_problems(scenario, source)
         + _target_problems(scenario, source, topology.topology)
         + _timing_problems(scenario, source)
+        + _clock_problems(scenario, source, topology)
     )
     if problems:
         raise ScenarioError(join_problems(problems))
@@ -178,6 +179,24 @@ def _link_direction_problems(
         f"{source.where(path)}: {'.'.join(map(str, path))}: the topology has no link from "
         f"{excerpt(link.source)} to {', '.join(map(excerpt, missing))}{hint}"
     ]
+
+
+def _clock_problems(scenario: Scenario, source: SourceMap, topology: LoadedTopology) -> list[str]:
+    """A clock fault on a program libfaketime cannot reach (static, Go) is refused here: it
+    would run, do nothing, and be judged not effective an hour into a suite."""
+    from harness.faults.effects_clock import clock_skew_refusals
+    from harness.faults.registry import kind_of
+
+    faults = [
+        (
+            source.where(("faults", index)) + f": faults.{index}",
+            kind_of(fault).clock_controlled(fault, topology.topology),
+        )
+        for index, fault in enumerate(scenario.faults)
+    ]
+    commands = {name: s.command for name, s in topology.topology.services.items()}
+    refusals = clock_skew_refusals(faults, commands, topology.file.parent)
+    return [f"{where}: {why}" for where, why in refusals]
 
 
 def _timing_problems(scenario: Scenario, source: SourceMap) -> list[str]:

@@ -4,14 +4,16 @@ document, so the document's shape does not follow every change of the judging co
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.analysis import SteadyStateResult, leader_at
 from harness.checks import CheckResult
 from harness.clock_anchor import ClockAnchor, iso_utc
+from harness.faults.effects import EFFECT_KEY, Effect
 from harness.history import History
 from harness.leadership import LeadershipLoss
 from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMetrics
@@ -24,6 +26,7 @@ from harness.store.summary import (
     CheckSummary,
     ClockAnchorSummary,
     FailoverSummary,
+    FaultEffectSummary,
     FaultSummary,
     GitFacts,
     HealingSummary,
@@ -71,6 +74,7 @@ class RunFacts:
     stopped_by: str | None = None
     failover_precision_ms: float | None = None  # the scenario's; None: do not warn
     clock_anchors: tuple[ClockAnchor, ...] = ()  # the run's start and end (clock_anchor.py)
+    warnings: list[str] = field(default_factory=list)
 
 
 class JudgedRun(Protocol):
@@ -113,6 +117,7 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         schedule=list(facts.schedule),
         healing=facts.healing,
         stopped_by=facts.stopped_by,
+        warnings=list(facts.warnings),
         load=_load_span(history),
         faults=_with_utc(
             fault_summaries(history, metrics.recoveries if metrics else []), facts.clock_anchors
@@ -199,7 +204,7 @@ def fault_summaries(history: History, recoveries: Sequence[Recovery]) -> list[Fa
     """Every applied fault, in order: from its events, the probe's view of who led, and (when
     the run was judged) when the system recovered from it."""
     probes = sorted(history.probes, key=lambda sample: sample.arrival_ns)
-    healed = {(f.fault_index, f.repeat): f.at_ns for f in history.faults if f.phase == "healed"}
+    healed = {(f.fault_index, f.repeat): f for f in history.faults if f.phase == "healed"}
     by_fault = {(r.fault_index, r.repeat): r for r in recoveries}
     applied = sorted((f for f in history.faults if f.phase == "applied"), key=lambda f: f.at_ns)
     return [
@@ -215,7 +220,7 @@ def fault_summaries(history: History, recoveries: Sequence[Recovery]) -> list[Fa
 
 def _fault(
     event: FaultEvent,
-    healed_ns: int | None,
+    heal: FaultEvent | None,
     probes: Sequence[ProbeSample],
     recovery: Recovery | None,
 ) -> FaultSummary:
@@ -224,6 +229,7 @@ def _fault(
     cluster = detail.get("cluster")
     # The leader after, in the cluster the fault was about (older runs: every sample).
     mine = [p for p in probes if p.cluster == cluster] if isinstance(cluster, str) else probes
+    healed_ns = heal.at_ns if heal is not None else None
     leader_after, term_after = leader_at(
         mine, healed_ns if healed_ns is not None else _END_OF_HISTORY_NS
     )
@@ -245,7 +251,17 @@ def _fault(
         recovered_ns=recovery.recovered_ns if recovery else None,
         recovery_ms=recovery.recovery_ms if recovery else None,
         recovery_from_heal_ms=recovery.recovery_from_heal_ms if recovery else None,
+        effect=_effect(heal),
     )
+
+
+def _effect(heal: FaultEvent | None) -> FaultEffectSummary | None:
+    effect = Effect.from_json(heal.detail.get(EFFECT_KEY)) if heal is not None else None
+    if effect is None:
+        return None
+    # Through JSON once: evidence read back from Parquet may hold numpy or tuple values.
+    evidence = json.loads(json.dumps(effect.evidence, default=str))
+    return FaultEffectSummary(status=effect.status.value, reason=effect.reason, evidence=evidence)
 
 
 def _number(value: object) -> float | None:

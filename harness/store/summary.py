@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from harness.errors import SummaryError
 from harness.store.atomic import write_text_atomically
@@ -139,6 +139,17 @@ class FaultSummary(_Document):
     healed_utc: str | None = None
     recovery_ms: float | None = None  # from applied_ns
     recovery_from_heal_ms: float | None = None  # from healed_ns; None within a flapping episode
+    # None: never judged (the run stopped before its heal) or recorded before effects were.
+    effect: FaultEffectSummary | None = None
+
+
+class FaultEffectSummary(_Document):
+    """Whether the fault was seen to act (harness/faults/effects.py): anything but `effective`
+    makes the run's verdict at best unknown."""
+
+    status: Literal["effective", "not_effective", "unverified"]
+    reason: str
+    evidence: dict[str, JsonValue]  # what was observed: pids and states, counters, clocks
 
 
 class FailoverSummary(_Document):
@@ -293,6 +304,8 @@ class RunSummary(_Document):
     records: RecordCounts
     errors: list[str]  # harness errors: each makes the verdict at best unknown
     schedule: list[ScheduleStep]
+    # Said before the run, e.g. a node whose connections do not come from its own address.
+    warnings: list[str] = Field(default_factory=list)
     load: LoadSpan | None = None
     faults: list[FaultSummary] = Field(default_factory=list)
     backend: BackendFacts | None = None  # optional: absent for the local backend

@@ -191,7 +191,18 @@ def fake_run(
     yield scenario, []
 
 
-def _parts(fake_toolchain: Toolchain, backends: list[FakeBackend]) -> RunParts:
+class DeafBackend(FakeBackend):
+    """A backend whose kill does nothing: the fault that did nothing must not pass."""
+
+    def kill(self, name: str) -> None:
+        self._record("kill", name)
+
+
+def _parts(
+    fake_toolchain: Toolchain,
+    backends: list[FakeBackend],
+    backend_type: type[FakeBackend] = FakeBackend,
+) -> RunParts:
     clusters: dict[int, FakeCluster] = {}
 
     def cluster_of(plan: Plan) -> FakeCluster:
@@ -203,7 +214,7 @@ def _parts(fake_toolchain: Toolchain, backends: list[FakeBackend]) -> RunParts:
     def open_backend(
         plan: Plan, _report: Callable[[str], None]
     ) -> contextlib.AbstractContextManager[FakeBackend]:
-        backends.append(FakeBackend(plan))
+        backends.append(backend_type(plan))
         return contextlib.nullcontext(backends[-1])
 
     def plan_of(loaded: LoadedTopology, run_dir: Path) -> Plan:
@@ -248,6 +259,11 @@ def test_a_leader_kill_runs_through_the_whole_pipeline_on_fakes(
     assert (result.run_dir / "summary.json").is_file()
     report = (result.run_dir / "report.html").read_text()
     assert "fake-leader-kill" in report and "failover" in report
+    # No pid on a fake: the backend's own state is the witness, and the evidence says so.
+    effect = summary.faults[0].effect
+    assert effect is not None and effect.status == "effective"
+    seen_on_n1 = effect.evidence["n1"]
+    assert isinstance(seen_on_n1, dict) and seen_on_n1["source"] == "backend"
 
 
 def test_the_run_journal_is_closed_and_paths_are_printed_as_text(
@@ -282,3 +298,19 @@ def test_the_run_journal_is_closed_and_paths_are_printed_as_text(
     summary = load_summary(result.run_dir)
     assert summary.healing is not None and summary.healing.faults == 1
     assert not list((tmp_path / "registry").iterdir()), "a healed run leaves no registry entry"
+
+
+def test_a_kill_that_did_nothing_makes_the_run_unknown_never_valid(
+    fake_run: tuple[Path, list[FakeBackend]], fake_toolchain: Toolchain
+) -> None:
+    scenario, backends = fake_run
+    parts = _parts(fake_toolchain, backends, DeafBackend)
+    result = run_scenario(scenario, None, lambda _m: None, parts=parts)
+
+    assert result.errors == [] and result.verdict is Verdict.UNKNOWN
+    summary = load_summary(result.run_dir)
+    assert summary.verdict is Verdict.UNKNOWN
+    effect = summary.faults[0].effect
+    assert effect is not None and effect.status == "not_effective"
+    assert "running" in effect.reason
+    assert "not effective" in (result.run_dir / "report.html").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext
 from harness.faults.classes import network_class
+from harness.faults.effects_toxics import watch_toxic
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._toxics import inject_toxic
 from harness.scenario.model import BandwidthFault
@@ -13,4 +14,10 @@ def inject(fault: BandwidthFault, key: int, context: FaultContext) -> ActiveFaul
     return inject_toxic(fault, key, context, "bandwidth", {"rate": fault.rate_kb_per_s})
 
 
-KIND = FaultKind(name="bandwidth", model=BandwidthFault, inject=inject, fault_class=network_class)
+KIND = FaultKind(
+    name="bandwidth",
+    model=BandwidthFault,
+    inject=inject,
+    fault_class=network_class,
+    watch_effect=watch_toxic,
+)

@@ -7,6 +7,7 @@ from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import clock_class
 from harness.faults.clock import offset_file
+from harness.faults.effects_clock import watch_clock_skew
 from harness.faults.journal import ResetClocks
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_intent, services
@@ -45,4 +46,5 @@ KIND = FaultKind(
     inject=inject,
     fault_class=clock_class,
     clock_controlled=clock_controlled,
+    watch_effect=watch_clock_skew,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext
 from harness.faults.classes import network_class
+from harness.faults.effects_toxics import watch_toxic
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._toxics import inject_toxic
 from harness.scenario.model import LatencyFault
@@ -15,4 +16,10 @@ def inject(fault: LatencyFault, key: int, context: FaultContext) -> ActiveFault:
     )
 
 
-KIND = FaultKind(name="latency", model=LatencyFault, inject=inject, fault_class=network_class)
+KIND = FaultKind(
+    name="latency",
+    model=LatencyFault,
+    inject=inject,
+    fault_class=network_class,
+    watch_effect=watch_toxic,
+)

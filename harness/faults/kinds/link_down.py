@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import network_class
+from harness.faults.effects_toxics import watch_link_down
 from harness.faults.journal import EnableProxies
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_intent, toxiproxy_process
@@ -23,4 +24,10 @@ def inject(fault: LinkDownFault, key: int, context: FaultContext) -> ActiveFault
     )
 
 
-KIND = FaultKind(name="link_down", model=LinkDownFault, inject=inject, fault_class=network_class)
+KIND = FaultKind(
+    name="link_down",
+    model=LinkDownFault,
+    inject=inject,
+    fault_class=network_class,
+    watch_effect=watch_link_down,
+)

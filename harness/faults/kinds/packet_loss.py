@@ -8,6 +8,7 @@ from __future__ import annotations
 from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
+from harness.faults.effects_netfilter import watch_counters
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_kernel_rules, services
 from harness.scenario.model import PacketLossFault
@@ -28,4 +29,5 @@ KIND = FaultKind(
     inject=inject,
     fault_class=network_class,
     needs_netfilter=True,
+    watch_effect=watch_counters,
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
+from harness.faults.effects_netfilter import watch_counters
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_kernel_rules, services
 from harness.scenario.model import PartitionFault
@@ -47,4 +48,5 @@ KIND = FaultKind(
     fault_class=network_class,
     removes_leader=True,
     needs_netfilter=True,
+    watch_effect=watch_counters,
 )

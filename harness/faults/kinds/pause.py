@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
+from harness.faults.effects_process import watch_pause
 from harness.faults.journal import ContinueProcesses
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_intent, owned_processes, services
@@ -30,4 +31,5 @@ KIND = FaultKind(
     inject=inject,
     fault_class=lambda fault, topology: process_fault_class(fault.target, topology),
     removes_leader=True,
+    watch_effect=watch_pause,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
+from harness.faults.effects_process import watch_restart
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import (
     journal_intent,
@@ -34,4 +35,5 @@ KIND = FaultKind(
     # Its window ends when inject returns, not when the run heals what is left, where it
     # would claim later elections.
     completes_on_injection=True,
+    watch_effect=watch_restart,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.faults.base import ActiveFault, FaultContext
 from harness.faults.classes import network_class
+from harness.faults.effects_toxics import watch_toxic
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._toxics import inject_toxic
 from harness.scenario.model import SlicerFault
@@ -23,4 +24,10 @@ def inject(fault: SlicerFault, key: int, context: FaultContext) -> ActiveFault:
     )
 
 
-KIND = FaultKind(name="slicer", model=SlicerFault, inject=inject, fault_class=network_class)
+KIND = FaultKind(
+    name="slicer",
+    model=SlicerFault,
+    inject=inject,
+    fault_class=network_class,
+    watch_effect=watch_toxic,
+)
