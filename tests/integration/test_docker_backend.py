@@ -67,12 +67,14 @@ def run_on_docker(scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def assert_passed(result: RunResult) -> None:
     failed = [
-        f"{slo.name}: {slo.verdict.value}"
+        f"{slo.metric}: {slo.explanation}"
         for slo in result.slos
         if slo.verdict is not Verdict.VALID
     ]
-    checks = [f"{c.name}: {c.verdict.value}" for c in result.checks if c.verdict is Verdict.INVALID]
-    assert result.verdict is Verdict.VALID, (result.errors, failed, checks, result.run_dir)
+    checks = [f"{c.name}: {c.explanation}" for c in result.checks if c.verdict is Verdict.INVALID]
+    steady = [window for window in result.steady if window.verdict is not Verdict.VALID]
+    problems = (result.errors, failed, checks, steady, result.run_dir)
+    assert result.verdict is Verdict.VALID, problems
     assert result.summary is not None
 
 
