@@ -17,11 +17,14 @@ import enum
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.faults.base import ActiveFault, FaultContext
 from harness.records import FaultEvent
 from harness.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from harness.scenario.model import FaultBase
 
 EFFECT_KEY = "effect"  # where the judged effect sits in the heal event's detail
 
@@ -181,3 +184,26 @@ def effect_verdicts(faults: Iterable[FaultEvent]) -> list[EffectVerdict]:
         for event in events
         if event.phase == "applied"
     ]
+
+
+# What each effect watch looks at, in words, for `hftchaos run --dry-run` (harness/dry_run.py).
+CHECK_DESCRIPTIONS = {
+    "watch_kill": "the process is gone (/proc)",
+    "watch_pause": "the process is stopped (state T, or its cgroup frozen)",
+    "watch_restart": "a new process of the service started after the injection",
+    "watch_counters": "the run's tagged iptables rules are in place and their packet counters move",
+    "watch_toxic": "the toxic is listed on the link and bytes pass the proxy in its direction",
+    "watch_link_down": "the proxy is disabled and its listen address refuses connections",
+    "watch_clock_skew": "libfaketime is mapped, the offset file holds the offset, and the "
+    "service's HTTP Date header is off by it",
+    "no_effect_check": "none: this kind's effect is not verified (the run says unverified)",
+}
+
+
+def describe_check(fault: FaultBase) -> str:
+    """How the run will verify that `fault` took effect."""
+    from harness.faults.registry import kind_of  # the kinds import this module
+
+    watch = kind_of(fault).watch_effect
+    name = getattr(watch, "__name__", type(watch).__name__)
+    return CHECK_DESCRIPTIONS.get(name, name)

@@ -86,3 +86,11 @@ def test_the_comparison_sees_a_file_written_under_the_results_root(tmp_path: Pat
     before = _machine(results, registry)
     (results / "dry-run-check").mkdir()
     assert _machine(results, registry) != before
+
+
+def test_every_fault_kind_has_its_effect_check_described() -> None:
+    from harness.faults.effects import CHECK_DESCRIPTIONS
+    from harness.faults.registry import fault_kinds
+
+    watches = {getattr(kind.watch_effect, "__name__", "") for kind in fault_kinds().values()}
+    assert watches <= set(CHECK_DESCRIPTIONS), watches - set(CHECK_DESCRIPTIONS)
