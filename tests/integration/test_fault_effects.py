@@ -27,6 +27,7 @@ from harness.faults import netfilter
 from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.effects import EFFECT_KEY
 from harness.faults.effects_sources import source_warnings
+from harness.faults.journal import FaultJournal
 from harness.faults.stale import register_run, unregister_run
 from harness.records import FaultEvent
 from harness.scenario.loader import load_scenario
@@ -127,8 +128,13 @@ def apply_and_heal(backend: LocalBackend, fault: dict[str, Any]) -> dict[str, An
     run_id = f"fx{os.getpid()}n{next(_runs)}"
     proxy = backend.plan.toxiproxy
     api = ToxiproxyClient(backend.plan.services[proxy].address("api")) if proxy else None
-    context = FaultContext(backend, backend.plan, run_id, clock=backend, toxiproxy=api)
-    register_run(run_id)  # or another harness's sweep takes these rules for a dead run's
+    context = FaultContext(
+        backend, backend.plan, run_id, clock=backend, toxiproxy=api, network=backend
+    )
+    # Registered with a journal, or another harness's heal takes these rules for a dead run's.
+    journal_dir = backend.plan.run_dir / "journals" / run_id
+    journal_dir.mkdir(parents=True, exist_ok=True)
+    register_run(run_id, FaultJournal.start(journal_dir, run_id).path)
     events: list[FaultEvent] = []
     registry = HealRegistry()
     timeline = Timeline([model], context, registry, events.append)

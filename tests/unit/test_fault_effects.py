@@ -4,6 +4,7 @@ real faults are seen acting in tests/integration/test_fault_effects.py."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -152,3 +153,23 @@ def test_the_program_of_a_command(tmp_path: Path) -> None:
 def test_clock_faults_on_reachable_programs_are_not_refused(tmp_path: Path) -> None:
     commands = {"n1": [sys.executable, "-c", "pass"], "n2": ["${python}"]}
     assert clock_skew_refusals([("f:3: faults.0", {"n1", "n2"})], commands, tmp_path) == []
+
+
+def test_connections_are_read_after_pysyncobj_replaced_inet_ntop() -> None:
+    """PySyncObj's import swaps socket.inet_ntop for a Windows-only function (seen in CI: every
+    kernel-fault check failed once an engine test had loaded it); reading sockets still works."""
+    import socket
+    import threading
+
+    import pysyncobj.win_inet_pton  # noqa: F401  the import does the damage
+
+    from harness.faults.effects_sources import foreign_connections
+
+    kept: list[object] = []  # the accepted end stays open, or the connection is half-closed
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        accepted = threading.Thread(target=lambda: kept.append(server.accept()), daemon=True)
+        accepted.start()
+        with socket.create_connection(server.getsockname()):
+            accepted.join(timeout=5)
+            found = foreign_connections(os.getpid(), "127.0.0.99")
+    assert any(c.local.startswith("127.0.0.1:") for c in found), found
