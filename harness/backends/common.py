@@ -11,6 +11,7 @@ from typing import Self
 
 from harness.backends.files import inside
 from harness.backends.health import check_health
+from harness.backends.port_holders import port_holders
 from harness.errors import BackendError, HealthTimeoutError
 from harness.topology.plan import Plan, PlannedHealth
 
@@ -68,8 +69,10 @@ class BackendCommon:
         while True:
             ended = gone()
             if ended is not None:
+                holders = port_holders(service.host, service.ports.values())
+                held = f"; its ports are held by: {', '.join(holders)}" if holders else ""
                 raise BackendError(
-                    f"{name} {ended} before it became healthy; last lines of "
+                    f"{name} {ended} before it became healthy{held}; last lines of "
                     f"{service.log_file}:\n{self._last_lines(name)}"
                 )
             if healthy(service.health):

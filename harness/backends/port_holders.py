@@ -1,0 +1,41 @@
+"""Who holds a port: said when a service ends before it is healthy, so that a service that
+could not bind its address names the process in its way (seen, rarely, in CI: "cannot bind
+the Raft address" on a port the plan had kept reserved until the spawn)."""
+
+from __future__ import annotations
+
+import _socket
+import socket
+from collections.abc import Iterable
+
+import psutil
+
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def port_holders(host: str, ports: Iterable[int]) -> list[str]:
+    """`ip:port STATUS pid N (name)` for each TCP socket on one of `ports` at `host` or a
+    wildcard address; empty when none, or when the kernel's table cannot be read."""
+    wanted = set(ports)
+    # psutil decodes addresses with socket.inet_ntop, which PySyncObj replaces on import.
+    socket.inet_ntop = _socket.inet_ntop
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return []
+    found = []
+    for connection in connections:
+        address = connection.laddr
+        if not address or address.port not in wanted or address.ip not in (host, *WILDCARDS):
+            continue
+        found.append(f"{address.ip}:{address.port} {connection.status} {_owner(connection.pid)}")
+    return sorted(found)
+
+
+def _owner(pid: int | None) -> str:
+    if pid is None:
+        return "(no process: kernel-held)"
+    try:
+        return f"pid {pid} ({psutil.Process(pid).name()})"
+    except psutil.Error:
+        return f"pid {pid}"
