@@ -84,5 +84,17 @@ class BackendCommon:
                 )
             time.sleep(service.health.interval_s)
 
+    def _job_timed_out(self, name: str) -> BackendError:
+        """The error for a job still running at its deadline (the caller has ended it)."""
+        timeout_s = self.plan.services[name].job_timeout_s
+        return BackendError(f"job {name} did not finish within {timeout_s:.0f}s")
+
+    def _check_job_exit(self, name: str, code: int) -> None:
+        if code != 0:
+            raise BackendError(
+                f"job {name} failed with exit code {code}; last lines of "
+                f"{self.plan.services[name].log_file}:\n{self._last_lines(name)}"
+            )
+
     def _last_lines(self, name: str) -> str:
         return log_tail(self.plan.services[name].log_file)

@@ -24,7 +24,7 @@ from rich.markup import escape
 from harness import settings
 from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.bringup import bring_up
-from harness.backends.common import BackendCommon, log_tail
+from harness.backends.common import BackendCommon
 from harness.backends.files import process_cpu_seconds
 from harness.errors import BackendError
 from harness.faults.clock import faketime_environment, faketime_offset_text, offset_file
@@ -222,14 +222,8 @@ class LocalBackend(BackendCommon):
             code = process.wait(timeout=service.job_timeout_s)
         except subprocess.TimeoutExpired:
             self.kill(service.name)
-            raise BackendError(
-                f"job {service.name} did not finish within {service.job_timeout_s:.0f}s"
-            ) from None
-        if code != 0:
-            raise BackendError(
-                f"job {service.name} failed with exit code {code}; last lines of "
-                f"{service.log_file}:\n{log_tail(service.log_file)}"
-            )
+            raise self._job_timed_out(name) from None
+        self._check_job_exit(name, code)
 
     def _is_alive(self, name: str) -> bool:
         process = self._processes.get(name)

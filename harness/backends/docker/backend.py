@@ -160,14 +160,8 @@ class DockerBackend(BackendCommon):
             code = self._containers[name].wait(timeout=service.job_timeout_s)["StatusCode"]
         except requests.exceptions.RequestException:
             self._containers[name].kill(signal="SIGKILL")
-            raise BackendError(
-                f"job {name} did not finish within {service.job_timeout_s:.0f}s"
-            ) from None
-        if code != 0:
-            raise BackendError(
-                f"job {name} failed with exit code {code}; last lines of "
-                f"{service.log_file}:\n{self._last_lines(name)}"
-            )
+            raise self._job_timed_out(name) from None
+        self._check_job_exit(name, code)
 
     def facts(self, name: str) -> ServiceFacts:
         service = self.plan.services[name]
