@@ -85,12 +85,12 @@ SLOW_ELECTION_TIMEOUTS = {
 COMPARE_SCENARIO = """\
 name: compare-leader-kill
 description: Kill the engine's Raft leader under light load; restart it 2 s later.
-load: {rate_per_s: 100, duration_s: 9}
+load: {rate_per_s: 100, duration_s: 8}
 faults:
   - type: kill
-    at_s: 3
+    at_s: 2.5
     target: {role: engine, select: leader}
-    restart_after_s: 2
+    restart_after_s: 1.5
 slo:
   failover_ms: {max: 5000}
 checks: []
@@ -108,9 +108,12 @@ class TwoReleaseResults:
 
 
 @pytest.fixture(scope="session")
-def two_release_results(tmp_path_factory: pytest.TempPathFactory) -> TwoReleaseResults:
+def two_release_results(
+    tmp_path_factory: pytest.TempPathFactory, shared_topology: LocalBackend
+) -> TwoReleaseResults:
     """Three leader-kill runs of each release, indexed in the results catalog of the session's
-    results root. One topology per release (the engines read their timeouts when they start,
+    results root. The baseline runs on the shared topology (default timeouts); the slower
+    release gets a topology of its own (the engines read their timeouts when they start,
     restarts included, so the variables stay set while that release runs)."""
     from harness.catalog import open_catalog
     from harness.runner import run_scenario
@@ -120,18 +123,22 @@ def two_release_results(tmp_path_factory: pytest.TempPathFactory) -> TwoReleaseR
     scenario_file.write_text(COMPARE_SCENARIO)
     catalog = open_catalog()
     run_dirs: dict[str, list[Path]] = {}
-    for release, environment in (("fast", {}), ("slow", SLOW_ELECTION_TIMEOUTS)):
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in environment.items():
-                patch.setenv(name, value)
-            plan = make_plan(load_topology(REFERENCE_TOPOLOGY), work / release, locate_toolchain())
-            with LocalBackend(plan) as backend:
-                backend.up()
-                for _ in range(COMPARE_REPEATS):
-                    result = run_scenario(scenario_file, release, lambda _m: None, running=backend)
-                    assert result.errors == [], result.errors
-                    catalog.index_run(result.run_dir)
-                    run_dirs.setdefault(release, []).append(result.run_dir)
+
+    def run_release(release: str, backend: LocalBackend) -> None:
+        for _ in range(COMPARE_REPEATS):
+            result = run_scenario(scenario_file, release, lambda _m: None, running=backend)
+            assert result.errors == [], result.errors
+            catalog.index_run(result.run_dir)
+            run_dirs.setdefault(release, []).append(result.run_dir)
+
+    run_release("fast", shared_topology)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in SLOW_ELECTION_TIMEOUTS.items():
+            patch.setenv(name, value)
+        plan = make_plan(load_topology(REFERENCE_TOPOLOGY), work / "slow", locate_toolchain())
+        with LocalBackend(plan) as backend:
+            backend.up()
+            run_release("slow", backend)
     return TwoReleaseResults(catalog.results_root, "fast", "slow", "compare-leader-kill", run_dirs)
 
 
