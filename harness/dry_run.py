@@ -18,8 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.faults.registry import clock_controlled_services, needs_netfilter
+from harness.scenario.fault_fields import FaultBase, LinkSelector, RoleSelector
 from harness.scenario.loader import LoadedScenario
-from harness.scenario.model import AbortConditions, FaultBase, LinkSelector, RoleSelector
+from harness.scenario.model import AbortConditions
 from harness.timeline import schedule
 from harness.topology.model import Topology
 

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from harness.scenario.model import Limit
+from harness.scenario.limit import Limit
 
 
 class Verdict(enum.Enum):

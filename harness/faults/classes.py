@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.scenario.model import RoleSelector, Target
+from harness.scenario.fault_fields import RoleSelector, Target
 from harness.topology.model import Topology
 
 LEADER_LOSS = "leader_loss"

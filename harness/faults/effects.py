@@ -24,7 +24,7 @@ from harness.records import FaultEvent
 from harness.verdicts import Verdict
 
 if TYPE_CHECKING:
-    from harness.scenario.model import FaultBase
+    from harness.scenario.fault_fields import FaultBase
 
 EFFECT_KEY = "effect"  # where the judged effect sits in the heal event's detail
 

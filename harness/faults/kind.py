@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from harness.faults.base import ActiveFault, FaultContext
 from harness.faults.effects import EffectRequest, EffectWatch, no_effect_check
-from harness.scenario.model import FaultBase
+from harness.scenario.fault_fields import FaultBase
 from harness.topology.model import Topology
 
 FaultT = TypeVar("FaultT", bound=FaultBase)
@@ -32,6 +32,8 @@ class FaultKind(Generic[FaultT]):
     removes_leader: bool = False
     # Over when inject returns (its heal is recorded at once, not at the end of the run).
     completes_on_injection: bool = False
+    # Planned work, not an incident: a scenario made only of it is maintenance for the suite.
+    planned: bool = False
     needs_netfilter: bool = False  # kernel rules: root and iptables, checked before a run
     # Services that must start with clock control (libfaketime preloaded) for this fault.
     clock_controlled: Callable[[FaultT, Topology], set[str]] = field(default=no_clock_control)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import harness.faults.kinds
 from harness.faults.kind import FaultKind
-from harness.scenario.model import FaultBase, Scenario
+from harness.scenario.fault_fields import FaultBase
 from harness.topology.model import Topology
+
+if TYPE_CHECKING:  # the scenario model collects its fault union from this registry
+    from harness.scenario.model import Scenario
 
 
 @cache
@@ -26,6 +29,15 @@ def fault_kinds() -> dict[str, FaultKind[Any]]:
             raise RuntimeError(f"two fault kinds are called {kind.name!r}")
         kinds[kind.name] = kind
     return kinds
+
+
+def fault_models() -> tuple[type[FaultBase], ...]:
+    """Every kind's scenario model, in a stable order (the scenario's union of fault types)."""
+    return tuple(kind.model for _name, kind in sorted(fault_kinds().items()))
+
+
+def fault_type_names() -> list[str]:
+    return sorted(fault_kinds())
 
 
 def kind_of(fault: FaultBase) -> FaultKind[Any]:

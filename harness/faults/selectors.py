@@ -7,7 +7,7 @@ import random
 from harness.backends.base import LeaderLookup
 from harness.errors import BackendError
 from harness.raft import ClusterLeaders
-from harness.scenario.model import LinkSelector, RoleSelector, Target
+from harness.scenario.fault_fields import LinkSelector, RoleSelector, Target
 from harness.topology.model import Topology
 from harness.topology.plan import Plan
 

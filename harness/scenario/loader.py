@@ -9,15 +9,8 @@ from harness.errors import InputError, ScenarioError
 from harness.excerpt import excerpt
 from harness.faults.selectors import topology_members
 from harness.paths import REFERENCE_TOPOLOGY
-from harness.scenario.model import (
-    CHECKS,
-    METRICS,
-    LinkSelector,
-    PartitionFault,
-    RoleSelector,
-    Scenario,
-    Target,
-)
+from harness.scenario.fault_fields import LinkSelector, RoleSelector, Target
+from harness.scenario.model import CHECKS, METRICS, Scenario
 from harness.textfile import named_path, path_exists
 from harness.topology.loader import LoadedTopology, load_topology
 from harness.topology.model import Topology
@@ -133,15 +126,8 @@ def _target_problems(scenario: Scenario, source: SourceMap, topology: Topology) 
 
     for index, fault in enumerate(scenario.faults):
         base: tuple[str | int, ...] = ("faults", index)
-        target = getattr(fault, "target", None)
-        if target is not None:
-            check_target(target, (*base, "target"))
-        if isinstance(fault, PartitionFault):
-            if fault.isolate is not None:
-                check_target(fault.isolate, (*base, "isolate"))
-            for g, group in enumerate(fault.groups or []):
-                for m, member in enumerate(group):
-                    check_target(member, (*base, "groups", g, m))
+        for field_path, target in fault.named_targets():
+            check_target(target, (*base, *field_path))
         link = getattr(fault, "link", None)
         if isinstance(link, str) and link not in topology.links:
             problems.append(

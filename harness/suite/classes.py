@@ -16,7 +16,7 @@ from harness.faults.classes import (
     SERVICE_LOSS,
 )
 from harness.faults.registry import kind_of
-from harness.scenario.model import Fault, RestartFault, Scenario
+from harness.scenario.model import Fault, Scenario
 from harness.topology.model import Topology
 
 __all__ = [
@@ -42,6 +42,6 @@ def scenario_fault_class(scenario: Scenario, topology: Topology) -> str:
     faults = scenario.faults
     if not faults:
         return NO_FAULT
-    if len(faults) > 1 and all(isinstance(fault, RestartFault) for fault in faults):
+    if len(faults) > 1 and all(kind_of(fault).planned for fault in faults):
         return MAINTENANCE  # a rolling restart: a deployment, planned
     return fault_class_of(faults[0], topology)

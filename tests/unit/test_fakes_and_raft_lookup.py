@@ -11,7 +11,7 @@ from harness.errors import BackendError
 from harness.faults.selectors import resolve_target
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import leader_of
-from harness.scenario.model import RoleSelector
+from harness.scenario.fault_fields import RoleSelector
 from harness.toolchain import Toolchain
 from harness.topology.loader import load_topology
 from harness.topology.plan import Plan, make_plan

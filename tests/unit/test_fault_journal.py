@@ -27,12 +27,13 @@ from harness.faults.journal import (
     read_journal,
 )
 from harness.faults.journal_heal import heal_crashed_run
+from harness.faults.kinds.kill import KillFault
 from harness.faults.kinds.kill import inject as inject_kill
+from harness.faults.kinds.pause import PauseFault
 from harness.faults.kinds.pause import inject as inject_pause
 from harness.faults.owned import OwnedProcess, ProcessGuard, own
 from harness.faults.stale import entries, register_run, unfinished
 from harness.paths import REFERENCE_TOPOLOGY
-from harness.scenario.model import KillFault, PauseFault
 from harness.toolchain import Toolchain
 from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan

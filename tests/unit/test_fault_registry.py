@@ -3,7 +3,11 @@ scenario format accepts, and each declares what the rest of the harness used to 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import typing
+from pathlib import Path
 
 from harness.faults.registry import clock_controlled_services, fault_kinds, kind_of
 from harness.paths import REFERENCE_TOPOLOGY
@@ -68,3 +72,45 @@ def test_each_kind_names_its_incident_class() -> None:
     classes = [fault_class_of(fault, topology) for fault in scenario.faults]
     assert classes == ["leader_loss", "broker", "network", "clock"]
     assert kind_of(scenario.faults[0]).name == "kill"
+
+
+NEW_KIND = """\
+from typing import Literal
+
+from harness.faults.base import SimpleActiveFault
+from harness.faults.kind import FaultKind
+from harness.scenario.fault_fields import FaultBase, Target
+
+
+class MeteorFault(FaultBase):
+    type: Literal["meteor"]
+    target: Target
+
+
+KIND = FaultKind(
+    name="meteor",
+    model=MeteorFault,
+    inject=lambda fault, key, context: SimpleActiveFault([], {}),
+    fault_class=lambda fault, topology: "node_loss",
+)
+"""
+
+
+def test_a_new_kind_is_one_module_and_nothing_else(tmp_path: Path) -> None:
+    """A kind module placed beside the others (here: on the package's search path, from
+    outside the source tree) is accepted by the scenario format with no other change."""
+    (tmp_path / "meteor.py").write_text(NEW_KIND)
+    program = textwrap.dedent(f"""
+        import harness.faults.kinds
+        harness.faults.kinds.__path__.append({str(tmp_path)!r})
+        from harness.scenario.model import FAULT_TYPES, Scenario
+        scenario = Scenario.model_validate({{
+            "name": "s", "load": {{"rate_per_s": 10, "duration_s": 30}},
+            "faults": [{{"type": "meteor", "at_s": 1, "target": "n1"}}],
+        }})
+        print("meteor" in FAULT_TYPES, type(scenario.faults[0]).__name__)
+    """)
+    completed = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False
+    )
+    assert completed.stdout.split() == ["True", "MeteorFault"], completed.stderr

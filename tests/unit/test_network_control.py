@@ -11,8 +11,9 @@ from harness.backends.fakes import FakeBackend, FakeNetworkControl
 from harness.errors import BackendError
 from harness.faults.base import FaultContext
 from harness.faults.kinds import packet_loss, partition
+from harness.faults.kinds.packet_loss import PacketLossFault
+from harness.faults.kinds.partition import PartitionFault
 from harness.paths import REFERENCE_TOPOLOGY
-from harness.scenario.model import PacketLossFault, PartitionFault
 from harness.toolchain import Toolchain
 from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan

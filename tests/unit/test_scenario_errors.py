@@ -38,7 +38,7 @@ CASES = {
     ),
     "unknown fault": (
         GOOD.replace("type: kill", "type: meteor"),
-        [":4: faults.0: unknown type 'meteor'; valid: 'kill', 'restart', 'pause'"],
+        [":4: faults.0: unknown type 'meteor'; valid: 'bandwidth', 'clock_skew', 'kill'"],
     ),
     "unknown service": (
         GOOD.replace("target: {role: engine, select: leader}", "target: n9"),

@@ -16,7 +16,8 @@ from harness.metrics import NS_PER_MS, RunMetrics
 from harness.records import FaultEvent, Outcome, PhaseMark, ProbeSample, RequestRecord
 from harness.report.run_data import phase_percentiles, trouble_span
 from harness.rig import RigLoad
-from harness.scenario.model import Limit, Scenario
+from harness.scenario.limit import Limit
+from harness.scenario.model import Scenario
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
     GitFacts,

@@ -5,16 +5,13 @@ from pathlib import Path
 
 from harness.backends.fakes import FakeBackend
 from harness.faults.base import FaultContext, HealRegistry
+from harness.faults.kinds.kill import KillFault
+from harness.faults.kinds.latency import LatencyFault
+from harness.faults.kinds.pause import PauseFault
+from harness.faults.kinds.restart import RestartFault
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.records import FaultEvent
-from harness.scenario.model import (
-    KillFault,
-    LatencyFault,
-    PauseFault,
-    Repeat,
-    RestartFault,
-    RoleSelector,
-)
+from harness.scenario.fault_fields import Repeat, RoleSelector
 from harness.timeline import Timeline, schedule
 from harness.toolchain import Toolchain
 from harness.topology.loader import load_topology

@@ -8,7 +8,7 @@ from harness.faults.base import FaultContext
 from harness.faults.journal import RemoveRules, Undo
 from harness.faults.owned import OwnedProcess
 from harness.faults.selectors import resolve_target
-from harness.scenario.model import Target
+from harness.scenario.fault_fields import Target
 
 
 def services(target: Target, context: FaultContext) -> list[str]:

@@ -10,7 +10,7 @@ from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.journal import RemoveToxics
 from harness.faults.kinds._targets import journal_intent, toxiproxy_process
 from harness.faults.selectors import resolve_link
-from harness.scenario.model import LinkFaultBase
+from harness.scenario.fault_fields import LinkFaultBase
 from harness.toxiproxy import Stream, Toxic, ToxiproxyClient
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from harness.faults.base import ActiveFault, FaultContext
 from harness.faults.classes import network_class
 from harness.faults.effects_toxics import watch_toxic
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._toxics import inject_toxic
-from harness.scenario.model import BandwidthFault
+from harness.scenario.fault_fields import LinkFaultBase
+
+
+class BandwidthFault(LinkFaultBase):
+    type: Literal["bandwidth"]
+    # 10 GB/s: more than loopback carries, so any larger figure is a typo, not a limit.
+    rate_kb_per_s: int = Field(gt=0, le=10_000_000)
 
 
 def inject(fault: BandwidthFault, key: int, context: FaultContext) -> ActiveFault:

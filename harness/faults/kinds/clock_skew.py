@@ -3,6 +3,10 @@ offset goes back to 0 on heal. Needs the service started with clock control."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import clock_class
@@ -12,8 +16,22 @@ from harness.faults.journal import ResetClocks
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_intent, services
 from harness.faults.selectors import topology_members
-from harness.scenario.model import ClockSkewFault, RoleSelector
+from harness.scenario.fault_fields import DAY_MS, FaultBase, RoleSelector, Target
 from harness.topology.model import Topology
+
+
+class ClockSkewFault(FaultBase):
+    type: Literal["clock_skew"]
+    target: Target
+    offset_ms: float = Field(
+        ge=-DAY_MS, le=DAY_MS, description="wall clock step; negative moves it back (a day at most)"
+    )
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> ClockSkewFault:
+        if self.offset_ms == 0:
+            raise ValueError("offset_ms must not be 0")
+        return self
 
 
 def inject(fault: ClockSkewFault, key: int, context: FaultContext) -> ActiveFault:

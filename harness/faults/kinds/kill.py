@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
 from harness.faults.effects_process import watch_kill
@@ -13,7 +17,19 @@ from harness.faults.kinds._targets import (
     record_started,
     services,
 )
-from harness.scenario.model import KillFault
+from harness.scenario.fault_fields import FaultBase, Seconds, Target
+
+
+class KillFault(FaultBase):
+    type: Literal["kill"]
+    target: Target
+    restart_after_s: Seconds | None = Field(
+        default=None, description="start the service again this long after the kill"
+    )
+
+    def active_duration_s(self) -> float | None:
+        return self.restart_after_s if self.restart_after_s is not None else self.duration_s
+
 
 # What a crashed harness leaves of a kill or restart: nothing but processes, which are ended.
 ENDS_WITH_THE_RUN = NothingLeft(

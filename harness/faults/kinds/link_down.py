@@ -3,6 +3,8 @@ enabled again on heal."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import network_class
 from harness.faults.effects_toxics import watch_link_down
@@ -10,7 +12,11 @@ from harness.faults.journal import EnableProxies
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_intent, toxiproxy_process
 from harness.faults.kinds._toxics import each, links_of
-from harness.scenario.model import LinkDownFault
+from harness.scenario.fault_fields import LinkFaultBase
+
+
+class LinkDownFault(LinkFaultBase):
+    type: Literal["link_down"]
 
 
 def inject(fault: LinkDownFault, key: int, context: FaultContext) -> ActiveFault:

@@ -5,13 +5,23 @@ heal."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from harness.errors import BackendError
 from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
 from harness.faults.effects_netfilter import watch_counters
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_kernel_rules, services
-from harness.scenario.model import PacketLossFault
+from harness.scenario.fault_fields import FaultBase, Target
+
+
+class PacketLossFault(FaultBase):
+    type: Literal["packet_loss"]
+    target: Target
+    percent: float = Field(gt=0, le=100)
 
 
 def inject(fault: PacketLossFault, key: int, context: FaultContext) -> ActiveFault:

@@ -5,12 +5,42 @@ heal."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
 from harness.faults.base import ActiveFault, FaultContext, network_control
 from harness.faults.classes import network_class
 from harness.faults.effects_netfilter import watch_counters
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_kernel_rules, services
-from harness.scenario.model import PartitionFault
+from harness.scenario.fault_fields import FaultBase, Target
+
+
+class PartitionFault(FaultBase):
+    type: Literal["partition"]
+    isolate: Target | None = Field(default=None, description="cut these off from all peers")
+    groups: list[Annotated[list[Target], Field(min_length=1, max_length=256)]] | None = Field(
+        default=None,
+        max_length=256,
+        description="split into groups that can only talk within themselves",
+    )
+
+    def named_targets(self) -> list[tuple[tuple[str | int, ...], Target]]:
+        named: list[tuple[tuple[str | int, ...], Target]] = []
+        if self.isolate is not None:
+            named.append((("isolate",), self.isolate))
+        for g, group in enumerate(self.groups or []):
+            named.extend((("groups", g, m), member) for m, member in enumerate(group))
+        return named
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> PartitionFault:
+        if (self.isolate is None) == (self.groups is None):
+            raise ValueError("give exactly one of 'isolate' or 'groups'")
+        if self.groups is not None and len(self.groups) < 2:
+            raise ValueError("groups needs at least two groups")
+        return self
 
 
 def partition_groups(fault: PartitionFault, context: FaultContext) -> list[list[str]]:

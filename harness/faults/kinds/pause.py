@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
 from harness.faults.effects_process import watch_pause
 from harness.faults.journal import ContinueProcesses
 from harness.faults.kind import FaultKind
 from harness.faults.kinds._targets import journal_intent, owned_processes, services
-from harness.scenario.model import PauseFault
+from harness.scenario.fault_fields import FaultBase, PositiveSeconds, Target
+
+
+class PauseFault(FaultBase):
+    type: Literal["pause"]
+    target: Target
+    duration_s: PositiveSeconds  # a pause always ends: SIGCONT
 
 
 def inject(fault: PauseFault, key: int, context: FaultContext) -> ActiveFault:

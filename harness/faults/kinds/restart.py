@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from harness.faults.base import ActiveFault, FaultContext, SimpleActiveFault
 from harness.faults.classes import process_fault_class
 from harness.faults.effects_process import watch_restart
@@ -13,7 +15,12 @@ from harness.faults.kinds._targets import (
     services,
 )
 from harness.faults.kinds.kill import ENDS_WITH_THE_RUN
-from harness.scenario.model import RestartFault
+from harness.scenario.fault_fields import FaultBase, Target
+
+
+class RestartFault(FaultBase):
+    type: Literal["restart"]
+    target: Target
 
 
 def inject(fault: RestartFault, key: int, context: FaultContext) -> ActiveFault:
@@ -35,5 +42,6 @@ KIND = FaultKind(
     # Its window ends when inject returns, not when the run heals what is left, where it
     # would claim later elections.
     completes_on_injection=True,
+    planned=True,  # a rolling restart of several is a deployment
     watch_effect=watch_restart,
 )
