@@ -16,7 +16,7 @@ import psutil
 
 from harness import settings
 from harness.backends.common import log_tail
-from harness.backends.local import STATE_FILE, LocalBackend, Report
+from harness.backends.local.backend import STATE_FILE, LocalBackend, Report
 from harness.errors import BackendError, InputError
 from harness.paths import remove_tree, up_dir, up_root
 from harness.toolchain import locate_toolchain

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.local.network import inject_packet_loss, inject_partition
 from harness.faults import netfilter, stale
 from harness.faults.journal import FaultJournal
-from harness.faults.network import inject_packet_loss, inject_partition
 
 pytestmark = [
     pytest.mark.integration,

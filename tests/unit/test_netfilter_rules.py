@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.local.network import inject_packet_loss, inject_partition
 from harness.errors import BackendError
 from harness.faults import netfilter
 from harness.faults.netfilter import (
@@ -24,7 +25,6 @@ from harness.faults.netfilter import (
     parse_tag,
     random_ruleset,
 )
-from harness.faults.network import inject_packet_loss, inject_partition
 
 # Captured with `iptables -S` on the build machine (iptables v1.8.9 nf_tables): two hftchaos
 # runs in the chain, a rule of a third run left directly in INPUT, and two foreign rules.

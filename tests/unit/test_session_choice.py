@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.local import STATE_FILE
+from harness.backends.local.backend import STATE_FILE
 from harness.errors import BackendError
 from harness.session import chosen_topology, topologies_up
 

@@ -164,12 +164,12 @@ class LocalBackend(BackendCommon):
     # -- abilities: network control, log access, resource stats -----------------------------
 
     def drop_packets(self, run_id: str, key: str | int, name: str, percent: float) -> ActiveFault:
-        from harness.faults.network import inject_packet_loss
+        from harness.backends.local.network import inject_packet_loss
 
         return inject_packet_loss(run_id, key, name, self.plan.services[name].host, percent)
 
     def partition(self, run_id: str, key: str | int, groups: list[list[str]]) -> ActiveFault:
-        from harness.faults.network import inject_partition
+        from harness.backends.local.network import inject_partition
 
         hosts = [[(name, self.plan.services[name].host) for name in group] for group in groups]
         return inject_partition(run_id, key, hosts)
