@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from harness.abort import AbortWatch
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
-from harness.backends.base import Backend, ClockControl, Describes, NetworkControl
+from harness.backends.base import Backend, ClockControl, Describes, LogAccess, NetworkControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.clock_anchor import take_anchor
@@ -324,7 +324,8 @@ class ScenarioRun:
                 side_probe.stop()
             probe.stop()
             view.__exit__(None, None, None)
-        self._collect_final_state(plan, run_dir)
+        logs = backend if isinstance(backend, LogAccess) else None
+        self._collect_final_state(plan, run_dir, logs)
 
     def _stop_for(self, reason: str) -> None:
         """An abort condition tripped (on the watch's thread): no new fault, no more load;
@@ -426,14 +427,14 @@ class ScenarioRun:
         if context.toxiproxy is not None:
             context.toxiproxy.reset()
 
-    def _collect_final_state(self, plan: Plan, run_dir: Path) -> None:
+    def _collect_final_state(self, plan: Plan, run_dir: Path, logs: LogAccess | None) -> None:
         """After every fault is healed, with the system still up: what the checks judge.
         Skipped when the target provides none of the scenario's checks."""
         if not any(name in self.target.checks for name in self.scenario.checks):
             return
         self.report(f"collecting the final state for the {escape(self.target.name)} checks")
         try:
-            self.final = self.target.collect(plan)
+            self.final = self.target.collect(plan, logs)
             self.target.save_final_state(run_dir, self.final)
         except Exception as error:  # the checks will say unknown, with this reason
             self.final_problem = f"{type(error).__name__}: {error}"

@@ -2,7 +2,7 @@
 scenario's checks against the target that provides them.
 
     target = loaded_topology.target()            # from the topology's `target:`
-    final = target.collect(plan)                 # while the system still runs
+    final = target.collect(plan, logs)                # while the system still runs
     results = run_checks(target, scenario.checks, history, final)
 
 A check that raises gives `unknown` with the exception's text, never `valid`; a check the

@@ -31,6 +31,7 @@ from harness.errors import TargetError
 from harness.history import History
 
 if TYPE_CHECKING:  # the plan imports the topology loader, which loads targets: no cycle
+    from harness.backends.base import LogAccess
     from harness.topology.plan import Plan
 
 FinalStateT = TypeVar("FinalStateT")
@@ -58,9 +59,12 @@ class Target(Protocol[FinalStateT]):
         """Every check this target provides, by the name a scenario lists."""
         ...
 
-    def collect(self, plan: Plan) -> FinalStateT:
-        """The final state, read after every fault is healed while the system still runs.
-        Raising makes this target's checks unknown, with the error as the reason."""
+    def collect(self, plan: Plan, logs: LogAccess | None) -> FinalStateT:
+        """The final state, read after every fault is healed while the system still runs:
+        over the network from the plan's addresses, and services' logs and files through
+        `logs` (the backend's ability; None where the backend has none), never from local
+        paths, so one collector serves every backend. Raising makes this target's checks
+        unknown, with the error as the reason."""
         ...
 
     def save_final_state(self, run_dir: Path, final: FinalStateT) -> None:
@@ -102,7 +106,7 @@ class GenericTarget:
     name: str = "generic"
     checks: Mapping[str, Check[None]] = field(default_factory=lambda: MappingProxyType({}))
 
-    def collect(self, plan: Plan) -> None:
+    def collect(self, plan: Plan, logs: LogAccess | None) -> None:
         del plan  # there is nothing a generic target knows how to read
 
     def save_final_state(self, run_dir: Path, final: None) -> None:

@@ -93,7 +93,9 @@ class Run:
         assert settled, problem
 
     def final_state(self) -> FinalState:
-        final = collect_final_state(self.backend.plan, settle_s=SETTLE_S, timeout_s=20)
+        final = collect_final_state(
+            self.backend.plan, self.backend, settle_s=SETTLE_S, timeout_s=20
+        )
         TARGET.save_final_state(self.backend.plan.run_dir, final)  # for the replays below
         return final
 

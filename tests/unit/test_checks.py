@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.backends.base import LogAccess
 from harness.checks import (
     GENERIC,
     MAX_VIOLATIONS,
@@ -44,7 +45,7 @@ class CountingTarget:
         default_factory=lambda: {"even": _count_is_even, "crashes": _raises}
     )
 
-    def collect(self, plan: Plan) -> int:
+    def collect(self, plan: Plan, logs: LogAccess | None) -> int:
         return 4
 
     def save_final_state(self, run_dir: Path, final: int) -> None:

@@ -55,7 +55,7 @@ class Own:
     checks = {"no_lost_acks": status_ok, "monotonic_timestamps": crashes}
     fail = False
 
-    def collect(self, plan):
+    def collect(self, plan, logs):
         if self.fail:
             raise ConnectionError("engine did not answer")
         return {"status": "ok", "engines": sorted(plan.services)}
@@ -174,7 +174,7 @@ def run_judged_by(
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     plan = make_plan(run.loaded.topology, run_dir, fake_toolchain)
-    run._collect_final_state(plan, run_dir)
+    run._collect_final_state(plan, run_dir, None)
     return run
 
 

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backends.base import LogAccess
 from harness.netaddr import url_address
 from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, PlannedService
 from targets.reference.checks.model import FinalState, NodeFinal, Record
-from targets.reference.engine.journal import JOURNAL_FILE, JournalError, read_entries
+from targets.reference.engine.journal import JOURNAL_FILE, JournalError, parse_entries
 
 FINAL_STATE_FILE = "final_state.json"
 FORMAT = 1
@@ -43,7 +44,11 @@ class _UnreachableError(Exception):
 
 
 def collect_final_state(
-    plan: Plan, settle_s: float, timeout_s: float = 30, topic: str = TOPIC
+    plan: Plan,
+    logs: LogAccess | None,
+    settle_s: float,
+    timeout_s: float = 30,
+    topic: str = TOPIC,
 ) -> FinalState:
     members = plan.raft_members()
     consumer = _consumer_url(plan)
@@ -53,12 +58,12 @@ def collect_final_state(
     if consumer is not None:
         consumer_status, consumer_problem = _try_json(consumer)
     return FinalState(
-        nodes={member.name: _read_node(member) for member in members},
+        nodes={member.name: _read_node(member, logs) for member in members},
         kafka=kafka,
         kafka_problem=kafka_problem,
         consumer=consumer_status,
         consumer_problem=consumer_problem,
-        leaders_by_term=_leaders_by_term(members),
+        leaders_by_term=_leaders_by_term(members, logs),
         settled=settled,
         settle_problem=settle_problem,
     )
@@ -144,7 +149,7 @@ def _view(members: list[PlannedService], consumer_url: str | None) -> _View:
 # -- reading the engines -----------------------------------------------------------------------
 
 
-def _read_node(member: PlannedService) -> NodeFinal:
+def _read_node(member: PlannedService, logs: LogAccess | None) -> NodeFinal:
     node = NodeFinal(member.name)
     base = _engine_url(member)
     try:
@@ -155,10 +160,14 @@ def _read_node(member: PlannedService) -> NodeFinal:
     except _UnreachableError as error:
         node.status = None
         node.problem = str(error)
+    where = f"{member.name}: {JOURNAL_FILE}"
+    if logs is None:
+        node.journal_problem = f"{where}: the backend gives no access to service files"
+        return node
     try:
-        node.journal = read_entries(member.directory / JOURNAL_FILE, include_uncommitted=True)
+        node.journal = parse_entries(logs.read_file(member.name, JOURNAL_FILE), where)
     except (OSError, JournalError) as error:
-        node.journal_problem = f"{member.directory / JOURNAL_FILE}: {error}"
+        node.journal_problem = f"{where}: {error}"
     return node
 
 
@@ -202,11 +211,11 @@ def _try_json(url: str) -> tuple[Record | None, str]:
         return None, str(error)
 
 
-def _leaders_by_term(members: list[PlannedService]) -> dict[int, str]:
+def _leaders_by_term(members: list[PlannedService], logs: LogAccess | None) -> dict[int, str]:
     leaders: dict[int, str] = {}
     for member in members:
         try:
-            text = member.log_file.read_text(errors="replace")
+            text = logs.read_log(member.name) if logs is not None else ""
         except OSError:
             continue
         for node, term in _ROLE_LINE.findall(text):

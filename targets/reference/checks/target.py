@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from harness.backends.base import LogAccess
 from harness.checks import Check, ReplayReport
 from harness.topology.plan import Plan
 from targets.reference.checks.collect import (
@@ -48,8 +49,8 @@ class ReferenceTarget:
     checks: Mapping[str, Check[FinalState]] = field(default_factory=lambda: CHECKS)
     settle_s: float = SETTLE_S
 
-    def collect(self, plan: Plan) -> FinalState:
-        return collect_final_state(plan, settle_s=self.settle_s)
+    def collect(self, plan: Plan, logs: LogAccess | None) -> FinalState:
+        return collect_final_state(plan, logs, settle_s=self.settle_s)
 
     def save_final_state(self, run_dir: Path, final: FinalState) -> None:
         save_final_state(run_dir, final)

@@ -57,10 +57,15 @@ def read_commands(
 
 def read_entries(journal_path: str | Path, include_uncommitted: bool = False) -> list[JournalEntry]:
     """Like `read_commands`, with each command's term."""
-    data = Path(journal_path).read_bytes()
-    if len(data) < _HEADER_SIZE or not data.startswith(b"PYSYNCOBJ"):
-        raise JournalError(f"{journal_path}: not a PySyncObj journal")
     commit_index = None if include_uncommitted else stored_commit_index(journal_path)
+    return parse_entries(Path(journal_path).read_bytes(), str(journal_path), commit_index)
+
+
+def parse_entries(data: bytes, source: str, commit_index: int | None = None) -> list[JournalEntry]:
+    """A journal's entries from its bytes, however they were read (`source` names it in
+    errors); up to `commit_index` when given, every entry written otherwise."""
+    if len(data) < _HEADER_SIZE or not data.startswith(b"PYSYNCOBJ"):
+        raise JournalError(f"{source}: not a PySyncObj journal")
     (end,) = struct.unpack_from("<I", data, _LAST_RECORD_OFFSET_AT)
     entries: list[JournalEntry] = []
     offset = _HEADER_SIZE
