@@ -46,7 +46,7 @@ def load_scenario(file: Path) -> LoadedScenario:
     scenario = parse_document(Scenario, data, source, ScenarioError)
     topology = _load_its_topology(scenario, source)
     problems = (
-        _names_problems(scenario, source)
+        _names_problems(scenario, source, topology)
         + _target_problems(scenario, source, topology.topology)
         + _timing_problems(scenario, source)
         + _clock_problems(scenario, source, topology)
@@ -77,7 +77,7 @@ def _load_its_topology(scenario: Scenario, source: SourceMap) -> LoadedTopology:
     return topology
 
 
-def _names_problems(scenario: Scenario, source: SourceMap) -> list[str]:
+def _names_problems(scenario: Scenario, source: SourceMap, topology: LoadedTopology) -> list[str]:
     problems = []
     for metric in scenario.slo:
         if metric not in METRICS:
@@ -85,12 +85,26 @@ def _names_problems(scenario: Scenario, source: SourceMap) -> list[str]:
                 f"{source.where(('slo', metric))}: slo.{metric[:40]}: unknown metric; "
                 f"valid: {', '.join(METRICS)}"
             )
+    return problems + _check_name_problems(scenario, source, topology)
+
+
+def _check_name_problems(
+    scenario: Scenario, source: SourceMap, topology: LoadedTopology
+) -> list[str]:
+    """A listed check is one the topology's target provides (a user's target brings its own
+    names), or one of the reference system's, which another target does not provide: that
+    check is then not applicable, so one scenario serves several systems. Anything else is a
+    typo, refused here rather than silently not applicable."""
+    target = topology.target()
+    known = set(target.checks) | set(CHECKS)
+    problems = []
     for index, check in enumerate(scenario.checks):
-        if check not in CHECKS:
+        if check not in known:
             problems.append(
                 f"{source.where(('checks', index))}: checks.{index}: unknown check "
-                f"{excerpt(check)}; "
-                f"valid: {', '.join(CHECKS)}"
+                f"{excerpt(check)}; target {excerpt(target.name)} provides: "
+                f"{', '.join(sorted(target.checks)) or 'none'}"
+                f"; the reference system's: {', '.join(CHECKS)}"
             )
     return problems
 

@@ -15,7 +15,7 @@ import pytest
 
 from harness.checks import GENERIC, GENERIC_PATH, load_target
 from harness.commands import replay
-from harness.errors import TargetError, TopologyError
+from harness.errors import ScenarioError, TargetError, TopologyError
 from harness.runner import ScenarioRun, _facts
 from harness.scenario.loader import load_scenario
 from harness.store.summary import RunStatus, TargetFacts, write_summary
@@ -159,6 +159,24 @@ def test_validate_and_run_refuse_a_bad_target_with_exit_2_and_no_traceback(
         assert f"{tmp_path / 'topology.yaml'}:7: target: cannot import no_such_package_here" in (
             output
         )
+
+
+def test_a_scenario_may_list_its_targets_own_checks_and_no_typo(
+    tmp_path: Path, user_module: str
+) -> None:
+    topology_with(tmp_path, f"{user_module}:TARGET")
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO.replace("kafka_gap_free", "status_fine"))
+    (tmp_path / user_module).with_suffix(".py").write_text(
+        USER_TARGET.replace('"no_lost_acks": status_ok', '"status_fine": status_ok')
+    )
+    assert load_scenario(scenario).scenario.checks[2] == "status_fine"  # its own name
+    scenario.write_text(SCENARIO.replace("kafka_gap_free", "no_lost_ack"))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(scenario)
+    assert f"{scenario}:4: checks.2: unknown check 'no_lost_ack'; target 'own' provides: " in (
+        str(caught.value)
+    )
 
 
 def run_judged_by(
