@@ -74,14 +74,30 @@ def _scenario(directory: Path, kind: str) -> Path:
 # -- the machine, seen by the test's own means ----------------------------------------------
 
 
+# Docker's own rules (its chains, its bridges) change whenever a container starts anywhere on
+# the machine; no local fault touches them, and the Docker tests compare their own.
+DOCKERS_OWN = ("DOCKER", "docker0", " br-")
+
+
 def _iptables_rules() -> list[str]:
-    """Every rule and chain of every table, without packet counters."""
+    """Every rule and chain of every table but Docker's own, without packet counters."""
     text = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
     return [
         line.split(" [")[0] if line.startswith(":") else line
         for line in text.splitlines()
-        if line and not line.startswith("#")
+        if line and not line.startswith("#") and not any(mark in line for mark in DOCKERS_OWN)
     ]
+
+
+def _environment(results: Path) -> dict[str, str]:
+    """The test's own results and run registry: a dead run of this test is healed by this
+    test's commands, not by whatever other `hftchaos` command runs on the machine meanwhile
+    (each heals every dead run its registry lists: by design, one registry per machine)."""
+    return {
+        **os.environ,
+        "HFTCHAOS_RESULTS": str(results),
+        "HFTCHAOS_RUN_REGISTRY": str(results.parent / "registry"),
+    }
 
 
 def _marked_processes(results: Path) -> dict[int, tuple[str, str]]:
@@ -181,7 +197,7 @@ def _kill_mid_fault(tmp_path: Path, kind: str) -> tuple[Path, dict[str, object]]
     results = tmp_path / "results"
     results.mkdir()
     before = _snapshot(results)
-    environment = {**os.environ, "HFTCHAOS_RESULTS": str(results)}
+    environment = _environment(results)
     harness = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", str(_scenario(tmp_path, kind))],
         env=environment,
@@ -207,7 +223,7 @@ def _settled(results: Path, before: dict[str, object]) -> dict[str, object]:
 def _hftchaos(results: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *arguments],
-        env={**os.environ, "HFTCHAOS_RESULTS": str(results)},
+        env=_environment(results),
         capture_output=True,
         text=True,
         timeout=60,
