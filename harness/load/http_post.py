@@ -17,6 +17,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from harness.netaddr import url_host
+
 HEADER_END = b"\r\n\r\n"
 MAX_HEAD_BYTES = 64 * 1024
 READ_BYTES = 65536
@@ -36,7 +38,7 @@ class KeepAlivePost:
     def __init__(self, host: str, port: int, timeout_s: float) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self._head = (
-            f" HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f" HTTP/1.1\r\nHost: {url_host(host)}:{port}\r\nContent-Type: application/json\r\n"
             "Content-Length: "
         ).encode()
         self._socket: socket.socket | None = None

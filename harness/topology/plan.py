@@ -32,6 +32,7 @@ from pathlib import Path
 
 from harness.errors import BackendError, TopologyError
 from harness.excerpt import excerpt
+from harness.netaddr import url_address, url_host
 from harness.toolchain import Toolchain, cache_home
 from harness.topology.loader import LoadedTopology, start_order
 from harness.topology.model import RaftStatus, Service
@@ -392,6 +393,13 @@ NETWORK_VIEW = "network"  # a command or env value: what another service would d
 HARNESS_VIEW = "harness"  # a health check or status URL: what the harness dials
 
 
+def _as_in_url(expression: str, value: str) -> str:
+    parts = expression.split(".")
+    if "address" in parts:
+        return url_address(value)
+    return url_host(value) if parts[-1] == "host" else value
+
+
 @dataclass
 class _Resolver:
     loaded: LoadedTopology
@@ -403,8 +411,10 @@ class _Resolver:
     def service(self, name: str, service: Service) -> PlannedService:
         directory = self.run_dir / "services" / name
 
-        def resolve(text: str, *path: str | int, view: str = NETWORK_VIEW) -> str:
-            return self.resolve(text, name, ("services", name, *path), view)
+        def resolve(
+            text: str, *path: str | int, view: str = NETWORK_VIEW, url: bool = False
+        ) -> str:
+            return self.resolve(text, name, ("services", name, *path), view, url)
 
         health = None
         if service.health:
@@ -415,7 +425,7 @@ class _Resolver:
                 )
             http = service.health.http
             health = PlannedHealth(
-                http=resolve(http, "health", "http", view=HARNESS_VIEW) if http else None,
+                http=resolve(http, "health", "http", view=HARNESS_VIEW, url=True) if http else None,
                 tcp=tcp,
                 timeout_s=service.health.timeout_s,
                 interval_s=service.health.interval_ms / 1000,
@@ -433,7 +443,7 @@ class _Resolver:
             directory=directory,
             log_file=self.run_dir / "logs" / f"{name}.log",
             health=health,
-            raft_status_url=resolve(raft_url, "raft", "url", view=HARNESS_VIEW)
+            raft_status_url=resolve(raft_url, "raft", "url", view=HARNESS_VIEW, url=True)
             if raft_url
             else None,
             raft_cluster=service.raft.cluster if service.raft else None,
@@ -453,7 +463,9 @@ class _Resolver:
 
         return raft.model_copy(
             update={
-                "url": optional(raft.url, "url"),
+                "url": None
+                if raft.url is None
+                else resolve(raft.url, "raft", "url", view=HARNESS_VIEW, url=True),
                 "body": optional(raft.body, "body"),
                 "headers": {
                     k: resolve(v, "raft", "headers", k, view=HARNESS_VIEW)
@@ -479,16 +491,25 @@ class _Resolver:
             "host:port; use ${self.address.NAME} or ${services.SVC.address.NAME}"
         )
 
-    def resolve(self, text: str, owner: str, path: tuple[str | int, ...], view: str) -> str:
+    def resolve(
+        self, text: str, owner: str, path: tuple[str | int, ...], view: str, url: bool = False
+    ) -> str:
+        """`text` with its placeholders resolved; in a URL (`url`), an IPv6 host or address
+        is bracketed (`http://[::1]:8080/`), as the URL needs and a command line must not."""
+
         def replace(match: re.Match[str]) -> str:
-            value = self.lookup(match.group(1).strip(), owner, view)
+            expression = match.group(1).strip()
+            value = self.lookup(expression, owner, view)
             if value is None:
                 raise TopologyError(
                     f"{self.loaded.source.where(path)}: {'.'.join(map(str, path))}: "
                     f"unknown placeholder {excerpt('${' + match.group(1) + '}')} on the "
                     f"{self.realization.backend} backend; see targets/README.md"
                 )
-            return value
+            bracketed = text[match.start() - 1 : match.start()] == "[" and (
+                text[match.end() : match.end() + 1] == "]"
+            )  # written `[${self.host}]` by hand: already what the URL needs
+            return _as_in_url(expression, value) if url and not bracketed else value
 
         return PLACEHOLDER.sub(replace, text)
 
