@@ -68,6 +68,7 @@ class FakeEngine:
         self.behaviour = Behaviour.ACK
         self.commands: list[dict[str, object]] = []
         self.command_connections: set[tuple[str, int]] = set()  # client addresses
+        self.status_connections: set[tuple[str, int]] = set()
         self.after_command: list[FakeEngine] = []  # nodes that become leader once this one fails
         self._open_sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -175,6 +176,7 @@ def _handler_for(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path == "/status":
+                engine.status_connections.add(self.client_address)
                 self._answer(200, engine.status())
             elif engine.behaviour in (Behaviour.HANG_UP, Behaviour.SILENT):
                 self._fail_without_answer()
@@ -284,6 +286,16 @@ def test_one_keep_alive_connection_carries_many_commands(
         assert client.send_command(NEW_ORDER).http_status == 200
     assert len(engines["n1"].command_connections) == 1
     assert len(engines["n1"].commands) == 20
+
+
+def test_status_polls_reuse_their_connections(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    elect(engines, "n1")
+    for _ in range(10):
+        assert client.discover_leader() == engines["n1"].node
+    # Asked ten times each (and by the leader watch meanwhile), on one or two connections.
+    assert all(1 <= len(engine.status_connections) <= 2 for engine in engines.values())
 
 
 def test_not_leader_answer_is_followed_to_the_hinted_node(
