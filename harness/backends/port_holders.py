@@ -4,11 +4,11 @@ the Raft address" on a port the plan had kept reserved until the spawn)."""
 
 from __future__ import annotations
 
-import _socket
-import socket
 from collections.abc import Iterable
 
 import psutil
+
+from harness.socket_table import repair_inet_ntop
 
 WILDCARDS = ("0.0.0.0", "::")
 
@@ -17,8 +17,7 @@ def port_holders(host: str, ports: Iterable[int]) -> list[str]:
     """`ip:port STATUS pid N (name)` for each TCP socket on one of `ports` at `host` or a
     wildcard address; empty when none, or when the kernel's table cannot be read."""
     wanted = set(ports)
-    # psutil decodes addresses with socket.inet_ntop, which PySyncObj replaces on import.
-    socket.inet_ntop = _socket.inet_ntop
+    repair_inet_ntop()
     try:
         connections = psutil.net_connections(kind="tcp")
     except (psutil.Error, OSError):

@@ -7,24 +7,14 @@ matched to the process's file descriptors), for the service's process and its ch
 
 from __future__ import annotations
 
-import _socket
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
 
+from harness.socket_table import repair_inet_ntop
+
 SHARED_HOST = "127.0.0.1"
-
-
-def _repair_inet_ntop() -> None:
-    """psutil decodes socket addresses with `socket.inet_ntop`. PySyncObj 0.3.17 replaces that
-    function, process-wide and on every platform, with a Windows-only one when it is imported
-    (`pysyncobj.win_inet_pton`, imported by its TCP connection module), so once anything in the
-    process has loaded it (a target's checks, a test of the engine), reading connections fails
-    with "not_windows() takes 0 positional arguments". Put the C library's function back."""
-    if socket.inet_ntop is not _socket.inet_ntop:
-        socket.inet_ntop = _socket.inet_ntop
 
 
 @dataclass(frozen=True)
@@ -41,7 +31,7 @@ def foreign_connections(pid: int, host: str) -> list[ForeignConnection]:
     except psutil.Error:
         return []
     found: list[ForeignConnection] = []
-    _repair_inet_ntop()
+    repair_inet_ntop()
     for process in processes:
         try:
             connections = process.net_connections(kind="tcp")
