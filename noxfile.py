@@ -9,6 +9,8 @@ from pathlib import Path
 import nox
 
 nox.options.sessions = ["lint", "tests"]
+# uv makes each session's virtualenv and installs in seconds; plain virtualenv where it is absent.
+nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
