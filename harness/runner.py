@@ -31,6 +31,7 @@ from harness.faults.journal_run import RunJournal
 from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.lifecycle import Interrupted
+from harness.load.targets import load_addresses
 from harness.metrics import RunMetrics
 from harness.netaddr import url_address
 from harness.paths import new_run_dir, results_root
@@ -44,7 +45,6 @@ from harness.run_parts import (
     LoadRequest,
     LoadRun,
     RunParts,
-    order_gateway,
     real_parts,
 )
 from harness.scenario.loader import LoadedScenario, load_scenario
@@ -190,6 +190,7 @@ class ScenarioRun:
         self.bus = EventBus()
         self.history = History()
         self.warmup_requests: list[RequestRecord] = []  # appended by the warm-up load only
+        self.load_addresses: tuple[str, ...] = ()
         self.bus.subscribe(self.history.record)
         self.registry = HealRegistry()
         self.errors: list[str] = []
@@ -255,6 +256,7 @@ class ScenarioRun:
                 on_record=self.warmup_requests.append,
                 log_file=plan.run_dir / "logs" / "load-warmup.log",
                 run_dir=plan.run_dir,
+                targets=self.load_addresses,
             )
         )
         warmup.start()
@@ -298,7 +300,9 @@ class ScenarioRun:
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
         context = self._fault_context(backend, plan, run_id, probe)
         timeline = Timeline(self.scenario.faults, context, self.registry, self.bus.publish)
-        gateway = order_gateway(plan)
+        addresses = load_addresses(plan, self.scenario.load)
+        gateway = addresses[0] if addresses else None
+        self.load_addresses = addresses
         load = (
             self._load_driver(gateway, run_id, plan)
             if gateway is not None
@@ -390,6 +394,7 @@ class ScenarioRun:
                 on_record=self.bus.publish,
                 log_file=plan.run_dir / "logs" / "load.log",
                 run_dir=plan.run_dir,
+                targets=self.load_addresses,
             )
         )
 

@@ -9,6 +9,7 @@ from harness.errors import InputError, ScenarioError
 from harness.excerpt import excerpt
 from harness.faults.selectors import topology_members
 from harness.paths import REFERENCE_TOPOLOGY
+from harness.scenario.load_checks import load_problems
 from harness.scenario.model import (
     CHECKS,
     METRICS,
@@ -57,6 +58,7 @@ def load_scenario(file: Path) -> LoadedScenario:
         + _target_problems(scenario, source, topology.topology)
         + _timing_problems(scenario, source)
         + _clock_problems(scenario, source, topology)
+        + load_problems(scenario, source, topology.topology)
     )
     if problems:
         raise ScenarioError(join_problems(problems))
