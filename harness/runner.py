@@ -6,12 +6,13 @@ Judging happens after the run on the recorded history only; healing happens in `
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,13 @@ from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl, Describes, NetworkControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
+from harness.checks.read_back import (
+    ReadBackAnswers,
+    judge_read_back,
+    read_back,
+    write_kinds,
+    written,
+)
 from harness.clock_anchor import take_anchor
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
@@ -52,6 +60,7 @@ from harness.scenario.model import (
     Scenario,
 )
 from harness.status_timing import precision_warnings, status_timing
+from harness.store.atomic import write_text_atomically
 from harness.store.space import check_results_writable
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
@@ -191,6 +200,8 @@ class ScenarioRun:
         self.history = History()
         self.warmup_requests: list[RequestRecord] = []  # appended by the warm-up load only
         self.load_addresses: tuple[str, ...] = ()
+        self.read_back_answers: ReadBackAnswers | None = None
+        self.read_back_problem = ""
         self.bus.subscribe(self.history.record)
         self.registry = HealRegistry()
         self.errors: list[str] = []
@@ -328,7 +339,30 @@ class ScenarioRun:
                 side_probe.stop()
             probe.stop()
             view.__exit__(None, None, None)
+        self._read_back(run_id, run_dir)
         self._collect_final_state(plan, run_dir)
+
+    def _read_back(self, run_id: str, run_dir: Path) -> None:
+        """The scenario's read-back, after healing, with the system still up (see
+        harness/checks/read_back.py); its answers are kept beside the summary."""
+        spec = self.scenario.read_back
+        if spec is None or not self.load_addresses:
+            return
+        http = self.scenario.load.http
+        declared = [(r.name, r.write) for r in http.requests] if http else []
+        acked, _ = written(self._checked_history().requests, write_kinds(spec, declared))
+        runs = [run_id, f"{run_id}w"] if self.warmup_requests else [run_id]
+        self.report(f"reading back {len(set(acked))} acknowledged writes")
+        try:
+            for address in self.load_addresses:  # the first member that answers
+                self.read_back_answers = read_back(spec, address, runs, acked)
+                if not self.read_back_answers.problems:
+                    break
+            if self.read_back_answers is not None:
+                text = json.dumps(asdict(self.read_back_answers), indent=1)
+                write_text_atomically(run_dir / "read_back.json", text)
+        except Exception as error:  # the check says unknown, with this reason
+            self.read_back_problem = f"{type(error).__name__}: {error}"
 
     def _stop_for(self, reason: str) -> None:
         """An abort condition tripped (on the watch's thread): no new fault, no more load;
@@ -455,11 +489,21 @@ class ScenarioRun:
             checks = run_checks(
                 self.target, self.scenario.checks, self._checked_history(), self.final
             )
+        checks += self._read_back_result()
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
         verdicts += [c.verdict for c in checks]
         # A fault not seen to act proves nothing about resilience: at best unknown.
         verdicts += [effect.verdict for effect in effect_verdicts(self.history.faults)]
         return Verdict.worst(verdicts), metrics, slos, steady, checks
+
+    def _read_back_result(self) -> list[CheckResult]:
+        spec = self.scenario.read_back
+        if spec is None:
+            return []
+        http = self.scenario.load.http
+        declared = [(r.name, r.write) for r in http.requests] if http else []
+        acked, unknown = written(self._checked_history().requests, write_kinds(spec, declared))
+        return [judge_read_back(acked, unknown, self.read_back_answers, self.read_back_problem)]
 
     def _checked_history(self) -> History:
         """The history the safety checks judge: the warm-up's orders count there too (they
