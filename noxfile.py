@@ -179,6 +179,7 @@ def examples(session: nox.Session) -> None:
     tests/examples/, which the CI `tests` session does not collect. `-- -k NAME` picks one."""
     install_with_toolchain(session, "test")
     session.run("hftchaos", "setup", "--example", "nats")
+    session.run("hftchaos", "setup", "--example", "etcd")
     session.run(
         "pytest",
         "-ra",

@@ -61,6 +61,7 @@ class LoadRequest:
     on_record: Callable[[RequestRecord], None]
     log_file: Path
     run_dir: Path
+    targets: tuple[str, ...] = ()  # every address the senders spread over (default: gateway)
 
 
 class LeaderWatch(LeaderLookup, Protocol):
@@ -115,6 +116,7 @@ def _locust_load(request: LoadRequest) -> LoadRun:
         on_record=request.on_record,
         log_file=request.log_file,
         run_dir=request.run_dir,
+        targets=request.targets,
     )
 
 
@@ -163,11 +165,3 @@ class IdleLoad:
 
     def stop(self) -> None:
         self._stopped.set()
-
-
-def order_gateway(plan: Plan) -> str | None:
-    """host:port of the first service with role 'gateway' and an 'http' port (None: none)."""
-    for service in plan.with_role("gateway"):
-        if "http" in service.ports:
-            return service.address("http")
-    return None

@@ -6,12 +6,13 @@ Judging happens after the run on the recorded history only; healing happens in `
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,13 @@ from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl, Describes, LogAccess, NetworkControl
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
+from harness.checks.read_back import (
+    ReadBackAnswers,
+    judge_read_back,
+    read_back,
+    write_kinds,
+    written,
+)
 from harness.clock_anchor import take_anchor
 from harness.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BackendError
 from harness.faults.base import FaultContext, HealRegistry
@@ -31,6 +39,7 @@ from harness.faults.journal_run import RunJournal
 from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.lifecycle import Interrupted
+from harness.load.targets import load_addresses
 from harness.metrics import RunMetrics
 from harness.netaddr import url_address
 from harness.paths import new_run_dir, results_root
@@ -44,7 +53,6 @@ from harness.run_parts import (
     LoadRequest,
     LoadRun,
     RunParts,
-    order_gateway,
     real_parts,
 )
 from harness.scenario.loader import LoadedScenario, load_scenario
@@ -52,6 +60,7 @@ from harness.scenario.model import (
     Scenario,
 )
 from harness.status_timing import precision_warnings, status_timing
+from harness.store.atomic import write_text_atomically
 from harness.store.space import check_results_writable
 from harness.store.summarise import RunFacts, summarise
 from harness.store.summary import (
@@ -190,6 +199,9 @@ class ScenarioRun:
         self.bus = EventBus()
         self.history = History()
         self.warmup_requests: list[RequestRecord] = []  # appended by the warm-up load only
+        self.load_addresses: tuple[str, ...] = ()
+        self.read_back_answers: ReadBackAnswers | None = None
+        self.read_back_problem = ""
         self.bus.subscribe(self.history.record)
         self.registry = HealRegistry()
         self.errors: list[str] = []
@@ -255,6 +267,7 @@ class ScenarioRun:
                 on_record=self.warmup_requests.append,
                 log_file=plan.run_dir / "logs" / "load-warmup.log",
                 run_dir=plan.run_dir,
+                targets=self.load_addresses,
             )
         )
         warmup.start()
@@ -298,7 +311,9 @@ class ScenarioRun:
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
         context = self._fault_context(backend, plan, run_id, probe)
         timeline = Timeline(self.scenario.faults, context, self.registry, self.bus.publish)
-        gateway = order_gateway(plan)
+        addresses = load_addresses(plan, self.scenario.load)
+        gateway = addresses[0] if addresses else None
+        self.load_addresses = addresses
         load = (
             self._load_driver(gateway, run_id, plan)
             if gateway is not None
@@ -324,8 +339,31 @@ class ScenarioRun:
                 side_probe.stop()
             probe.stop()
             view.__exit__(None, None, None)
+        self._read_back(run_id, run_dir)
         logs = backend if isinstance(backend, LogAccess) else None
         self._collect_final_state(plan, run_dir, logs)
+
+    def _read_back(self, run_id: str, run_dir: Path) -> None:
+        """The scenario's read-back, after healing, with the system still up (see
+        harness/checks/read_back.py); its answers are kept beside the summary."""
+        spec = self.scenario.read_back
+        if spec is None or not self.load_addresses:
+            return
+        http = self.scenario.load.http
+        declared = [(r.name, r.write) for r in http.requests] if http else []
+        acked, _ = written(self._checked_history().requests, write_kinds(spec, declared))
+        runs = [run_id, f"{run_id}w"] if self.warmup_requests else [run_id]
+        self.report(f"reading back {len(set(acked))} acknowledged writes")
+        try:
+            for address in self.load_addresses:  # the first member that answers
+                self.read_back_answers = read_back(spec, address, runs, acked)
+                if not self.read_back_answers.problems:
+                    break
+            if self.read_back_answers is not None:
+                text = json.dumps(asdict(self.read_back_answers), indent=1)
+                write_text_atomically(run_dir / "read_back.json", text)
+        except Exception as error:  # the check says unknown, with this reason
+            self.read_back_problem = f"{type(error).__name__}: {error}"
 
     def _stop_for(self, reason: str) -> None:
         """An abort condition tripped (on the watch's thread): no new fault, no more load;
@@ -391,6 +429,7 @@ class ScenarioRun:
                 on_record=self.bus.publish,
                 log_file=plan.run_dir / "logs" / "load.log",
                 run_dir=plan.run_dir,
+                targets=self.load_addresses,
             )
         )
 
@@ -451,11 +490,21 @@ class ScenarioRun:
             checks = run_checks(
                 self.target, self.scenario.checks, self._checked_history(), self.final
             )
+        checks += self._read_back_result()
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
         verdicts += [c.verdict for c in checks]
         # A fault not seen to act proves nothing about resilience: at best unknown.
         verdicts += [effect.verdict for effect in effect_verdicts(self.history.faults)]
         return Verdict.worst(verdicts), metrics, slos, steady, checks
+
+    def _read_back_result(self) -> list[CheckResult]:
+        spec = self.scenario.read_back
+        if spec is None:
+            return []
+        http = self.scenario.load.http
+        declared = [(r.name, r.write) for r in http.requests] if http else []
+        acked, unknown = written(self._checked_history().requests, write_kinds(spec, declared))
+        return [judge_read_back(acked, unknown, self.read_back_answers, self.read_back_problem)]
 
     def _checked_history(self) -> History:
         """The history the safety checks judge: the warm-up's orders count there too (they

@@ -193,11 +193,15 @@ def _answer(status: RaftStatus, value_at: ValueAt, extras: Mapping[str, object])
     role = read(status.role)
     if status.format == "prometheus" and not status.role.map:
         role = GAUGE_ROLES.get(role or "", role)
+    own_id = read(status.id) or None
+    if _role(role) == UNKNOWN_ROLE and own_id and leader:
+        # No role in the answer (etcd's status): a member that names itself leads.
+        role = "leader" if leader == own_id else "follower"
     return MemberAnswer(
         role=_role(role),
         term=_integer(read(status.term)),
         leader_ref=leader or None,
-        own_id=read(status.id) or None,
+        own_id=own_id,
         # The reference engine's extras, read only where the answer has them.
         commit_index=_integer(as_text(extras.get("commit_index"))),
         last_applied=_integer(as_text(extras.get("last_applied"))),

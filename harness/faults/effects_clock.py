@@ -124,10 +124,16 @@ def watch_clock_skew(request: EffectRequest) -> EffectWatch:
 
 def program_of(command: list[str], topology_dir: Path) -> Path | None:
     """The file a service's command runs, when it can be told before planning: a literal
-    path (relative to the topology's folder), `${topology.dir}/...`, or a name on PATH."""
+    path (relative to the topology's folder), `${topology.dir}/...`, a third-party program
+    the toolchain built (`${toolchain.home}/examples/...`: nats-server, etcd), or a name on
+    PATH."""
+    from harness.toolchain import cache_home
+
     program = command[0].replace("${topology.dir}", str(topology_dir))
+    if program.startswith("${toolchain.home}/examples/"):
+        program = program.replace("${toolchain.home}", str(cache_home()), 1)
     if "${" in program:
-        return None  # a toolchain placeholder: the harness's own programs, preloadable
+        return None  # another toolchain placeholder: the harness's own programs, preloadable
     if "/" not in program:
         found = shutil.which(program)
         return Path(found) if found else None

@@ -125,7 +125,12 @@ class LoadSummary:
 
 
 def master_command(
-    gateway: str, profile: LoadProfile, id_prefix: str, seed: int, topology: Topology
+    gateway: str,
+    profile: LoadProfile,
+    id_prefix: str,
+    seed: int,
+    topology: Topology,
+    targets: tuple[str, ...] = (),
 ) -> list[str]:
     return [
         sys.executable,
@@ -144,6 +149,9 @@ def master_command(
         f"--request-timeout-s={profile.request_timeout_s!r}",
         f"--seed={seed}",
         f"--id-prefix={id_prefix}",
+        f"--targets={','.join(targets)}",
+        f"--http-profile={profile.http.model_dump_json(by_alias=True) if profile.http else ''}",
+        f"--user-class={profile.user_class.model_dump_json() if profile.user_class else ''}",
     ]
 
 
@@ -173,8 +181,10 @@ class LoadDriver:
         log_file: Path,
         run_dir: Path | None = None,
         topology: Topology | None = None,
+        targets: tuple[str, ...] = (),
     ) -> None:
         self.gateway = gateway
+        self.targets = targets
         # Marks the processes as the run's (see harness.run_marker); defaults to the log's run.
         self.run_dir = run_dir if run_dir is not None else log_file.parent.parent
         self.profile = profile
@@ -210,7 +220,9 @@ class LoadDriver:
         topology = self.topology or load_topology()
         self.topology = topology
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        command = master_command(self.gateway, self.profile, self.id_prefix, self.seed, topology)
+        command = master_command(
+            self.gateway, self.profile, self.id_prefix, self.seed, topology, self.targets
+        )
         with self.log_file.open("ab") as log_output:
             self._process = self._spawn(command, subprocess.PIPE, log_output, group=0)
             for _ in range(topology.local_workers):

@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 keep-alive POST client: one connection, one request at a time.
+"""A lean HTTP/1.1 keep-alive client: one connection, one request at a time.
 
 It is the load worker's hot path. A general client (Locust's FastHttpSession, geventhttpclient)
 spends 2-4 times the CPU per request on URL building, header objects, cookies and events that a
@@ -7,7 +7,7 @@ prepared head and reads the reply with two `find`s. Replies must carry Content-L
 reference gateway and nginx do); anything else is an error for that request, and the
 connection is dropped after any error, so the next request starts on a fresh one.
 
-A POST is never retried: the server may have acted on it, so a failed request is recorded as
+A request is never retried: the server may have acted on it, so a failed request is recorded as
 such (outcome unknown), never sent twice. Uses the `socket` module as found: gevent's in the
 worker, which monkey-patches it.
 """
@@ -37,10 +37,8 @@ class Reply:
 class KeepAlivePost:
     def __init__(self, host: str, port: int, timeout_s: float) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
-        self._head = (
-            f" HTTP/1.1\r\nHost: {url_host(host)}:{port}\r\nContent-Type: application/json\r\n"
-            "Content-Length: "
-        ).encode()
+        self._host_line = f" HTTP/1.1\r\nHost: {url_host(host)}:{port}\r\n".encode()
+        self._head = self._host_line + b"Content-Type: application/json\r\nContent-Length: "
         self._socket: socket.socket | None = None
         self._buffer = b""
 
@@ -49,6 +47,18 @@ class KeepAlivePost:
         request = b"".join(
             (b"POST ", path.encode(), self._head, str(len(body)).encode(), HEADER_END, body)
         )
+        return self._exchange(request)
+
+    def send(self, method: str, path: str, headers: bytes, body: bytes) -> Reply:
+        """Any method; `headers`: whole header lines, each ending in CRLF (the declarative
+        profiles' own, Content-Type among them)."""
+        request = b"".join(
+            (method.encode(), b" ", path.encode(), self._host_line, headers,
+             b"Content-Length: ", str(len(body)).encode(), HEADER_END, body)
+        )  # fmt: skip
+        return self._exchange(request)
+
+    def _exchange(self, request: bytes) -> Reply:
         try:
             connection = self._socket or self._connect()
             connection.sendall(request)

@@ -212,6 +212,9 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[LoadOptions, int, 
     parser.add_argument("--request-timeout-s", type=_positive(float), default=5.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--id-prefix", default="load")
+    parser.add_argument("--targets", default="", help="host:port,... (default: the gateway)")
+    parser.add_argument("--http-profile", default="", help="the scenario's load.http as JSON")
+    parser.add_argument("--user-class", default="", help="load.user_class as JSON")
     parser.add_argument("--workers", type=_positive(int), default=1, help="to wait for")
     parser.add_argument("--bind", type=_address, default="127.0.0.1:5557", help="host:port")
     args = parser.parse_args(argv)
@@ -221,7 +224,8 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[LoadOptions, int, 
     if args.users < args.workers:
         parser.error(f"--users ({args.users}) must be at least --workers ({args.workers})")
     chosen = {field.name: getattr(args, field.name) for field in fields(LoadOptions)}
-    options = LoadOptions(**{**chosen, "symbols": symbols})
+    targets = tuple(_address(t.strip()) for t in args.targets.split(",") if t.strip())
+    options = LoadOptions(**{**chosen, "symbols": symbols, "targets": targets})
     return options, args.workers, args.bind
 
 

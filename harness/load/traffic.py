@@ -28,7 +28,9 @@ class Request:
     kind: str  # recorded as the record's kind ("new", "cancel")
     request_id: str  # recorded as its client_order_id
     path: str
-    body: bytes  # JSON
+    body: bytes  # JSON for the order flow
+    method: str = "POST"
+    headers: bytes | None = None  # whole header lines; None: the order flow's JSON POST
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,9 @@ class ReplyMeaning:
 
 
 class Traffic(Protocol):
-    def next_request(self, sender: int) -> Request: ...
+    def next_request(self, sender: int, slot: int = 0) -> Request:
+        """`slot`: the request's index in the run's schedule (unique within one load)."""
+        ...
 
     def reply(self, sender: int, request: Request, status: int | None, body: bytes) -> ReplyMeaning:
         """`status` None: no reply at all (the body is then the error's text)."""
@@ -85,7 +89,7 @@ class OrderTraffic:
             state = self._senders[sender] = _Sender(self.options.seed * 1_000_003 + sender)
         return state
 
-    def next_request(self, sender: int) -> Request:
+    def next_request(self, sender: int, slot: int = 0) -> Request:
         state = self._sender(sender)
         step = self.flow.next()
         if step.cancel and state.resting:
@@ -100,7 +104,7 @@ class OrderTraffic:
         outcome = outcome_of(status)
         if status is None:
             return ReplyMeaning(outcome, body.decode(errors="replace")[:200])
-        reply = _json_object(body)
+        reply = json_object(body)
         if outcome is not Outcome.ACKED:
             return ReplyMeaning(outcome, str(reply.get("reason", ""))[:200])
         executions = reply.get("executions")
@@ -114,7 +118,7 @@ class OrderTraffic:
         return ReplyMeaning(outcome, fills=len(executions) if isinstance(executions, list) else 0)
 
 
-def _json_object(content: bytes) -> dict[str, Any]:
+def json_object(content: bytes) -> dict[str, Any]:
     if not content:
         return {}
     try:

@@ -46,9 +46,11 @@ from locust.exception import StopUser
 
 from harness.load import wire
 from harness.load.http_post import KeepAlivePost, ReplyError
+from harness.load.http_traffic import HttpTraffic
 from harness.load.schedule import NS_PER_S, Share, Slot, SlotSchedule
 from harness.load.traffic import OrderTraffic, OrderTrafficOptions, Request, Traffic
 from harness.records import Outcome
+from harness.scenario.http_load import HttpProfile
 
 log = logging.getLogger("harness.load.worker")
 
@@ -77,10 +79,25 @@ class LoadOptions:
     request_timeout_s: float
     seed: int
     id_prefix: str
+    # Every address the senders spread over (default: the gateway alone), and what they
+    # send: the order flow, or the scenario's `load.http` / `load.user_class` as JSON text.
+    targets: tuple[str, ...] = ()
+    http_profile: str = ""
+    user_class: str = ""
 
     @classmethod
     def from_message(cls, fields: dict[str, Any]) -> LoadOptions:
-        return cls(**{**fields, "symbols": tuple(fields["symbols"])})
+        return cls(
+            **{
+                **fields,
+                "symbols": tuple(fields["symbols"]),
+                "targets": tuple(fields.get("targets", ())),
+            }
+        )
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self.targets or (self.gateway,)
 
 
 def boot_id() -> str:
@@ -103,13 +120,17 @@ def clock_offset_ns(master_boot_id: str, master_wall_minus_monotonic_ns: int) ->
 
 
 def traffic_for(options: LoadOptions, share: Share) -> Traffic:
+    seed = options.seed * 7919 + share.index  # each share its own stream, reproducible
+    if options.http_profile:
+        profile = HttpProfile.model_validate_json(options.http_profile)
+        return HttpTraffic(profile, seed, options.id_prefix)
     return OrderTraffic(
         OrderTrafficOptions(
             symbols=options.symbols,
             accounts=options.accounts,
             mid_price=options.mid_price,
             cancel_ratio=options.cancel_ratio,
-            seed=options.seed * 7919 + share.index,  # each share its own stream, reproducible
+            seed=seed,
             id_prefix=options.id_prefix,
         )
     )
@@ -179,7 +200,7 @@ class WorkerLoad:
         slot = self.schedule.claim(self.now_ns())
         if slot is None:
             return None
-        return slot, self.traffic.next_request(sender)
+        return slot, self.traffic.next_request(sender, slot.index)
 
     def record(self, row: tuple[Any, ...]) -> None:
         self.rows.append(row)
@@ -214,8 +235,8 @@ class Sender(User):
         assert load.options is not None and load.traffic is not None
         # Unique over all workers, so every sender's order ids are too.
         sender = self.local_index * load.share.count + load.share.index
-        host, _, port = load.options.gateway.rpartition(":")
-        post = KeepAlivePost(host, int(port), load.options.request_timeout_s)
+        clients = [_client(address, load.options) for address in load.options.addresses]
+        current = sender % len(clients)
         try:
             while (claimed := load.claim(sender)) is not None:
                 slot, request = claimed
@@ -223,13 +244,18 @@ class Sender(User):
                 # which may be stale, so a sleep can end early; never send before the slot.
                 while (delay_ns := slot.intended_ns - load.now_ns()) > 0:
                     gevent.sleep(delay_ns / NS_PER_S)
-                self._send(post, sender, slot, request)
+                outcome = self._send(clients[current], sender, slot, request)
+                # Like a client with several endpoints: after an answer that says nothing
+                # works here, the next request (never this one again) goes to the next one.
+                if outcome in (Outcome.ERROR, Outcome.UNKNOWN):
+                    current = (current + 1) % len(clients)
         finally:
-            post.close()
+            for client in clients:
+                client.close()
             load.sender_finished()
         raise StopUser()
 
-    def _send(self, post: KeepAlivePost, sender: int, slot: Slot, request: Request) -> None:
+    def _send(self, post: KeepAlivePost, sender: int, slot: Slot, request: Request) -> Outcome:
         load = self.load
         traffic = load.traffic
         assert traffic is not None
@@ -238,7 +264,10 @@ class Sender(User):
         identity = (request.kind, request.request_id)
         start_ns = load.now_ns()
         try:
-            reply = post.post(request.path, request.body)
+            if request.headers is None:
+                reply = post.post(request.path, request.body)
+            else:
+                reply = post.send(request.method, request.path, request.headers, request.body)
             end_ns = load.now_ns()
             status = reply.status
             meaning = traffic.reply(sender, request, status, reply.body)
@@ -268,6 +297,12 @@ class Sender(User):
                 meaning.fills,
             )
         )
+        return meaning.outcome
+
+
+def _client(address: str, options: LoadOptions) -> KeepAlivePost:
+    host, _, port = address.rpartition(":")
+    return KeepAlivePost(host.strip("[]"), int(port), options.request_timeout_s)
 
 
 def _row(

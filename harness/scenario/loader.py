@@ -10,6 +10,7 @@ from harness.excerpt import excerpt
 from harness.faults.selectors import topology_members
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.scenario.fault_fields import LinkSelector, RoleSelector, Target
+from harness.scenario.load_checks import load_problems
 from harness.scenario.model import CHECKS, METRICS, Scenario
 from harness.textfile import named_path, path_exists
 from harness.topology.loader import LoadedTopology, load_topology
@@ -50,6 +51,7 @@ def load_scenario(file: Path) -> LoadedScenario:
         + _target_problems(scenario, source, topology.topology)
         + _timing_problems(scenario, source)
         + _clock_problems(scenario, source, topology)
+        + load_problems(scenario, source, topology.topology)
     )
     if problems:
         raise ScenarioError(join_problems(problems))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.excerpt import excerpt
 from harness.faults.registry import fault_models, fault_type_names
@@ -19,6 +19,7 @@ from harness.scenario.fault_fields import (
     PositiveSeconds,
     Seconds,
 )
+from harness.scenario.http_load import HttpProfile, LoadTarget, ReadBack, UserClassSpec
 from harness.scenario.limit import Bound, Limit
 from harness.validation import StrictModel
 
@@ -35,7 +36,9 @@ FAULT_TYPES = tuple(fault_type_names())
 
 
 class LoadProfile(StrictModel):
-    """Open-loop order flow: orders are due at a fixed rate whether or not replies came back."""
+    """Open-loop load: requests are due at a fixed rate whether or not replies came back. The
+    reference order flow to the first gateway by default; `http` (declarative requests) or
+    `user_class` (a Locust class of the user's own) for any other system, sent to `target`."""
 
     rate_per_s: float = Field(gt=0, le=100_000)
     duration_s: PositiveSeconds
@@ -55,6 +58,17 @@ class LoadProfile(StrictModel):
         description="order flow at the same rate before the measured load, on a topology that "
         "just came up (JITs, connections, Kafka producers); not measured, but judged for safety",
     )
+    target: LoadTarget | None = Field(
+        default=None, description="where the load goes (default: the first role: gateway)"
+    )
+    http: HttpProfile | None = None
+    user_class: UserClassSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_traffic(self) -> LoadProfile:
+        if self.http is not None and self.user_class is not None:
+            raise ValueError("give 'http' or 'user_class', not both")
+        return self
 
 
 class ProbeSpec(StrictModel):
@@ -145,6 +159,9 @@ class Scenario(StrictModel):
     downtime_budget_ms: float | None = Field(default=None, gt=0, le=HOUR_MS)
     checks: list[str] = Field(default_factory=lambda: list(CHECKS), max_length=100)
     abort: AbortConditions = Field(default_factory=AbortConditions)
+    read_back: ReadBack | None = Field(
+        default=None, description="after healing, every acknowledged write is read back"
+    )
     failover_precision_ms: float = Field(
         default=10.0,
         gt=0,

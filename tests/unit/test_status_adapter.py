@@ -196,3 +196,30 @@ def test_a_post_request_carries_its_body_and_no_smuggled_header() -> None:
     )
     with pytest.raises(ValueError, match="no CR, LF"):
         build_request("GET", "/", "h:1", {"X": "a\r\nEvil: 1"}, None)
+
+
+def test_without_a_role_a_member_naming_itself_leader_leads() -> None:
+    """etcd's POST /v3/maintenance/status has no role: its own id and the leader's say it."""
+    status = RaftStatus.model_validate(
+        {
+            "url": "http://127.0.0.1:1/v3/maintenance/status",
+            "method": "POST",
+            "body": "{}",
+            "role": {"path": "role"},
+            "term": {"path": "raftTerm"},
+            "leader": {"path": "leader"},
+            "id": {"path": "header.member_id"},
+        }
+    )
+
+    def answer(member: str, leader: str | None) -> str:
+        document = {"header": {"member_id": member}, "raftTerm": "3"}
+        if leader is not None:
+            document["leader"] = leader
+        body = read_answer(status, json.dumps(document).encode())
+        assert body is not None and body.term == 3
+        return body.role
+
+    assert answer("125", "125") == "leader"
+    assert answer("160", "125") == "follower"
+    assert answer("160", None) == "unknown"  # in an election etcd names no leader (0, left out)
