@@ -55,10 +55,9 @@ from harness.run_parts import (
     RunParts,
     real_parts,
 )
+from harness.scenario.load_checks import user_class_file
 from harness.scenario.loader import LoadedScenario, load_scenario
-from harness.scenario.model import (
-    Scenario,
-)
+from harness.scenario.model import LoadProfile, Scenario
 from harness.status_timing import precision_warnings, status_timing
 from harness.store.atomic import write_text_atomically
 from harness.store.space import check_results_writable
@@ -254,7 +253,7 @@ class ScenarioRun:
         first seconds of orders several times slower (JIT, connections, Kafka producer
         start-up), and that is not the steady state the scenario is about. The warm-up
         requests are kept apart: not in the metrics, but judged by the safety checks."""
-        profile = self.scenario.load
+        profile = self._load_profile()
         if profile.warmup_s <= 0:
             return
         self.report(f"warming up for {profile.warmup_s:g}s at {profile.rate_per_s:g} orders/s")
@@ -419,11 +418,21 @@ class ScenarioRun:
             journal=self.journal.journal,
         )
 
+    def _load_profile(self) -> LoadProfile:
+        """The scenario's load, with a user class's file as an absolute path (the workers
+        import it, from a directory of their own)."""
+        profile = self.scenario.load
+        if profile.user_class is None:
+            return profile
+        file = str(user_class_file(self.scenario, self.loaded.source.file).resolve())
+        spec = profile.user_class.model_copy(update={"file": file})
+        return profile.model_copy(update={"user_class": spec})
+
     def _load_driver(self, gateway: str, run_id: str, plan: Plan) -> LoadRun:
         return self.parts.load(
             LoadRequest(
                 gateway,
-                self.scenario.load,
+                self._load_profile(),
                 id_prefix=run_id,
                 seed=self.seed,
                 on_record=self.bus.publish,

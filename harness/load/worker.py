@@ -49,8 +49,9 @@ from harness.load.http_post import KeepAlivePost, ReplyError
 from harness.load.http_traffic import HttpTraffic
 from harness.load.schedule import NS_PER_S, Share, Slot, SlotSchedule
 from harness.load.traffic import OrderTraffic, OrderTrafficOptions, Request, Traffic
+from harness.load.user_class import UserClassError, UserTasks, load_user_class
 from harness.records import Outcome
-from harness.scenario.http_load import HttpProfile
+from harness.scenario.http_load import HttpProfile, UserClassSpec
 
 log = logging.getLogger("harness.load.worker")
 
@@ -119,8 +120,11 @@ def clock_offset_ns(master_boot_id: str, master_wall_minus_monotonic_ns: int) ->
     return master_wall_minus_monotonic_ns - wall_minus_monotonic_ns()
 
 
-def traffic_for(options: LoadOptions, share: Share) -> Traffic:
+def traffic_for(options: LoadOptions, share: Share) -> Traffic | None:
+    """What the senders send; None for a user's own Locust class, which sends it itself."""
     seed = options.seed * 7919 + share.index  # each share its own stream, reproducible
+    if options.user_class:
+        return None
     if options.http_profile:
         profile = HttpProfile.model_validate_json(options.http_profile)
         return HttpTraffic(profile, seed, options.id_prefix)
@@ -153,6 +157,8 @@ class WorkerLoad:
         self.options: LoadOptions | None = None
         self.schedule: SlotSchedule | None = None
         self.traffic: Traffic | None = None
+        self.user_class: type[User] | None = None
+        self._user_tasks: UserTasks | None = None
         self._senders = 0
         self._senders_finished = 0
 
@@ -161,6 +167,14 @@ class WorkerLoad:
         self.share = Share(data["share_index"], data["share_count"])
         self.offset_ns = clock_offset_ns(data["boot_id"], data["wall_minus_monotonic_ns"])
         self.traffic = traffic_for(self.options, self.share)
+        if self.options.user_class:
+            spec = UserClassSpec.model_validate_json(self.options.user_class)
+            try:
+                self.user_class = load_user_class(spec)
+            except UserClassError as error:
+                log.error("%s", error)
+                self.stop(str(error))
+                return
         self.schedule = SlotSchedule(
             data["start_ns"], self.options.rate_per_s, self.options.duration_s, self.share
         )
@@ -193,6 +207,17 @@ class WorkerLoad:
         self._senders_finished += 1
         if self._senders_finished >= self._senders:
             self.done.set()
+
+    def user_tasks(self, environment: Environment) -> UserTasks:
+        """The user's class, instantiated per sender on first use (in the worker's greenlets)."""
+        assert self.user_class is not None and self.options is not None
+        if self._user_tasks is None:
+            seed = self.options.seed * 7919 + self.share.index
+            self._user_tasks = UserTasks(self.user_class, environment, self.options.addresses, seed)
+        return self._user_tasks
+
+    def claim_slot(self) -> Slot | None:
+        return None if self.schedule is None else self.schedule.claim(self.now_ns())
 
     def claim(self, sender: int) -> tuple[Slot, Request] | None:
         if self.schedule is None or self.traffic is None:
@@ -232,9 +257,11 @@ class Sender(User):
     def send_share(self) -> None:
         load = self.load
         load.go.wait()
-        assert load.options is not None and load.traffic is not None
         # Unique over all workers, so every sender's order ids are too.
         sender = self.local_index * load.share.count + load.share.index
+        if load.user_class is not None:
+            self._call_user_tasks(sender)
+        assert load.options is not None and load.traffic is not None
         clients = [_client(address, load.options) for address in load.options.addresses]
         current = sender % len(clients)
         try:
@@ -252,6 +279,39 @@ class Sender(User):
         finally:
             for client in clients:
                 client.close()
+            load.sender_finished()
+        raise StopUser()
+
+    def _call_user_tasks(self, sender: int) -> None:
+        """The user's own class sends: one of its tasks per slot (harness/load/user_class.py)."""
+        load = self.load
+        assert load.options is not None
+        tasks = load.user_tasks(self.environment)
+        try:
+            while (slot := load.claim_slot()) is not None:
+                while (delay_ns := slot.intended_ns - load.now_ns()) > 0:
+                    gevent.sleep(delay_ns / NS_PER_S)
+                request_id = f"{load.options.id_prefix}-{slot.index}"
+                name, call = tasks.call(sender, request_id)
+                identity = (name, request_id)
+                load.sent += 1
+                start_ns = load.now_ns()
+                try:
+                    judged = call()
+                except gevent.GreenletExit:
+                    times = (start_ns, load.now_ns())
+                    reason = "load stopped before the task returned"
+                    row = _row(identity, slot.intended_ns, times, Outcome.UNKNOWN, None, reason, 0)
+                    load.record(row)
+                    raise
+                times = (start_ns, load.now_ns())
+                if judged.outcome not in (Outcome.ACKED, Outcome.REJECTED):
+                    load.failures += 1
+                outcome, status, reason = judged.outcome, judged.status, judged.reason
+                load.record(
+                    _row(identity, slot.intended_ns, times, outcome, status, reason, sender)
+                )
+        finally:
             load.sender_finished()
         raise StopUser()
 
