@@ -90,14 +90,11 @@ def _iptables_rules() -> list[str]:
 
 
 def _environment(results: Path) -> dict[str, str]:
-    """The test's own results and run registry: a dead run of this test is healed by this
-    test's commands, not by whatever other `hftchaos` command runs on the machine meanwhile
-    (each heals every dead run its registry lists: by design, one registry per machine)."""
-    return {
-        **os.environ,
-        "HFTCHAOS_RESULTS": str(results),
-        "HFTCHAOS_RUN_REGISTRY": str(results.parent / "registry"),
-    }
+    """The test's own results root. The run registry stays the machine's one: a private one
+    would make this test's `heal` sweep, as orphans, the live rules of runs registered in the
+    machine's (and another `hftchaos` command may heal this test's dead run first: keep the
+    machine to this suite while it runs, as CI does)."""
+    return {**os.environ, "HFTCHAOS_RESULTS": str(results)}
 
 
 def _marked_processes(results: Path) -> dict[int, tuple[str, str]]:
