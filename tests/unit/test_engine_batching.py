@@ -8,6 +8,7 @@ import pytest
 
 from targets.reference.engine.batching import (
     MAX_BATCH_BYTES,
+    MAX_BATCH_COMMANDS,
     CommandBatcher,
     Pending,
     cut_batches,
@@ -63,7 +64,7 @@ def test_the_byte_bound_counts_utf8_bytes() -> None:
 def test_a_batch_of_the_default_bounds_fits_one_pysyncobj_message() -> None:
     # Below PySyncObj's appendEntriesBatchSizeBytes (64 KiB), an entry avoids the slow
     # chunked transmission; the pickle adds a few bytes per command.
-    assert MAX_BATCH_BYTES + 256 * 16 < 2**16
+    assert MAX_BATCH_BYTES + MAX_BATCH_COMMANDS * 16 < 2**16
 
 
 def test_add_says_when_the_tick_thread_must_be_woken() -> None:
