@@ -148,14 +148,7 @@ class EngineRequestHandler(LeanRequestHandler):
         return body
 
     def _reply(self, status: HTTPStatus, body: object) -> None:
-        payload = _COMPACT_JSON.encode(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
+        self.send_whole(status, "application/json", _COMPACT_JSON.encode(body).encode())
 
     def log_message(self, format: str, *args: object) -> None:
         # One line per request would swamp stderr, where the harness parses ROLE lines.
