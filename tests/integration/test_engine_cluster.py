@@ -254,3 +254,70 @@ def test_leader_kill_elects_new_leader_and_replicas_converge(
 def _knows_leader(node: EngineProcess, leader: EngineProcess) -> bool | None:
     status = node.status()
     return True if status is not None and status["leader"] == leader.node_id else None
+
+
+CLIENTS = 32
+ORDERS_PER_CLIENT = 40
+
+
+def test_group_commit_many_orders_per_entry_each_caller_its_own_result(
+    cluster: dict[str, EngineProcess],
+) -> None:
+    """Concurrent clients on keep-alive connections: commands queued while an entry is being
+    replicated share the next entry, every caller is answered with its own order's result
+    (the fills add up), and the journals replay to every replica's state hash."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from targets.reference.engine.journal import read_entries
+    from targets.reference.engine.state import AppliedCommand, replay
+
+    nodes = list(cluster.values())
+    leader, _ = wait_for("a first leader", lambda: leader_of(nodes), timeout_s=15)
+
+    def client(number: int) -> list[tuple[str, dict[str, Any]]]:
+        connection = http.client.HTTPConnection(leader.http_host, leader.http_port, timeout=5)
+        answers = []
+        try:
+            for n in range(ORDERS_PER_CLIENT):
+                side = "buy" if number % 2 else "sell"
+                order_id = f"c{number}-{n}"
+                body = json.dumps(new_order(order_id, side, 10_000, 1))
+                connection.request("POST", "/commands", body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                answers.append((order_id, json.loads(response.read())))
+        finally:
+            connection.close()
+        return answers
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answered = [pair for answers in pool.map(client, range(CLIENTS)) for pair in answers]
+    assert len(answered) == CLIENTS * ORDERS_PER_CLIENT
+    for order_id, body in answered:
+        assert body["outcome"] == "acked", (order_id, body)
+        assert body["result"]["order"]["client_order_id"] == order_id
+    # Half buy and half sell one lot at one price: every fill seen by a taker is a lot of a
+    # maker, so the takers' executions add up to the number of buys.
+    taker_fills = sum(len(body["result"]["executions"]) for _, body in answered)
+    assert taker_fills == CLIENTS * ORDERS_PER_CLIENT // 2
+
+    commit_index = int(wait_for("leader status", leader.status, 5)["commit_index"])
+    state_hash = wait_for("replicas to converge", lambda: converged_hash(nodes, commit_index), 10)
+    leader_status = wait_for("leader status", leader.status, 5)
+    journal = leader.stderr_path.parent / leader.node_id / "raft.journal"  # its --data-dir
+    entries = read_entries(journal, include_uncommitted=True)
+    per_entry: dict[int, int] = {}
+    for entry in entries:
+        per_entry[entry.raft_index] = per_entry.get(entry.raft_index, 0) + 1
+    client_commands = [e for e in entries if '"type":"new"' in e.text]
+    assert len(client_commands) == CLIENTS * ORDERS_PER_CLIENT
+    assert max(per_entry.values()) > 1, "no entry carried more than one command"
+    applied = [
+        AppliedCommand(e.raft_index, e.text, e.position)
+        for e in entries
+        if e.raft_index <= int(leader_status["state_hash_index"])
+    ]
+    assert replay(applied).state_hash() == leader_status["state_hash"] == state_hash
+    print(
+        f"group commit: {len(client_commands)} orders in {len(per_entry)} entries, "
+        f"at most {max(per_entry.values())} commands in one"
+    )

@@ -15,9 +15,9 @@ from targets.reference.engine.commands import (
     encode,
     parse_client_request,
 )
-from targets.reference.engine.journal import read_commands
+from targets.reference.engine.journal import JournalError, read_commands, read_entries
 from targets.reference.engine.orderbook import Side
-from targets.reference.engine.state import EngineState, replay
+from targets.reference.engine.state import AppliedCommand, EngineState, replay
 
 
 def new(
@@ -190,8 +190,39 @@ def test_malformed_command_is_recorded_and_answered_not_raised() -> None:
 def test_log_indexes_must_increase() -> None:
     state = EngineState()
     state.apply(5, new("b1", "buy", 100, 1))
-    with pytest.raises(ValueError, match="index 5"):
+    with pytest.raises(ValueError, match="index 5 position 0 applied after index 5 position 0"):
         state.apply(5, new("b2", "buy", 100, 1))
+    state.apply(5, new("b2", "buy", 100, 1), position=1)  # the next command of entry 5
+    with pytest.raises(ValueError, match="index 4 position 3 applied after index 5 position 1"):
+        state.apply(4, new("b3", "buy", 100, 1), position=3)
+    state.apply(6, new("b3", "buy", 100, 1))
+
+
+def test_commands_of_one_entry_are_told_apart_by_position() -> None:
+    """Group commit: the same commands as one entry or as one entry each give the same books
+    and executions, but not the same commands digest (which entries were applied differ)."""
+    log = [text for _, text in random_log(seed=11, count=50)]
+    one_each = replay([(index, text) for index, text in enumerate(log, start=1)])
+    batched = replay([AppliedCommand(7, text, position) for position, text in enumerate(log)])
+    assert batched.execution_records(1, 1000) == one_each.execution_records(1, 1000)
+    assert batched.canonical_snapshot()["books"] == one_each.canonical_snapshot()["books"]
+    assert batched.state_hash() != one_each.state_hash()
+    assert batched.digests_are_consistent()
+    assert replay(batched.applied_commands()).state_hash() == batched.state_hash()
+    # The same texts at other positions of the entry are another log.
+    moved = replay([AppliedCommand(7, text, position + 1) for position, text in enumerate(log)])
+    assert moved.state_hash() != batched.state_hash()
+
+
+def test_an_unbatched_log_keeps_its_hash_from_before_group_commit() -> None:
+    """The link of a command at position 0 is `index:text` as it always was, so the state hash
+    recorded by a run before group commit still replays (`hftchaos replay` on old runs)."""
+    import hashlib
+
+    text = new("b1", "buy", 100, 5, ts_ns=1)
+    chain = hashlib.sha256(bytes(32) + f"3:{text}".encode()).hexdigest()
+    summary = replay([(3, text)])._summary()
+    assert summary["commands_digest"] == chain
 
 
 def test_applied_commands_rebuild_the_same_state() -> None:
@@ -261,8 +292,8 @@ def test_client_request_validation() -> None:
 
 
 def test_command_log_read_back_from_a_pysyncobj_journal(tmp_path: Path) -> None:
-    """What a node's `apply_command` proposals look like in PySyncObj's FileJournal: a type
-    byte and a pickled (method id, args[, kwargs]) call."""
+    """What a node's proposals looked like in PySyncObj's FileJournal before group commit: a
+    type byte and a pickled (method id, (command text,)[, kwargs]) call, one command each."""
     import pickle
 
     commands = [new("s1", "sell", 100, 5), new("b1", "buy", 100, 2), cancel("s1")]
@@ -286,3 +317,48 @@ def test_command_log_read_back_from_a_pysyncobj_journal(tmp_path: Path) -> None:
         replay(everything).state_hash()
         == replay([(2, commands[0]), (3, commands[1]), (4, commands[2])]).state_hash()
     )
+
+
+def test_batched_entries_read_back_one_command_each(tmp_path: Path) -> None:
+    """Group commit: an entry's call carries a list of command texts; each is read back with the
+    entry's index and term and its position, and replays to the state the node had."""
+    import pickle
+
+    first = [new("s1", "sell", 100, 5), new("b1", "buy", 100, 2)]
+    second = [new("b2", "buy", 100, 1), cancel("s1"), encode(MarkPublished(2))]
+    path = tmp_path / "raft.journal"
+    journal = FileJournal(str(path))
+    journal.add(b"\x01", 1, 1)
+    journal.add(b"\x00" + pickle.dumps((0, (first,))), 2, 1)
+    journal.add(b"\x00" + pickle.dumps((0, (new("old", "buy", 90, 1),))), 3, 1)  # unbatched
+    journal.add(b"\x00" + pickle.dumps((0, (second,), {})), 4, 2)
+    journal._destroy()
+
+    entries = read_entries(path, include_uncommitted=True)
+    assert [(e.raft_index, e.term, e.position) for e in entries] == [
+        (2, 1, 0), (2, 1, 1), (3, 1, 0), (4, 2, 0), (4, 2, 1), (4, 2, 2),
+    ]  # fmt: skip
+    assert [e.text for e in entries] == [*first, new("old", "buy", 90, 1), *second]
+    node = EngineState()
+    for index, texts in [(2, first), (3, [new("old", "buy", 90, 1)]), (4, second)]:
+        for position, text in enumerate(texts):
+            node.apply(index, text, position)
+    assert replay(read_commands(path, include_uncommitted=True)).state_hash() == node.state_hash()
+
+
+@pytest.mark.parametrize(
+    "argument",
+    [[], [1, "x"], ("a",), 5, None],
+    ids=["empty batch", "not all text", "tuple", "number", "none"],
+)
+def test_a_journal_call_that_is_no_batch_of_texts_is_refused(
+    tmp_path: Path, argument: object
+) -> None:
+    import pickle
+
+    path = tmp_path / "raft.journal"
+    journal = FileJournal(str(path))
+    journal.add(b"\x00" + pickle.dumps((0, (argument,))), 1, 1)
+    journal._destroy()
+    with pytest.raises(JournalError, match="entry 1: unexpected call"):
+        read_entries(path, include_uncommitted=True)

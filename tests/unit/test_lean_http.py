@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from http.server import ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -131,3 +132,58 @@ def test_malformed_requests_get_an_error_and_a_closed_connection(
     with server() as port:
         answer = raw_exchange(port, request_bytes)
     assert answer.split(b"\r\n")[0].split(b" ")[1] == status
+
+
+class WholeAnswerHandler(LeanRequestHandler):
+    """Answers with send_whole and counts its writes."""
+
+    protocol_version = "HTTP/1.1"
+    writes: ClassVar[list[bytes]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        real_write = self.wfile.write
+
+        def counted(data: bytes) -> int:
+            WholeAnswerHandler.writes.append(bytes(data))
+            return int(real_write(data))
+
+        self.wfile.write = counted  # type: ignore[method-assign]
+
+    def do_GET(self) -> None:
+        if self.path == "/close":
+            self.close_connection = True
+        status = 404 if self.path == "/missing" else 200
+        self.send_whole(status, "application/json", json.dumps({"path": self.path}).encode())
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_send_whole_answers_in_one_write_that_http_client_reads() -> None:
+    WholeAnswerHandler.writes = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), WholeAnswerHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=2)
+        answers = []
+        for path in ("/a", "/missing", "/close"):
+            connection.request("GET", path)
+            response = connection.getresponse()
+            answers.append((response.status, response.reason, json.loads(response.read())))
+            assert response.getheader("Content-Type") == "application/json"
+            assert parsedate_to_datetime(response.getheader("Date") or "") is not None
+        assert answers == [
+            (200, "OK", {"path": "/a"}),
+            (404, "Not Found", {"path": "/missing"}),
+            (200, "OK", {"path": "/close"}),
+        ]
+        assert response.getheader("Connection") == "close"
+        assert len(WholeAnswerHandler.writes) == 3  # one per answer, kept alive until /close
+        assert all(b"\r\n\r\n{" in write for write in WholeAnswerHandler.writes)
+        connection.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -17,7 +17,7 @@ from targets.reference.checks.model import (
     Record,
     field_differences,
 )
-from targets.reference.engine.state import EngineState, replay
+from targets.reference.engine.state import AppliedCommand, EngineState, replay
 
 NAME = "deterministic_replay"
 _HASH_SHOWN = 12
@@ -36,8 +36,12 @@ def deterministic_replay(history: History, final: FinalState) -> CheckResult:
         if node.journal is None:
             undecided.append(f"{name}: journal not read ({node.journal_problem})")
             continue
+        # A node applies a whole entry at once (group commit puts many commands in one), so
+        # `applied_index` is an entry index: every command of the entries up to it.
         entries = [
-            (e.raft_index, e.text) for e in node.journal if e.raft_index <= node.applied_index
+            AppliedCommand(e.raft_index, e.text, e.position)
+            for e in node.journal
+            if e.raft_index <= node.applied_index
         ]
         state = replay(entries)
         replayed_nodes += 1

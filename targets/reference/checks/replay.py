@@ -16,7 +16,7 @@ from harness.checks import ReplayReport
 from targets.reference.checks.collect import FINAL_STATE_FILE, load_final_state
 from targets.reference.checks.model import NodeFinal
 from targets.reference.engine.journal import JOURNAL_FILE, JournalError, read_entries
-from targets.reference.engine.state import replay
+from targets.reference.engine.state import AppliedCommand, replay
 
 _HASH_SHOWN = 16
 
@@ -68,7 +68,11 @@ def _replay_node(name: str, journal: Path, node: NodeFinal | None, problem: str)
         entries = read_entries(journal, include_uncommitted=index is not None)
     except (OSError, JournalError) as error:
         return ReplayRow(name, journal, 0, None, recorded_hash, index, None, None, str(error))
-    commands = [(e.raft_index, e.text) for e in entries if index is None or e.raft_index <= index]
+    commands = [
+        AppliedCommand(e.raft_index, e.text, e.position)
+        for e in entries
+        if index is None or e.raft_index <= index
+    ]
     state = replay(commands)
     replayed_hash = state.state_hash()
     if node is None or not has_record:

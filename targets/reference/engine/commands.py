@@ -49,8 +49,13 @@ Command = NewOrder | CancelOrder | MarkPublished
 CLIENT_COMMAND_TYPES = ("new", "cancel")
 
 
+# One encoder for every call: json.dumps with any option builds a new JSONEncoder each time,
+# and canonical_json runs several times per order on every replica (state digests).
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL_ENCODER.encode(value)
 
 
 def encode(command: Command) -> str:

@@ -26,6 +26,8 @@ from targets.reference.lean_http import LeanRequestHandler
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_EXECUTIONS_LIMIT = 1000
 MAX_EXECUTIONS_LIMIT = 10000
+# One encoder for every answer (json.dumps with options builds one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class EngineApi(Protocol):
@@ -146,14 +148,7 @@ class EngineRequestHandler(LeanRequestHandler):
         return body
 
     def _reply(self, status: HTTPStatus, body: object) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
+        self.send_whole(status, "application/json", _COMPACT_JSON.encode(body).encode())
 
     def log_message(self, format: str, *args: object) -> None:
         # One line per request would swamp stderr, where the harness parses ROLE lines.

@@ -7,8 +7,11 @@ node.py, so the journal holds every entry since the cluster was created.
 File layout (pysyncobj 0.3.x, journal.py): a 40-byte header (name, version, format, offset of
 the end of the last record) and then records `size:u32 | index:u64 | term:u64 | entry | size:u32`.
 An entry is one type byte (0 regular, 1 no-op, 2 membership, 3 code version) and, for regular
-entries, a pickle of `(method_id, (command_text,))`: the node has exactly one replicated method,
-so the argument is always the canonical JSON of one command.
+entries, a pickle of `(method_id, (argument,))`: the node has exactly one replicated method.
+Its argument is a list of command texts (canonical JSON), one entry holding many commands
+(group commit, batching.py); a journal written before group commit holds one text instead,
+read as a batch of one. Each command is read out as its own `JournalEntry`, with the entry's
+index and term and its position in the entry.
 
     from targets.reference.engine.journal import read_commands
     from targets.reference.engine.state import replay
@@ -39,18 +42,20 @@ class JournalError(ValueError):
 
 
 class JournalEntry(NamedTuple):
-    """One command of the log with the Raft term in which its leader proposed it."""
+    """One command of the log with the Raft term in which its leader proposed it, and its
+    place in its entry (many commands share an entry's index)."""
 
     raft_index: int
     term: int
     text: str
+    position: int = 0
 
 
 def read_commands(
     journal_path: str | Path, include_uncommitted: bool = False
 ) -> list[AppliedCommand]:
     return [
-        AppliedCommand(entry.raft_index, entry.text)
+        AppliedCommand(entry.raft_index, entry.text, entry.position)
         for entry in read_entries(journal_path, include_uncommitted)
     ]
 
@@ -77,7 +82,8 @@ def parse_entries(data: bytes, source: str, commit_index: int | None = None) -> 
         if commit_index is not None and index > commit_index:
             break
         if entry[:1] == bytes([_REGULAR_ENTRY]):
-            entries.append(JournalEntry(index, term, _command_text(entry[1:], index)))
+            texts = _command_texts(entry[1:], index)
+            entries.extend(JournalEntry(index, term, text, pos) for pos, text in enumerate(texts))
     return entries
 
 
@@ -90,11 +96,20 @@ def stored_commit_index(journal_path: str | Path) -> int:
     return int(meta.get("raftCommitIndex", 1))
 
 
-def _command_text(pickled: bytes, index: int) -> str:
+def _command_texts(pickled: bytes, index: int) -> list[str]:
     # Written by this node's own PySyncObj: trusted input.
     call = pickle.loads(pickled)
     # (method_id, args) or, when the proposer passed sync/timeout, (method_id, args, {}).
     args = call[1] if isinstance(call, tuple) and len(call) in (2, 3) else None
-    if not isinstance(args, tuple) or len(args) != 1 or not isinstance(args[0], str):
-        raise JournalError(f"entry {index}: unexpected call {call!r}")
-    return args[0]
+    argument = args[0] if isinstance(args, tuple) and len(args) == 1 else None
+    if isinstance(argument, str):
+        return [argument]  # one command per entry, as before group commit
+    if isinstance(argument, list) and argument and all(isinstance(text, str) for text in argument):
+        return argument
+    raise JournalError(f"entry {index}: unexpected call {_shortened(call)}")
+
+
+def _shortened(call: object) -> str:
+    # A batch can hold 48 KiB of commands; an error message names the shape, not all of it.
+    text = repr(call)
+    return text if len(text) <= 200 else f"{text[:200]}... ({len(text)} characters)"

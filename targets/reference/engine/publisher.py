@@ -29,6 +29,8 @@ MARK_INTERVAL_S = 0.01  # at most ~100 mark_published entries a second in the Ra
 REMARK_S = 1.0  # re-propose a mark the replicated state does not show after this long
 RETRY_BACKOFF_S = 0.5  # after a delivery error, before producing again
 KAFKA_LOG_INTERVAL_S = 10.0  # a down broker is reported once per this interval
+# One encoder for every message (json.dumps with options builds one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class ExecutionSource(Protocol):
@@ -182,7 +184,7 @@ class ExecutionPublisher:
             try:
                 producer.produce(
                     self._topic,
-                    value=json.dumps(record, separators=(",", ":")).encode(),
+                    value=_COMPACT_JSON.encode(record).encode(),
                     key=str(record["symbol"]).encode(),
                     on_delivery=self._delivery_report(seq, generation),
                 )

@@ -4,8 +4,13 @@ Pure logic: no clock, no randomness, no I/O and no PySyncObj, so the same comman
 the same order give the same state on every replica, in a unit test and in a later replay.
 (The one exception is deliberate: the bugs `wall_clock_in_apply` and `unguarded_timestamps` of
 targets/reference/bugs.py, passed in by the node, off unless switched on.)
-`EngineState.apply(index, command_text)` is the only way state changes; `index` is the Raft log
-index of the entry (strictly increasing), `command_text` its canonical JSON (see commands.py).
+`EngineState.apply(index, command_text, position)` is the only way state changes; `index` is the
+Raft log index of the entry, `position` the command's place in that entry (group commit puts
+many commands in one entry, batching.py; 0 for the first or only one), `command_text` its
+canonical JSON (see commands.py). (index, position) strictly increases from one command to the
+next. Both come from the replicated log, never from the replica itself, so every replica and a
+replay see the same values: they are recorded with each command and chained into
+`commands_digest`, which is what makes replicas that applied different entries disagree.
 
 Every applied command is kept with its index (`applied_commands()`), so the command log can be
 read back from any replica and `replay()` rebuilds an identical state from it. The same log can
@@ -21,8 +26,10 @@ whole state, each maintained incrementally so hashing stays O(1) however large t
   swaps its old term for the new one. The books are covered through it: a book is exactly the
   open orders of its symbol, by price and then arrival.
 - `executions_digest`: a SHA-256 chain over the executions in `seq` order.
-- `commands_digest`: a SHA-256 chain over (Raft index, command text) of every applied command,
-  so replicas that applied different log entries disagree even where the effects coincide.
+- `commands_digest`: a SHA-256 chain over (Raft index, position, command text) of every applied
+  command, so replicas that applied different log entries disagree even where the effects
+  coincide. The link of a command at position 0 is `index:text`, as before group commit, so
+  the hash of an unbatched log is unchanged (runs recorded earlier still replay to their hash).
 - counters: number of orders, executions and commands, `published_seq`.
 
 `canonical_snapshot()` gives the same content in full (books included) for forensics, and
@@ -59,6 +66,11 @@ Result = dict[str, object]
 class AppliedCommand(NamedTuple):
     raft_index: int
     text: str
+    position: int = 0  # the command's place in its Raft entry (group commit)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.raft_index, self.position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +129,17 @@ class EngineState:
 
     # ----------------------------------------------------------------- the only mutator
 
-    def apply(self, index: int, command_text: str) -> Result:
-        """Apply one committed log entry and return its result (JSON-ready). Never raises for
-        a bad command: it is recorded and answered with an error, like any other entry."""
-        if index <= self.last_index:
-            raise ValueError(f"log index {index} applied after {self.last_index}")
-        self._record_command(index, command_text)
+    def apply(self, index: int, command_text: str, position: int = 0) -> Result:
+        """Apply one committed command (the `position`-th of log entry `index`) and return its
+        result (JSON-ready). Never raises for a bad command: it is recorded and answered with
+        an error, like any other entry."""
+        last = self._commands[-1].key if self._commands else (0, 0)
+        if (index, position) <= last or position < 0:
+            raise ValueError(
+                f"log index {index} position {position} applied after "
+                f"index {last[0]} position {last[1]}"
+            )
+        self._record_command(AppliedCommand(index, command_text, position))
         self._hash_cache = None
         try:
             command = decode(command_text)
@@ -235,9 +252,9 @@ class EngineState:
             return command.ts_ns
         return _execution_time(command, self._executions[-1] if self._executions else None)
 
-    def _record_command(self, index: int, command_text: str) -> None:
-        self._commands.append(AppliedCommand(index, command_text))
-        self._commands_digest = _chain(self._commands_digest, f"{index}:{command_text}")
+    def _record_command(self, command: AppliedCommand) -> None:
+        self._commands.append(command)
+        self._commands_digest = _chain(self._commands_digest, _command_link(command))
 
     def _refresh_order_term(self, order: Order) -> None:
         term = _order_term(order)
@@ -322,7 +339,9 @@ class EngineState:
             },
             "orders": [_order_entry(order) for order in self._orders.values()],
             "executions": [execution.to_record() for execution in self._executions],
-            "commands": [[entry.raft_index, entry.text] for entry in self._commands],
+            "commands": [
+                [entry.raft_index, entry.position, entry.text] for entry in self._commands
+            ],
             "published_seq": self._published_seq,
         }
 
@@ -334,7 +353,7 @@ class EngineState:
             executions = _chain(executions, canonical_json(execution.to_record()))
         commands = _CHAIN_START
         for entry in self._commands:
-            commands = _chain(commands, f"{entry.raft_index}:{entry.text}")
+            commands = _chain(commands, _command_link(entry))
         return (orders, executions, commands) == (
             self._orders_digest,
             self._executions_digest,
@@ -342,12 +361,18 @@ class EngineState:
         )
 
 
-def replay(entries: Iterable[tuple[int, str]]) -> EngineState:
-    """A fresh state with `(raft_index, command_text)` entries applied in order."""
+def replay(entries: Iterable[AppliedCommand | tuple[int, str]]) -> EngineState:
+    """A fresh state with `(raft_index, command_text[, position])` commands applied in order."""
     state = EngineState()
-    for index, text in entries:
-        state.apply(index, text)
+    for entry in entries:
+        state.apply(*entry)
     return state
+
+
+def _command_link(command: AppliedCommand) -> str:
+    if command.position == 0:
+        return f"{command.raft_index}:{command.text}"
+    return f"{command.raft_index}.{command.position}:{command.text}"
 
 
 def _execution_time(command: NewOrder, previous: Execution | None) -> int:

@@ -78,14 +78,7 @@ class GatewayRequestHandler(LeanRequestHandler):
         return self.rfile.read(int(length_text))
 
     def _send(self, answer: Answer) -> None:
-        self.send_response(answer.http_status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer.body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(answer.body)
-        self.wfile.flush()
+        self.send_whole(answer.http_status, "application/json", answer.body)
 
 
 def _path_parts(path: str) -> list[str]:
