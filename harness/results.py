@@ -14,9 +14,8 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from harness.clock_anchor import ClockAnchor
@@ -24,6 +23,9 @@ from harness.history import History
 from harness.records import Outcome
 from harness.store.atomic import point_link, write_atomically, write_text_atomically
 from harness.store.summary import GitFacts, HostFacts
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -64,6 +66,10 @@ def write_history(
     ]
     if warmup_requests:
         kinds.append(("warmup_requests", warmup_requests))
+    # Imported here, when a run has records to write: pandas is 0.6 s of CPU that a command
+    # refusing a bad file at once (`run`, `suite`) would pay first.
+    import pandas as pd
+
     for name, records in kinds:
         frame = pd.DataFrame(_record_rows(list(records)))
         if anchor is not None:
