@@ -58,11 +58,13 @@ def test_every_kind_in_the_registry_has_a_case() -> None:
     assert set(fault_kinds()) == set(FAULTS), "a new fault kind needs its SIGKILL case here"
 
 
-def _scenario(directory: Path, kind: str) -> Path:
+def _scenario(directory: Path, kind: str, docker: bool = False) -> Path:
+    """The case's scenario; with `docker`, on the small topology's images (its Docker form)."""
     path = directory / f"heal-{kind}.yaml"
+    prefix = "heal-docker" if docker else "heal"
     path.write_text(
-        f"name: heal-{kind.replace('_', '-')}\n"
-        f"topology: {small_topology(directory)}\n"
+        f"name: {prefix}-{kind.replace('_', '-')}\n"
+        f"topology: {small_topology(directory, images=docker)}\n"
         "load: {rate_per_s: 20, duration_s: 40, warmup_s: 0}\n"
         "steady_state: {window_s: 1}\n"
         "checks: []\n"
