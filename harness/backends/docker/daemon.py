@@ -26,8 +26,8 @@ PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}
 ENGINE_START_S = 30.0
 # Without the userland proxy a published port is reached through the kernel's NAT; with it
 # (Docker's default), every connection from 127.0.0.1 is copied by a `docker-proxy` process,
-# which put a leader-kill run's steady-state p99 at 356 and 512 ms against 250 on this
-# machine kind (README, On Docker).
+# one more hop on the path of every latency the harness measures (~0.1 ms per request at
+# p99 on an idle machine of this kind; README, On Docker).
 DOCKERD = ("dockerd", "--userland-proxy=false")
 APT_TIMEOUT_S = 600
 Report = Callable[[str], None]

@@ -2,8 +2,8 @@
 
 With the proxy on (Docker's default), each connection the harness makes to a port published
 on 127.0.0.1 is accepted and copied by a `docker-proxy` process; the load, the probes and the
-health checks all pay for it, and on a busy 2-core machine that was the steady-state p99 of a
-whole run (README, On Docker). With `--userland-proxy=false` the kernel's NAT forwards them.
+health checks all go through it (one more process hop, its CPU on the same cores). With
+`--userland-proxy=false` the kernel's NAT forwards them.
 The proxy is a daemon option that the API does not report, so its processes are looked for.
 """
 
