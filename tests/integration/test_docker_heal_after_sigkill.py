@@ -32,6 +32,7 @@ from tests.integration.test_heal_after_sigkill import (
     _iptables_rules,
     _journal,
     _marked_processes,
+    _own_registry,  # noqa: F401 (autouse: imported, it applies here too)
     _scenario,
     _skewed_clocks,
 )
@@ -45,13 +46,6 @@ REAPER = "harness.backends.docker.reaper"
 @pytest.fixture(scope="module")
 def engine() -> Any:
     return engine_client()
-
-
-@pytest.fixture(autouse=True)
-def _own_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The harness and the heal register runs here, not in the machine's registry: another
-    session's `hftchaos` command would otherwise heal the dead run before this test does."""
-    monkeypatch.setenv("HFTCHAOS_RUN_REGISTRY", str(tmp_path / "registry"))
 
 
 # -- the machine, seen by the test's own means ----------------------------------------------

@@ -54,6 +54,14 @@ FAULTS: dict[str, str] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _own_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness and the heal register runs here, not in the machine's registry: another
+    session's `hftchaos` command would otherwise heal the dead run first (seen: `heal` said
+    "nothing to heal" for bandwidth and kill while other work ran on the machine)."""
+    monkeypatch.setenv("HFTCHAOS_RUN_REGISTRY", str(tmp_path / "registry"))
+
+
 def test_every_kind_in_the_registry_has_a_case() -> None:
     assert set(fault_kinds()) == set(FAULTS), "a new fault kind needs its SIGKILL case here"
 
