@@ -210,19 +210,9 @@ def command_sweep(_arguments: argparse.Namespace) -> int:
 
 def _sweep_docker() -> None:
     """Containers and networks of dead Docker runs, when an engine answers (else nothing)."""
-    import shutil
+    from harness.backends.docker.leftovers import sweep_engine
 
-    if shutil.which("dockerd") is None:
-        return
-    from harness.backends.docker.engine import engine_client
-    from harness.backends.docker.leftovers import sweep_dead_runs as sweep_containers
-    from harness.errors import RuntimeEnvironmentError
-
-    try:
-        client = engine_client()
-    except RuntimeEnvironmentError:
-        return
-    runs = sweep_containers(client)
+    runs = sweep_engine()
     _report(f"removed the containers and networks of {len(runs)} dead Docker runs {runs or ''}")
 
 

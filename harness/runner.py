@@ -165,16 +165,6 @@ def _start_rig_probes(
     return probes
 
 
-def _backend_facts(backend: Backend) -> BackendFacts | None:
-    """What a backend that Describes itself says about the run's images and engine."""
-    if not isinstance(backend, Describes):
-        return None
-    described = backend.describe()
-    return BackendFacts(
-        name=described.name, engine_version=described.engine_version, images=described.images
-    )
-
-
 def _nth_load_pid(load: LoadRun, index: int) -> int | None:
     pids = load.pids
     return pids[index] if index < len(pids) else None
@@ -233,13 +223,14 @@ class ScenarioRun:
         try:
             if running is not None:
                 self._check_shared(running.plan)
+                self._describe(running)
                 self._drive(running, running.plan, run_id, live, run_dir)
                 return
             topology = with_clock_control(self.loaded.topology.topology, self.scenario)
             plan = self.parts.make_plan(self.loaded.topology.with_topology(topology), run_dir)
             with self.parts.open_backend(plan, self.report) as backend:
                 backend.up()
-                self.backend_facts = _backend_facts(backend)
+                self._describe(backend)
                 self._drive(backend, plan, run_id, live, run_dir)
         finally:
             # After teardown: a harness killed before this line leaves an open journal, and
@@ -247,6 +238,19 @@ class ScenarioRun:
             self.healing = self.journal.close(self.registry.errors)
             if self.healing is not None:
                 self.errors.extend(e for e in self.healing.errors if e not in self.errors)
+
+    def _describe(self, backend: Backend) -> None:
+        """What a backend that Describes itself says about the run's images and engine, for
+        the summary, and its warnings, said before the run."""
+        if not isinstance(backend, Describes):
+            return
+        described = backend.describe()
+        self.backend_facts = BackendFacts(
+            name=described.name, engine_version=described.engine_version, images=described.images
+        )
+        for warning in described.warnings:
+            self.warnings.append(warning)
+            self.report(f"[yellow]warning:[/] {escape(warning)}")
 
     def _warm_up(self, gateway: str, run_id: str, plan: Plan) -> None:
         """Order flow before the measured load: a topology that has just come up answers its

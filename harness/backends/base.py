@@ -16,6 +16,7 @@ from harness.topology.plan import Plan
 
 if TYPE_CHECKING:  # faults.base imports this module; the protocol only names the type
     from harness.faults.base import ActiveFault
+    from harness.faults.netfilter import CountedRule
 
 
 class ServiceState(enum.Enum):
@@ -90,6 +91,10 @@ class NetworkControl(Protocol):
     def partition(self, run_id: str, key: str | int, groups: list[list[str]]) -> ActiveFault:
         """Drop every packet between services of different groups."""
 
+    def rule_counters(self, tag: str) -> list[CountedRule]:
+        """The rules carrying `tag` now, wherever this backend puts them, with what each has
+        matched so far (the effect check of kernel faults)."""
+
 
 @runtime_checkable
 class LogAccess(Protocol):
@@ -113,6 +118,7 @@ class BackendDescription:
     name: str
     engine_version: str | None
     images: dict[str, str]  # service -> image id
+    warnings: tuple[str, ...] = ()  # what about the backend may distort the run's figures
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from harness.topology.plan import Plan
 
 if TYPE_CHECKING:
     from harness.faults.base import ActiveFault
+    from harness.faults.netfilter import CountedRule
 
 
 @dataclass
@@ -130,3 +131,6 @@ class FakeNetworkControl:
         self.calls.append(("partition", (run_id, key, groups)))
         targets = [name for group in groups for name in group]
         return SimpleActiveFault(targets, {}, lambda: self.calls.append(("heal", key)))
+
+    def rule_counters(self, tag: str) -> list[CountedRule]:
+        return []  # it adds no rule

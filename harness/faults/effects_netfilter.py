@@ -1,7 +1,8 @@
 """Effects of kernel network faults (partition, packet_loss): the kernel's own per-rule
-counters. Right after injection the fault's rules must be in the kernel; just before the heal
-they must have matched (dropped) at least one packet. A rule that matched nothing did nothing:
-the usual cause is a program whose connections do not come from its own address (every peer
+counters, read where the backend put the rules (NetworkControl.rule_counters). Right after
+injection the fault's rules must be in the kernel; just before the heal they must have
+matched (dropped) at least one packet. A rule that matched nothing did nothing: the usual
+cause is a program whose connections do not come from its own address (every peer
 connection from 127.0.0.1), which rules on that address never see.
 """
 
@@ -23,12 +24,15 @@ class CounterWatch:
         # the fault's own detail: a fault that added nothing has no detail to trust.
         self._tag = netfilter.make_tag(request.context.run_id, request.key)
         self._rules_at_injection = 0
+        # Where the backend put them: the host's tables, or each container's namespace.
+        network = request.context.network
+        self._counters = network.rule_counters if network else netfilter.rule_counters
 
     def injected(self) -> None:
-        self._rules_at_injection = len(netfilter.rule_counters(self._tag))
+        self._rules_at_injection = len(self._counters(self._tag))
 
     def judge(self) -> Effect:
-        counted = netfilter.rule_counters(self._tag)
+        counted = self._counters(self._tag)
         return judge_counters(self._tag, self._rules_at_injection, counted)
 
 

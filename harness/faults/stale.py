@@ -5,6 +5,8 @@ its entry once its journal says it was healed. An entry whose journal is not clo
 owner is gone is an unfinished run: `heal_unfinished` undoes what its journal lists, ends its
 processes and removes its kernel rules. Kernel rules tagged with a run that has no live owner
 are removed as well, also those of runs older than the journal (whose entries held a pid).
+When a run was unfinished, the Docker engine's containers and networks of dead harnesses go
+too (their reaper may have died with the harness).
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def heal_unfinished(by: str) -> list[HealOutcome]:
     """Heal every unfinished run; an entry is removed once its run is fully healed."""
     found = entries()
     outcomes = []
-    for entry in unfinished(found):
+    left = unfinished(found)
+    for entry in left:
         if entry.journal is None:
             outcome = HealOutcome(entry.run_id)
             sweep_rules(entry.run_id, outcome)
@@ -106,7 +109,20 @@ def heal_unfinished(by: str) -> list[HealOutcome]:
         if not entry.owner_alive and entry.journal and entry.journal.cleanly_healed:
             unregister_run(entry.run_id)  # healed, but the entry outlived its run
     outcomes += _orphan_rules({entry.run_id for entry in found if entry.owner_alive}, outcomes)
+    if left:
+        outcomes += _dead_containers()
     return outcomes
+
+
+def _dead_containers() -> list[HealOutcome]:
+    """A SIGKILLed harness's Docker containers and network, when its reaper did not outlive
+    it to remove them: found by their labels (harness/backends/docker/leftovers.py)."""
+    from harness.backends.docker.leftovers import sweep_engine
+
+    return [
+        HealOutcome(run, undone=["removed its containers and network (Docker)"])
+        for run in sweep_engine()
+    ]
 
 
 def _orphan_rules(live: set[str], done: list[HealOutcome]) -> list[HealOutcome]:

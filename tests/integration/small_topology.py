@@ -1,7 +1,8 @@
 """A small topology for tests that need a harness of their own per case: Toxiproxy, three
 engine nodes without Kafka (each on its own loopback address, so kernel rules can single one
 out) and the gateway, every gateway-engine connection through a Toxiproxy link. Up in
-seconds, where the reference topology's Kafka takes far longer."""
+seconds, where the reference topology's Kafka takes far longer. With `images=True` each
+service also names the image it runs in on the Docker backend (`build:`)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ TOPOLOGY = """
 name: heal-small
 services:
   toxiproxy:
-    role: toxiproxy
+    role: toxiproxy%(toxiproxy_build)s
     ports: [api]
     command: ["${toolchain.toxiproxy_server}", -host, "${self.host}", -port, "${self.port.api}"]
     env: {LOG_LEVEL: info}
     health: {http: "http://${self.address.api}/version", timeout_s: 15}
 %(engines)s
   gateway:
-    role: gateway
+    role: gateway%(build)s
     ports: [http]
     depends_on: [n1, n2, n3]
     command: ["${python}", -m, targets.reference.gateway, --http, "${self.address.http}",
@@ -31,7 +32,7 @@ links:
 """
 ENGINE = """
   %(node)s:
-    role: engine
+    role: engine%(build)s
     host: 127.0.0.%(host)d
     ports: [raft, http]
     command: ["${python}", -m, targets.reference.engine, --node-id, %(node)s,
@@ -43,17 +44,26 @@ ENGINE = """
 NODES = ("n1", "n2", "n3")
 
 
-def small_topology(directory: Path) -> Path:
+def small_topology(directory: Path, images: bool = False) -> Path:
     def peers(node: str) -> str:
         return ",".join(
             f"{peer}=${{services.{peer}.address.raft}}" for peer in NODES if peer != node
         )
 
+    build = "\n    build: reference" if images else ""
     engines = "".join(
-        ENGINE % {"node": node, "host": 11 + index, "peers": peers(node)}
+        ENGINE % {"node": node, "host": 11 + index, "peers": peers(node), "build": build}
         for index, node in enumerate(NODES)
     )
     gateway_engines = ",".join(f"{node}=${{links.gateway-{node}.address}}" for node in NODES)
     path = directory / "heal-small.yaml"
-    path.write_text(TOPOLOGY % {"engines": engines, "gateway_engines": gateway_engines})
+    path.write_text(
+        TOPOLOGY
+        % {
+            "engines": engines,
+            "gateway_engines": gateway_engines,
+            "build": build,
+            "toxiproxy_build": "\n    build: toxiproxy" if images else "",
+        }
+    )
     return path

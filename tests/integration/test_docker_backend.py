@@ -3,8 +3,12 @@ run as containers on the run's own network, judged by the same scenario files (s
 SLOs and safety checks) as on the local backend; and, after each run, nothing of it left:
 no container, network, volume or host iptables rule (compared before and after).
 
-Run by `nox -s docker` (which installs docker.io and debootstrap, starts dockerd and builds
-the images), not by the `tests` session.
+Each scenario brings up its own topology (about 10 s of each test's 30-50): the reference
+safety checks judge the whole state of the engines, and on a topology shared with an earlier
+scenario its orders are orders nobody in this run sent (no_double_fills says so).
+
+Part of the `tests` session, which gets docker.io, debootstrap, dockerd and the images first
+(`hftchaos setup --docker`); `nox -s docker` runs them alone.
 """
 
 from __future__ import annotations
@@ -89,6 +93,10 @@ def test_library_scenario_passes_on_docker_and_leaves_nothing(
     assert result.summary.backend.name == "docker"
     assert result.summary.backend.engine_version
     assert set(result.summary.backend.images) >= {"n1", "n2", "n3", "kafka", "gateway"}
+    # Every fault was seen acting in the containers, and no userland proxy carried the load.
+    effects = [fault.effect.status if fault.effect else None for fault in result.summary.faults]
+    assert effects and set(effects) == {"effective"}, effects
+    assert not [warning for warning in result.summary.warnings if "userland proxy" in warning]
     assert what_runs_left(engine) == before
 
 

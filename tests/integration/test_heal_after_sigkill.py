@@ -54,15 +54,25 @@ FAULTS: dict[str, str] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _own_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness and the heal register runs here, not in the machine's registry: another
+    session's `hftchaos` command would otherwise heal the dead run first (seen: `heal` said
+    "nothing to heal" for bandwidth and kill while other work ran on the machine)."""
+    monkeypatch.setenv("HFTCHAOS_RUN_REGISTRY", str(tmp_path / "registry"))
+
+
 def test_every_kind_in_the_registry_has_a_case() -> None:
     assert set(fault_kinds()) == set(FAULTS), "a new fault kind needs its SIGKILL case here"
 
 
-def _scenario(directory: Path, kind: str) -> Path:
+def _scenario(directory: Path, kind: str, docker: bool = False) -> Path:
+    """The case's scenario; with `docker`, on the small topology's images (its Docker form)."""
     path = directory / f"heal-{kind}.yaml"
+    prefix = "heal-docker" if docker else "heal"
     path.write_text(
-        f"name: heal-{kind.replace('_', '-')}\n"
-        f"topology: {small_topology(directory)}\n"
+        f"name: {prefix}-{kind.replace('_', '-')}\n"
+        f"topology: {small_topology(directory, images=docker)}\n"
         "load: {rate_per_s: 20, duration_s: 40, warmup_s: 0}\n"
         "steady_state: {window_s: 1}\n"
         "checks: []\n"

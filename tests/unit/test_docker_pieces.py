@@ -1,9 +1,13 @@
 """The pure parts of the Docker backend: which rule goes into which namespace, what makes an
-image new, the order of builds, and the messages for what is missing."""
+image new, the order of builds, the messages for what is missing, and how the engine's
+userland proxy is recognised (on a real process under its name)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +123,27 @@ def test_the_image_holds_every_harness_module_its_services_import() -> None:
 
     assert harness_imports_outside(set(SERVICE_HARNESS_MODULES)) == set()
     assert harness_imports_outside(set(SERVICE_HARNESS_MODULES) - {"settings.py"}) == {"settings"}
+
+
+def test_a_docker_proxy_process_serving_a_port_of_the_run_is_found(tmp_path: Path) -> None:
+    """A real process named docker-proxy (a Python under that name), with the engine's
+    arguments: its host port is found, other ports are not, and without it nothing is."""
+    from harness.backends.docker.userland_proxy import proxied_ports, proxy_warning
+
+    proxy = tmp_path / "docker-proxy"
+    proxy.symlink_to(sys.executable)
+    arguments = ["-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "34567"]
+    child = subprocess.Popen(
+        [str(proxy), "-c", "import time; time.sleep(30)", *arguments, "-container-port", "80"]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not proxied_ports([34567]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxied_ports([34567, 80, 1]) == [34567]
+        assert proxy_warning([34567]) is not None
+    finally:
+        child.kill()
+        child.wait()
+    assert proxied_ports([34567]) == []
+    assert proxy_warning([34567]) is None

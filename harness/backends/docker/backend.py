@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from harness.backends.base import BackendDescription, ServiceFacts, ServiceState
 from harness.backends.bringup import bring_up
 from harness.backends.common import BackendCommon
@@ -28,6 +30,7 @@ from harness.backends.docker.engine import engine_client, engine_version
 from harness.backends.docker.leftovers import labels_for, remove_run, sweep_dead_runs
 from harness.backends.docker.logs import LogFollower
 from harness.backends.docker.reaper import start_reaper
+from harness.backends.docker.userland_proxy import proxy_warning
 from harness.backends.files import process_cpu_seconds
 from harness.backends.health import CHECK_TIMEOUT_S, check_health
 from harness.errors import BackendError
@@ -37,10 +40,23 @@ from harness.topology.plan import Plan, service_owner
 
 if TYPE_CHECKING:
     from harness.faults.base import ActiveFault
+    from harness.faults.netfilter import CountedRule
 
 Report = Callable[[str], None]
 STATES = {"running": ServiceState.RUNNING, "paused": ServiceState.PAUSED}
 LOG_DRAIN_S = 2.0
+
+
+def service_pid(init_pid: int | None) -> int | None:
+    """The service's own process: the one child of the container's init (`init: True`), whose
+    maps, environment and CPU time are the service's; the init's pid until it has forked."""
+    if init_pid is None:
+        return None
+    try:
+        children = psutil.Process(init_pid).children()
+    except psutil.Error:
+        return init_pid
+    return children[0].pid if len(children) == 1 else init_pid
 
 
 def run_label(plan: Plan) -> str:
@@ -62,6 +78,7 @@ class DockerBackend(BackendCommon):
         self._followers: list[LogFollower] = []
         self._stopped: set[str] = set()
         self._torn_down = False
+        self.warnings: tuple[str, ...] = ()
 
     # -- the whole topology ------------------------------------------------------------------
 
@@ -75,6 +92,9 @@ class DockerBackend(BackendCommon):
         )
         start_reaper(self.run)  # removes the run's containers if this harness is killed
         bring_up(self, self._report)
+        ports = [port for service in self.plan.services.values() for port in service.ports.values()]
+        warning = proxy_warning(ports)
+        self.warnings = (warning,) if warning else ()
 
     def teardown(self) -> None:
         if self._torn_down:
@@ -94,7 +114,7 @@ class DockerBackend(BackendCommon):
         return {name: self._client.images.get(ref).id for name, ref in self.images.items()}
 
     def describe(self) -> BackendDescription:
-        return BackendDescription("docker", self.engine_version, self.image_ids())
+        return BackendDescription("docker", self.engine_version, self.image_ids(), self.warnings)
 
     # -- one service -------------------------------------------------------------------------
 
@@ -177,7 +197,7 @@ class DockerBackend(BackendCommon):
             host=service.host,
             ports=dict(service.ports),
             log_file=service.log_file,
-            pid=state.get("Pid") or None,
+            pid=service_pid(state.get("Pid") or None),
             container_id=container.id if container is not None else None,
             exit_code=state.get("ExitCode") if state.get("Status") == "exited" else None,
         )
@@ -207,6 +227,9 @@ class DockerBackend(BackendCommon):
         spaces = [[self.namespace(name) for name in group] for group in groups]
         rules = netns.partition_rules(tag, spaces)
         return self._apply([n for g in groups for n in g], rules, tag, {"groups": groups})
+
+    def rule_counters(self, tag: str) -> list[CountedRule]:
+        return netns.counted_tagged([self.namespace(name) for name in self._running()], tag)
 
     def cpu_seconds(self, name: str) -> float | None:
         pid = self.facts(name).pid

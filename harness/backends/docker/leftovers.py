@@ -72,3 +72,20 @@ def sweep_dead_runs(client: Any) -> list[str]:
     for run in runs:
         remove_run(client, run)
     return runs
+
+
+def sweep_engine() -> list[str]:
+    """The dead runs removed from this machine's engine; none when Docker is not installed
+    or no engine answers (then nothing of a run can be running in it either)."""
+    import shutil
+
+    from harness.backends.docker.engine import engine_client
+    from harness.errors import RuntimeEnvironmentError
+
+    if shutil.which("dockerd") is None:
+        return []
+    try:
+        client = engine_client()
+    except RuntimeEnvironmentError:
+        return []
+    return sweep_dead_runs(client)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import BackendError, RuntimeEnvironmentError
-from harness.faults.netfilter import make_tag, parse_listing
+from harness.faults.netfilter import CountedRule, make_tag, parse_counted, parse_listing
 
 COMMAND_TIMEOUT_S = 10.0
 CHAIN = "INPUT"
@@ -42,7 +42,11 @@ class NamespaceRule:
 
 
 def _iptables(namespace: Namespace, *args: str) -> str:
-    command = ["nsenter", "-t", str(namespace.pid), "-n", "iptables", "-w", "5", *args]
+    return _in_namespace(namespace, ["iptables", "-w", "5", *args])
+
+
+def _in_namespace(namespace: Namespace, program: list[str]) -> str:
+    command = ["nsenter", "-t", str(namespace.pid), "-n", *program]
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
@@ -112,6 +116,19 @@ def remove_tagged(namespaces: set[Namespace], tag: str) -> int:
         except BackendError:
             continue  # no such process or namespace any more: nothing left to undo there
     return removed
+
+
+def counted_tagged(namespaces: Sequence[Namespace], tag: str) -> list[CountedRule]:
+    """The rules carrying `tag` in each namespace, with the kernel's counters of each (a
+    namespace that is gone has none)."""
+    found = []
+    for namespace in namespaces:
+        try:
+            listing = _in_namespace(namespace, ["iptables-save", "-c", "-t", "filter"])
+        except BackendError:
+            continue
+        found += [counted for counted in parse_counted(listing) if counted.rule.tag == tag]
+    return found
 
 
 def count_tagged(namespace: Namespace, run_id: str) -> int:

@@ -34,6 +34,7 @@ from harness.topology.plan import Plan, PlannedService, service_owner
 
 if TYPE_CHECKING:
     from harness.faults.base import ActiveFault
+    from harness.faults.netfilter import CountedRule
 
 PR_SET_PDEATHSIG = 1
 STATE_FILE = "state.json"
@@ -173,6 +174,11 @@ class LocalBackend(BackendCommon):
 
         hosts = [[(name, self.plan.services[name].host) for name in group] for group in groups]
         return inject_partition(run_id, key, hosts)
+
+    def rule_counters(self, tag: str) -> list[CountedRule]:
+        from harness.faults.netfilter import rule_counters
+
+        return rule_counters(tag)  # the host's tables: every rule acts on loopback
 
     def cpu_seconds(self, name: str) -> float | None:
         process = self._processes.get(name)
