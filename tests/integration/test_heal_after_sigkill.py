@@ -100,10 +100,7 @@ def _iptables_rules() -> list[str]:
 
 
 def _environment(results: Path) -> dict[str, str]:
-    """The test's own results root. The run registry stays the machine's one: a private one
-    would make this test's `heal` sweep, as orphans, the live rules of runs registered in the
-    machine's (and another `hftchaos` command may heal this test's dead run first: keep the
-    machine to this suite while it runs, as CI does)."""
+    """The test's own results root (and, through `_own_registry`, its own run registry)."""
     return {**os.environ, "HFTCHAOS_RESULTS": str(results)}
 
 
