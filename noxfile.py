@@ -42,7 +42,9 @@ def install_with_toolchain(
     session: nox.Session, extras: str, commands: tuple[str, ...] = ("iptables",)
 ) -> None:
     install_system_packages(session, commands)
-    session.install("-e", f".[{extras}]")
+    # pip too: uv's virtualenvs have none, and the Docker images' wheels are fetched with the
+    # session's own pip (harness/images/wheels.py).
+    session.install("pip", "-e", f".[{extras}]")
     # Toxiproxy (go install), Kafka jars (Maven) and libfaketime, cached under .cache/hftchaos.
     session.run("hftchaos", "setup")
 
