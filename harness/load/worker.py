@@ -120,9 +120,14 @@ def clock_offset_ns(master_boot_id: str, master_wall_minus_monotonic_ns: int) ->
     return master_wall_minus_monotonic_ns - wall_minus_monotonic_ns()
 
 
+def share_seed(options: LoadOptions, share: Share) -> int:
+    """Each share its own random stream, reproducible."""
+    return options.seed * 7919 + share.index
+
+
 def traffic_for(options: LoadOptions, share: Share) -> Traffic | None:
     """What the senders send; None for a user's own Locust class, which sends it itself."""
-    seed = options.seed * 7919 + share.index  # each share its own stream, reproducible
+    seed = share_seed(options, share)
     if options.user_class:
         return None
     if options.http_profile:
@@ -212,18 +217,21 @@ class WorkerLoad:
         """The user's class, instantiated per sender on first use (in the worker's greenlets)."""
         assert self.user_class is not None and self.options is not None
         if self._user_tasks is None:
-            seed = self.options.seed * 7919 + self.share.index
+            seed = share_seed(self.options, self.share)
             self._user_tasks = UserTasks(self.user_class, environment, self.options.addresses, seed)
         return self._user_tasks
 
     def claim_slot(self) -> Slot | None:
         return None if self.schedule is None else self.schedule.claim(self.now_ns())
 
+    def wait_until_due(self, slot: Slot) -> None:
+        # A loop, not one sleep: gevent's timers count from the loop's cached time, which may
+        # be stale, so a sleep can end early; never send before the slot.
+        while (delay_ns := slot.intended_ns - self.now_ns()) > 0:
+            gevent.sleep(delay_ns / NS_PER_S)
+
     def claim(self, sender: int) -> tuple[Slot, Request] | None:
-        if self.schedule is None or self.traffic is None:
-            return None
-        slot = self.schedule.claim(self.now_ns())
-        if slot is None:
+        if self.traffic is None or (slot := self.claim_slot()) is None:
             return None
         return slot, self.traffic.next_request(sender, slot.index)
 
@@ -267,10 +275,7 @@ class Sender(User):
         try:
             while (claimed := load.claim(sender)) is not None:
                 slot, request = claimed
-                # A loop, not one sleep: gevent's timers count from the loop's cached time,
-                # which may be stale, so a sleep can end early; never send before the slot.
-                while (delay_ns := slot.intended_ns - load.now_ns()) > 0:
-                    gevent.sleep(delay_ns / NS_PER_S)
+                load.wait_until_due(slot)
                 outcome = self._send(clients[current], sender, slot, request)
                 # Like a client with several endpoints: after an answer that says nothing
                 # works here, the next request (never this one again) goes to the next one.
@@ -289,8 +294,7 @@ class Sender(User):
         tasks = load.user_tasks(self.environment)
         try:
             while (slot := load.claim_slot()) is not None:
-                while (delay_ns := slot.intended_ns - load.now_ns()) > 0:
-                    gevent.sleep(delay_ns / NS_PER_S)
+                load.wait_until_due(slot)
                 request_id = f"{load.options.id_prefix}-{slot.index}"
                 name, call = tasks.call(sender, request_id)
                 identity = (name, request_id)
