@@ -5,7 +5,6 @@ every acknowledged write by the request id the task was given."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas
@@ -14,23 +13,13 @@ import pytest
 from harness.records import Outcome
 from harness.runner import run_scenario
 from harness.store.summary import load_summary
+from tests.integration.test_http_load_profile import TOPOLOGY
 
 pytestmark = pytest.mark.integration
 
 PROGRAMS = Path(__file__).parent / "programs"
 
-TOPOLOGY = f"""\
-name: kvuser
-services:
-  kv:
-    role: kv
-    host: 127.0.0.1
-    ports: [http]
-    command: ["{sys.executable}", "{PROGRAMS / "kv_server.py"}", "${{self.host}}",
-              "${{self.port.http}}" BUG]
-    health: {{tcp: "${{self.address.http}}", timeout_s: 10}}
-"""
-
+# The same small key-value server as the declarative profile's test.
 SCENARIO = """\
 name: kv-user-class
 topology: topology.yaml
