@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness import settings
 from harness.backends.base import Backend, LeaderLookup
 from harness.records import ProbeSample, RequestRecord
 from harness.scenario.model import LoadProfile
@@ -42,7 +43,9 @@ class LoadRun(Protocol):
         """Every process of the load, `pid` first (the rig probes watch each)."""
         ...
 
-    def start(self) -> None: ...
+    def start(self, not_before_ns: int | None = None) -> None:
+        """Starts the load; its first slot not before `not_before_ns` (CLOCK_MONOTONIC)."""
+        ...
 
     def wait_started(self, timeout_s: float) -> int | None:
         """The intended time of the first request (the schedule's origin), or None."""
@@ -64,6 +67,21 @@ class LoadRequest:
     targets: tuple[str, ...] = ()  # every address the senders spread over (default: gateway)
 
 
+@dataclass(frozen=True)
+class WarmUp:
+    """A warm-up load that has begun: when its schedule ends, and how long to wait for it."""
+
+    load: LoadRun
+    ends_ns: int  # CLOCK_MONOTONIC: its last slot's end, where the measured load takes over
+    timeout_s: float
+
+    def finish(self) -> None:
+        try:
+            self.load.wait(self.timeout_s)
+        finally:
+            self.load.stop()
+
+
 class LeaderWatch(LeaderLookup, Protocol):
     """Samples every Raft member while it runs (a ProbeSample each) and answers who leads."""
 
@@ -78,6 +96,9 @@ class RunParts:
     make_plan: Callable[[LoadedTopology, Path], Plan]
     load: Callable[[LoadRequest], LoadRun]
     leader_watch: Callable[[Plan, Callable[[ProbeSample], None]], LeaderWatch]
+    # Whether a load may start while another runs: not with a fixed master address (remote
+    # workers dial it), where only one master at a time can listen.
+    overlapping_loads: bool = True
 
 
 def real_parts(backend: str | None = None) -> RunParts:
@@ -93,6 +114,7 @@ def real_parts(backend: str | None = None) -> RunParts:
         make_plan=plan_for_backend,
         load=_locust_load,
         leader_watch=_http_leader_probe,
+        overlapping_loads=settings.LOAD_BIND.read() is None,
     )
 
 
@@ -153,8 +175,8 @@ class IdleLoad:
     def pids(self) -> list[int]:
         return []
 
-    def start(self) -> None:
-        self._origin_ns = time.monotonic_ns()
+    def start(self, not_before_ns: int | None = None) -> None:
+        self._origin_ns = max(time.monotonic_ns(), not_before_ns or 0)
 
     def wait_started(self, timeout_s: float) -> int | None:
         return self._origin_ns

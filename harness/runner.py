@@ -53,6 +53,7 @@ from harness.run_parts import (
     LoadRequest,
     LoadRun,
     RunParts,
+    WarmUp,
     real_parts,
 )
 from harness.scenario.load_checks import user_class_file
@@ -85,6 +86,7 @@ NS = 1_000_000_000
 # Before the first fault, the probe's first answers say how quick the status endpoint is.
 PRECISION_SAMPLES = 50
 PRECISION_SAMPLE_WAIT_S = 2.0
+LOAD_START_TIMEOUT_S = 60.0  # Locust's imports, its workers connecting, users spawned
 
 
 @dataclass
@@ -252,14 +254,14 @@ class ScenarioRun:
             self.warnings.append(warning)
             self.report(f"[yellow]warning:[/] {escape(warning)}")
 
-    def _warm_up(self, gateway: str, run_id: str, plan: Plan) -> None:
+    def _start_warm_up(self, gateway: str, run_id: str, plan: Plan) -> WarmUp | None:
         """Order flow before the measured load: a topology that has just come up answers its
         first seconds of orders several times slower (JIT, connections, Kafka producer
         start-up), and that is not the steady state the scenario is about. The warm-up
         requests are kept apart: not in the metrics, but judged by the safety checks."""
         profile = self._load_profile()
         if profile.warmup_s <= 0:
-            return
+            return None
         self.report(f"warming up for {profile.warmup_s:g}s at {profile.rate_per_s:g} orders/s")
         warmup = self.parts.load(
             LoadRequest(
@@ -276,15 +278,15 @@ class ScenarioRun:
         warmup.start()
         if warmup.pid is not None:
             self.journal.own("(warm-up load)", warmup.pid)
-        try:
-            if warmup.wait_started(timeout_s=60) is None:
-                raise BackendError(
-                    "the warm-up load did not start within 60 s; "
-                    f"see {plan.run_dir}/logs/load-warmup.log"
-                )
-            warmup.wait(profile.warmup_s + profile.request_timeout_s + 30)
-        finally:
+        origin = warmup.wait_started(timeout_s=LOAD_START_TIMEOUT_S)
+        if origin is None:
             warmup.stop()
+            raise BackendError(
+                f"the warm-up load did not start within {LOAD_START_TIMEOUT_S:g} s; "
+                f"see {plan.run_dir}/logs/load-warmup.log"
+            )
+        timeout_s = profile.warmup_s + profile.request_timeout_s + 30
+        return WarmUp(warmup, origin + int(profile.warmup_s * NS), timeout_s)
 
     def _check_shared(self, plan: Plan) -> None:
         wanted = with_clock_control(self.loaded.topology.topology, self.scenario)
@@ -330,10 +332,8 @@ class ScenarioRun:
         self.abort.start(time.monotonic_ns())
         try:
             view.__enter__()
-            if gateway is not None:
-                self._warm_up(gateway, run_id, plan)
-            self._warn_if_imprecise()
-            self._load_with_faults(load, timeline, plan)
+            warmup = self._start_warm_up(gateway, run_id, plan) if gateway is not None else None
+            self._load_with_faults(load, timeline, plan, warmup)
         finally:
             # Heal first, always: whatever ended the load, nothing injected may stay behind.
             self.abort.stop()
@@ -446,16 +446,32 @@ class ScenarioRun:
             )
         )
 
-    def _load_with_faults(self, load: LoadRun, timeline: Timeline, plan: Plan) -> None:
-        load.start()
+    def _load_with_faults(
+        self, load: LoadRun, timeline: Timeline, plan: Plan, warmup: WarmUp | None
+    ) -> None:
+        if warmup is not None and not self.parts.overlapping_loads:
+            warmup.finish()
+            warmup = None
+        if warmup is None:
+            self._warn_if_imprecise()
+            load.start()
+        else:
+            # Started while the warm-up runs, so that the second or two Locust takes to start
+            # is spent then; its schedule takes over from the warm-up's without a gap.
+            try:
+                load.start(not_before_ns=warmup.ends_ns)
+            finally:
+                warmup.finish()
+            self._warn_if_imprecise()
         if load.pid is not None:
             self.journal.own("(load generator)", load.pid)
         # Locust takes most of a second to start; the schedule (and so the fault offsets)
         # begins when the worker says its first slot is due.
-        origin = load.wait_started(timeout_s=60)
+        origin = load.wait_started(timeout_s=LOAD_START_TIMEOUT_S)
         if origin is None:
             raise BackendError(
-                f"the load generator did not start within 60 s; see {plan.run_dir}/logs/load.log"
+                f"the load generator did not start within {LOAD_START_TIMEOUT_S:g} s; "
+                f"see {plan.run_dir}/logs/load.log"
             )
         self.bus.publish(PhaseMark("load", origin))
         timeline.start(origin)

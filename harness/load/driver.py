@@ -131,6 +131,7 @@ def master_command(
     seed: int,
     topology: Topology,
     targets: tuple[str, ...] = (),
+    not_before_ns: int | None = None,
 ) -> list[str]:
     return [
         sys.executable,
@@ -152,6 +153,7 @@ def master_command(
         f"--targets={','.join(targets)}",
         f"--http-profile={profile.http.model_dump_json(by_alias=True) if profile.http else ''}",
         f"--user-class={profile.user_class.model_dump_json() if profile.user_class else ''}",
+        f"--not-before-ns={not_before_ns or 0}",
     ]
 
 
@@ -213,15 +215,23 @@ class LoadDriver:
     def pids(self) -> list[int]:
         return [process.pid for process in (self._process, *self._workers) if process]
 
-    def start(self) -> None:
-        """Spawns master and workers from the calling thread, which must outlive them."""
+    def start(self, not_before_ns: int | None = None) -> None:
+        """Spawns master and workers from the calling thread, which must outlive them. Slot 0
+        is never before `not_before_ns` (CLOCK_MONOTONIC): a load may start while another
+        (a warm-up) still runs and take up the schedule the instant that one ends."""
         if self._process is not None:
             raise BackendError("the load generator was already started")
         topology = self.topology or load_topology()
         self.topology = topology
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         command = master_command(
-            self.gateway, self.profile, self.id_prefix, self.seed, topology, self.targets
+            self.gateway,
+            self.profile,
+            self.id_prefix,
+            self.seed,
+            topology,
+            self.targets,
+            not_before_ns,
         )
         with self.log_file.open("ab") as log_output:
             self._process = self._spawn(command, subprocess.PIPE, log_output, group=0)

@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, TextIO
 
 import gevent  # type: ignore[import-untyped]
@@ -113,10 +113,12 @@ def wait_for_workers(runner: MasterRunner, workers: int, stopping: Event) -> boo
     return True
 
 
-def begin(runner: MasterRunner, options: LoadOptions) -> int:
-    """Spawns the users on the workers, then gives each its share; slot 0's instant."""
+def begin(runner: MasterRunner, options: LoadOptions, not_before_ns: int = 0) -> int:
+    """Spawns the users on the workers, then gives each its share; slot 0's instant, which
+    is never before `not_before_ns` (a load started early, while a warm-up still runs, so
+    that its own start-up is not a gap between the two)."""
     runner.start(options.users, spawn_rate=float(options.users))
-    start_ns = time.monotonic_ns() + START_LEAD_NS
+    start_ns = max(time.monotonic_ns() + START_LEAD_NS, not_before_ns)
     shares = sorted(runner.clients.keys())
     for index, client_id in enumerate(shares):
         data = {
@@ -131,7 +133,7 @@ def begin(runner: MasterRunner, options: LoadOptions) -> int:
     return start_ns
 
 
-def run(options: LoadOptions, workers: int, bind: str, out: TextIO) -> int:
+def run(options: LoadOptions, workers: int, bind: str, out: TextIO, not_before_ns: int = 0) -> int:
     forwarder = Forwarder(out, workers)
     events = Events()  # type: ignore[no-untyped-call]  # locust leaves __init__ unannotated
     user_class = type("Sender", (Sender,), {"load": WorkerLoad()})  # the workers' class name
@@ -157,10 +159,11 @@ def run(options: LoadOptions, workers: int, bind: str, out: TextIO) -> int:
         if not wait_for_workers(runner, workers, stopping):
             stop(f"only {len(runner.clients.ready)} of {workers} workers connected")
             return 3
-        start_ns = begin(runner, options)
+        start_ns = begin(runner, options, not_before_ns)
         forwarder.write(wire.notice_line(wire.STARTED_KIND, {"start_ns": start_ns}))
         log.info("%d workers, %d users, %g/s", workers, options.users, options.rate_per_s)
-        hard_stop_s = START_LEAD_NS / NS_PER_S + options.duration_s + options.request_timeout_s
+        lead_s = (start_ns - time.monotonic_ns()) / NS_PER_S
+        hard_stop_s = max(lead_s, 0.0) + options.duration_s + options.request_timeout_s
         if not gevent.wait([forwarder.all_finished, stopping], timeout=hard_stop_s, count=1):
             stop("deadline (duration + request timeout)")
         if not forwarder.all_finished.is_set():
@@ -197,7 +200,17 @@ def _address(text: str) -> str:
     return text
 
 
-def parse_options(argv: Sequence[str] | None = None) -> tuple[LoadOptions, int, str]:
+@dataclass(frozen=True)
+class MasterOptions:
+    """What the master alone needs, beside the options it hands every worker."""
+
+    load: LoadOptions
+    workers: int
+    bind: str
+    not_before_ns: int  # CLOCK_MONOTONIC; 0: as soon as the workers are ready
+
+
+def parse_options(argv: Sequence[str] | None = None) -> MasterOptions:
     parser = argparse.ArgumentParser(prog="python -m harness.load.master", description=__doc__)
     parser.add_argument("--gateway", type=_address, required=True, help="host:port")
     parser.add_argument(
@@ -217,6 +230,9 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[LoadOptions, int, 
     parser.add_argument("--user-class", default="", help="load.user_class as JSON")
     parser.add_argument("--workers", type=_positive(int), default=1, help="to wait for")
     parser.add_argument("--bind", type=_address, default="127.0.0.1:5557", help="host:port")
+    parser.add_argument(
+        "--not-before-ns", type=int, default=0, help="earliest slot 0, CLOCK_MONOTONIC ns"
+    )
     args = parser.parse_args(argv)
     symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
     if not symbols:
@@ -226,17 +242,17 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[LoadOptions, int, 
     chosen = {field.name: getattr(args, field.name) for field in fields(LoadOptions)}
     targets = tuple(_address(t.strip()) for t in args.targets.split(",") if t.strip())
     options = LoadOptions(**{**chosen, "symbols": symbols, "targets": targets})
-    return options, args.workers, args.bind
+    return MasterOptions(options, args.workers, args.bind, args.not_before_ns)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options, workers, bind = parse_options(argv)
+    chosen = parse_options(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     records_out = sys.stdout
     sys.stdout = sys.stderr  # only the record stream may reach the parent's pipe
-    return run(options, workers, bind, records_out)
+    return run(chosen.load, chosen.workers, chosen.bind, records_out, chosen.not_before_ns)
 
 
 if __name__ == "__main__":

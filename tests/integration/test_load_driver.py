@@ -280,3 +280,34 @@ def test_a_master_and_two_workers_one_started_by_hand_send_one_exact_schedule(
     assert len(new_ids) == len(set(new_ids))
     assert {r.outcome for r in records} == {Outcome.ACKED}
     assert all(r.intended_ns <= r.start_ns <= r.end_ns for r in records)  # never early
+
+
+def test_a_load_started_early_takes_over_the_schedule_where_the_first_one_ends(
+    gateway: StandInGateway, tmp_path: Path
+) -> None:
+    """The warm-up hand-over: the second load is started while the first still runs, with
+    `not_before_ns` at the first's scheduled end; its slot 0 is exactly there (so its own
+    start-up is spent during the first, not in a gap between them) and it sends nothing
+    before it."""
+    # Locust's start-up took 1-4 s on this busy 2-core machine: the first load runs 6 s.
+    first_profile = LoadProfile(rate_per_s=100, duration_s=6, users=4)
+    profile = LoadProfile(rate_per_s=100, duration_s=2, users=4)
+    first, first_records = drive(gateway, tmp_path / "first", first_profile)
+    second, second_records = drive(gateway, tmp_path / "second", profile)
+    try:
+        first.start()
+        first_origin = first.wait_started(timeout_s=60)
+        assert first_origin is not None
+        hand_over_ns = first_origin + 6 * 1_000_000_000
+        second.start(not_before_ns=hand_over_ns)
+        first.wait(timeout_s=30)
+        second_origin = second.wait_started(timeout_s=60)
+        summary = second.wait(timeout_s=30)
+    finally:
+        first.stop()
+        second.stop()
+    assert second_origin == hand_over_ns == summary.start_ns
+    assert len(second_records.records) == summary.slots_scheduled == 200
+    assert min(r.intended_ns for r in second_records.records) == hand_over_ns
+    assert all(r.start_ns >= hand_over_ns for r in second_records.records)
+    assert max(r.intended_ns for r in first_records.records) < hand_over_ns

@@ -10,6 +10,7 @@ term; while leaderless every order fails.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -102,8 +103,8 @@ class FakeLoad:
         self._thread = threading.Thread(target=self._send, daemon=True)
         self._stop = threading.Event()
 
-    def start(self) -> None:
-        self._origin = time.monotonic_ns()
+    def start(self, not_before_ns: int | None = None) -> None:
+        self._origin = max(time.monotonic_ns(), not_before_ns or 0)
         self._thread.start()
 
     def wait_started(self, timeout_s: float) -> int | None:
@@ -314,3 +315,63 @@ def test_a_kill_that_did_nothing_makes_the_run_unknown_never_valid(
     assert effect is not None and effect.status == "not_effective"
     assert "running" in effect.reason
     assert "not effective" in (result.run_dir / "report.html").read_text()
+
+
+class LoggedLoad:
+    """A run's load, noting in one list shared by the run's loads what was done to it."""
+
+    def __init__(self, load: FakeLoad, log: list[str]) -> None:
+        self.load, self.log = load, log
+        self.name = "warm-up" if load.request.id_prefix.endswith("w") else "load"
+        self.pid, self.pids = load.pid, load.pids
+        self.origin_ns: int | None = None
+
+    def start(self, not_before_ns: int | None = None) -> None:
+        self.log.append(f"start {self.name}")
+        self.load.start(not_before_ns)
+
+    def wait_started(self, timeout_s: float) -> int | None:
+        self.origin_ns = self.load.wait_started(timeout_s)
+        return self.origin_ns
+
+    def wait(self, timeout_s: float) -> FakeLoadResult:
+        self.log.append(f"wait {self.name}")
+        return self.load.wait(timeout_s)
+
+    def stop(self) -> None:
+        self.load.stop()
+
+
+@pytest.mark.parametrize("overlapping", [True, False])
+def test_the_measured_load_takes_over_from_the_warm_up_without_a_gap(
+    fake_run: tuple[Path, list[FakeBackend]], fake_toolchain: Toolchain, overlapping: bool
+) -> None:
+    """Started while the warm-up runs (its own start-up spent then), the measured load's
+    slot 0 is the warm-up's scheduled end; with a fixed Locust master address (remote
+    workers) only one load runs at a time, the warm-up first."""
+    scenario, backends = fake_run
+    scenario.write_text(SCENARIO.replace("warmup_s: 0", "warmup_s: 0.5"))
+    log: list[str] = []
+    loads: list[LoggedLoad] = []
+    parts = _parts(fake_toolchain, backends)
+    fake_load = parts.load
+
+    def logged(request: LoadRequest) -> LoggedLoad:
+        load = fake_load(request)
+        assert isinstance(load, FakeLoad)
+        loads.append(LoggedLoad(load, log))
+        return loads[-1]
+
+    parts = dataclasses.replace(parts, load=logged, overlapping_loads=overlapping)
+    result = run_scenario(scenario, None, lambda _m: None, parts=parts)
+
+    assert result.errors == [], result.errors
+    warmup, measured = sorted(loads, key=lambda load: load.name != "warm-up")
+    assert warmup.origin_ns is not None and measured.origin_ns is not None
+    if overlapping:
+        assert log[:3] == ["start warm-up", "start load", "wait warm-up"]
+        assert measured.origin_ns == warmup.origin_ns + 500_000_000
+    else:
+        assert log[:3] == ["start warm-up", "wait warm-up", "start load"]
+        # The fake's wait ends at its last slot, one 5 ms interval before the schedule's end.
+        assert measured.origin_ns >= warmup.origin_ns + 495_000_000
