@@ -7,8 +7,10 @@ Each scenario brings up its own topology (about 10 s of each test's 30-50): the 
 safety checks judge the whole state of the engines, and on a topology shared with an earlier
 scenario its orders are orders nobody in this run sent (no_double_fills says so).
 
-Part of the `tests` session, which gets docker.io, debootstrap, dockerd and the images first
-(`hftchaos setup --docker`); `nox -s docker` runs them alone.
+The five library runs (about four minutes) are a long suite of their own, `nox -s docker`
+(which runs every Docker test); the `tests` session, which CI runs, keeps the prebuilt-image
+leader kill and the SIGKILLed-harness cases on Docker. Both get docker.io, debootstrap,
+dockerd and the images first (`hftchaos setup --docker`).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def assert_passed(result: RunResult) -> None:
     assert result.summary is not None
 
 
+@pytest.mark.docker_library
 @pytest.mark.parametrize("name", LIBRARY)
 def test_library_scenario_passes_on_docker_and_leaves_nothing(
     name: str, engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
