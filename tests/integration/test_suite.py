@@ -25,7 +25,7 @@ SCREENSHOT = REPOSITORY / "results" / "screenshots" / "suite-report.png"
 # test is about the suite, not about how fast a busy two-core machine answers.
 SHORT_LEADER_KILL = """\
 name: {name}
-load: {{rate_per_s: 100, duration_s: 6}}
+load: {{rate_per_s: 100, duration_s: 6, warmup_s: 1}}
 steady_state: {{window_s: 1, success_rate_min: 0.5, latency_p99_ms_max: 3000}}
 faults:
   - type: kill
