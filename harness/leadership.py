@@ -128,15 +128,19 @@ def _ended(
     last_led_ns: int,
 ) -> LeadershipLoss:
     lost_ns, sign = reign.lost_by(elected)
-    # A fault aimed at the leader after it was last seen leading started the loss.
+    # A fault aimed at the leader and in force only after it was last seen leading started
+    # the loss: no earlier than it began, nor than that last answer (a leader may answer
+    # while the fault is still being applied).
     aimed = [
         f
         for f in applied
-        if reign.node in f.targets and last_led_ns <= f.at_ns <= elected.arrival_ns
+        if reign.node in f.targets
+        and last_led_ns <= f.in_force_ns
+        and f.at_ns <= elected.arrival_ns
     ]
     fault = aimed[0] if aimed else None
-    if fault is not None and fault.at_ns < lost_ns:
-        lost_ns, sign = fault.at_ns, "fault"
+    if fault is not None and max(fault.at_ns, last_led_ns) < lost_ns:
+        lost_ns, sign = max(fault.at_ns, last_led_ns), "fault"
     estimate = estimate_election(elected, samples, lost_ns)
     return LeadershipLoss(
         cluster,

@@ -76,15 +76,24 @@ class ProbeSample:
         return (self.sent_ns + self.arrival_ns) // 2
 
 
+IN_FORCE_KEY = "in_force_ns"  # FaultEvent.detail of an applied fault
+
+
 @dataclass(frozen=True, slots=True)
 class FaultEvent:
     fault_index: int  # position in the scenario's fault list
     repeat: int  # 0 for the first application of a repeated fault
     fault_type: str
     phase: str  # "applied" | "healed" | "failed"
-    at_ns: int
+    at_ns: int  # when applying began (the kill's signal, the first rule)
     targets: tuple[str, ...] = ()
     detail: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def in_force_ns(self) -> int:
+        """When applying ended: the fault is wholly in force from here (at_ns if unknown)."""
+        value = self.detail.get(IN_FORCE_KEY)
+        return value if isinstance(value, int) else self.at_ns
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from harness.faults.effects import EFFECT_KEY, EffectRequest, EffectWatch, boot_
 from harness.faults.inject import inject
 from harness.faults.registry import kind_of
 from harness.raft import ClusterLeaders
-from harness.records import DEFAULT_CLUSTER, FaultEvent
+from harness.records import DEFAULT_CLUSTER, IN_FORCE_KEY, FaultEvent
 from harness.scenario.model import Fault
 
 NS = 1_000_000_000
@@ -151,6 +151,9 @@ class Timeline:
                 )
             )
             return
+        # Applying takes time (rules one by one, ~40 ms for a packet loss): the fault is in
+        # force only from here, and the leader may be seen leading in between.
+        in_force_ns = time.monotonic_ns()
         self._registry.add(step.key, active)
         kind = kind_of(fault)
         watch = watched(
@@ -175,6 +178,7 @@ class Timeline:
                 detail={
                     **before,
                     **active.detail,
+                    IN_FORCE_KEY: in_force_ns,
                     "removes_leader": removes_leader,
                     # Behind schedule, e.g. because the previous step's heal was slow: the
                     # fault's window is that much shorter than the scenario asked.

@@ -3,6 +3,8 @@ too, in each cluster, and a slow status path is no loss."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from harness.leadership import all_losses, leadership_losses
 from harness.records import FaultEvent, ProbeSample
 from harness.status_timing import precision_warnings, status_timing
@@ -70,6 +72,27 @@ def test_a_fault_aimed_at_the_leader_starts_its_loss() -> None:
     fault = FaultEvent(0, 0, "partition", "applied", 8 * MS, targets=("n1",))
     [loss] = leadership_losses("engine", samples, [fault])
     assert (loss.sign, loss.fault_index, loss.lost_ns) == ("fault", 0, 8 * MS)
+
+
+def test_a_fault_still_being_applied_while_the_leader_answers_starts_its_loss() -> None:
+    """Packet loss takes ~40 ms to apply (its rules one by one), and the leader answered as
+    leader 40 ms after the fault began: the fault, in force at 45 ms, still started the loss,
+    which begins at that last answer, not at the fault's first instant."""
+    samples = [
+        sample(0, "n1", "leader", 1),
+        sample(48, "n1", "leader", 1),  # between the first rule and the last
+        sample(200, "n1", None),
+        sample(3000, "n1", "leader", 3),  # wins again, after the heal
+    ]
+    fault = FaultEvent(
+        0, 0, "packet_loss", "applied", 8 * MS, targets=("n1",), detail={"in_force_ns": 50 * MS}
+    )
+    [loss] = leadership_losses("engine", samples, [fault])
+    assert (loss.sign, loss.fault_index, loss.lost_ns) == ("fault", 0, 48 * MS)
+    assert loss.same_node
+    # Without the instant it was in force, the fault began before that last answer: no link.
+    [unlinked] = leadership_losses("engine", samples, [dataclasses.replace(fault, detail={})])
+    assert (unlinked.sign, unlinked.fault_index) == ("unreachable", None)
 
 
 def test_each_cluster_has_its_own_losses_and_an_open_one_is_kept() -> None:
