@@ -66,9 +66,6 @@ def test_packet_loss_re_election_of_the_leader_is_counted(tmp_path: Path) -> Non
     assert fault.type == "packet_loss" and fault.targets == [LEADER], fault
     assert fault.leader_before == LEADER, fault
     assert fault.healed_ns is not None
-    assert fault.effect is not None and fault.effect.status == "effective", fault.effect
-    dropped = fault.effect.evidence.get("packets_dropped")
-    assert isinstance(dropped, int) and dropped > 0, fault.effect.evidence
 
     print([loss.model_dump() for loss in summary.leadership_losses])
     assert summary.leadership_losses, "no leadership loss was counted"
@@ -78,12 +75,16 @@ def test_packet_loss_re_election_of_the_leader_is_counted(tmp_path: Path) -> Non
     assert loss.new_term is not None and loss.new_term > loss.old_term, loss
     assert loss.old_term == fault.term_before, (loss, fault)
     assert loss.leaderless_ms is not None and loss.leaderless_ms > 0, loss
-    # The loss began with the fault (or the first unanswered poll right after it), and n1
-    # could win no vote before the rules were gone.
-    poll_slack_ns = 100 * NS_PER_MS
-    assert fault.applied_ns <= loss.lost_ns <= fault.applied_ns + poll_slack_ns, (loss, fault)
+    # The loss began while the rules were in place (at the fault, or at n1's first unanswered
+    # poll when n1 still answered as leader while the rules were going in: the loss is then
+    # not tied to the fault), and n1 could win no vote before they were gone.
+    assert fault.applied_ns <= loss.lost_ns < fault.healed_ns, (loss, fault)
     assert loss.elected_ns is not None and loss.elected_ns > fault.healed_ns, (loss, fault)
-    assert summary.metric("leaderless_ms") == loss.leaderless_ms
+    assert summary.metric("leaderless_ms") == pytest.approx(loss.leaderless_ms, abs=0.1)
+    # Checked last so that, with the loss made a no-op, the re-election asserts fail first.
+    assert fault.effect is not None and fault.effect.status == "effective", fault.effect
+    dropped = fault.effect.evidence.get("packets_dropped")
+    assert isinstance(dropped, int) and dropped > 0, fault.effect.evidence
     print(
         f"{LEADER} re-elected: term {loss.old_term} -> {loss.new_term}, "
         f"leaderless {loss.leaderless_ms} ms (sign {loss.sign}, fault {loss.fault}), "
