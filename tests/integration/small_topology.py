@@ -2,10 +2,13 @@
 engine nodes without Kafka (each on its own loopback address, so kernel rules can single one
 out) and the gateway, every gateway-engine connection through a Toxiproxy link. Up in
 seconds, where the reference topology's Kafka takes far longer. With `images=True` each
-service also names the image it runs in on the Docker backend (`build:`)."""
+service also names the image it runs in on the Docker backend (`build:`). `engine_flags` adds
+command-line flags to a node's engine (its own Raft timings, say); the others keep the
+engine's defaults."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 TOPOLOGY = """
@@ -37,22 +40,36 @@ ENGINE = """
     ports: [raft, http]
     command: ["${python}", -m, targets.reference.engine, --node-id, %(node)s,
               --raft, "${self.address.raft}", --http, "${self.address.http}",
-              --peers, "%(peers)s", --data-dir, "${self.dir}", --kafka, ""]
+              --peers, "%(peers)s", --data-dir, "${self.dir}", --kafka, ""%(flags)s]
     health: {http: "http://${self.address.http}/status", timeout_s: 20}
     raft: {url: "http://${self.address.http}/status"}
 """
 NODES = ("n1", "n2", "n3")
 
 
-def small_topology(directory: Path, images: bool = False) -> Path:
+def small_topology(
+    directory: Path,
+    images: bool = False,
+    engine_flags: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
     def peers(node: str) -> str:
         return ",".join(
             f"{peer}=${{services.{peer}.address.raft}}" for peer in NODES if peer != node
         )
 
+    def flags(node: str) -> str:
+        return "".join(f', "{flag}"' for flag in (engine_flags or {}).get(node, ()))
+
     build = "\n    build: reference" if images else ""
     engines = "".join(
-        ENGINE % {"node": node, "host": 11 + index, "peers": peers(node), "build": build}
+        ENGINE
+        % {
+            "node": node,
+            "host": 11 + index,
+            "peers": peers(node),
+            "build": build,
+            "flags": flags(node),
+        }
         for index, node in enumerate(NODES)
     )
     gateway_engines = ",".join(f"{node}=${{links.gateway-{node}.address}}" for node in NODES)
