@@ -75,9 +75,10 @@ def test_packet_loss_re_election_of_the_leader_is_counted(tmp_path: Path) -> Non
     assert loss.new_term is not None and loss.new_term > loss.old_term, loss
     assert loss.old_term == fault.term_before, (loss, fault)
     assert loss.leaderless_ms is not None and loss.leaderless_ms > 0, loss
-    # The loss began while the rules were in place (at the fault, or at n1's first unanswered
-    # poll when n1 still answered as leader while the rules were going in: the loss is then
-    # not tied to the fault), and n1 could win no vote before they were gone.
+    # The loss is the fault's: it began while the rules were in place (at the fault, or at
+    # n1's last answer as leader while the rules were still going in), and n1 could win no
+    # vote before they were gone.
+    assert loss.sign == "fault" and loss.fault == 0, loss
     assert fault.applied_ns <= loss.lost_ns < fault.healed_ns, (loss, fault)
     assert loss.elected_ns is not None and loss.elected_ns > fault.healed_ns, (loss, fault)
     assert summary.metric("leaderless_ms") == pytest.approx(loss.leaderless_ms, abs=0.1)
