@@ -24,17 +24,12 @@ LOCAL = """\
 0      0      127.0.0.1:7001 127.0.0.41:50002 users:(("python",pid=78,fd=3))
 \t cubic bytes_sent:7 bytes_acked:7 bytes_received:9 segs_out:1
 """
-# Inside a Toxiproxy container's namespace (nsenter -n, the host's /proc): container
-# addresses, and the owner named by its host pid.
-CONTAINER = """\
-0      0               172.18.0.2:20411          172.18.0.7:41822 \
-users:(("toxiproxy-serve",pid=48120,fd=12))
-\t bbr wscale:7,7 rto:204 rtt:0.9/0.4 mss:1448 cwnd:10 bytes_sent:8120 bytes_acked:8120 \
-bytes_received:15230 segs_out:90 segs_in:95
-0      0               172.18.0.2:20411          172.18.0.7:41830 \
-users:(("toxiproxy-serve",pid=48120,fd=15))
-\t bbr wscale:7,7 rto:204 bytes_sent:0 bytes_acked:1 segs_out:1 segs_in:1
-"""
+# Recorded inside a Toxiproxy container's namespace on the Docker backend (`nsenter -t PID -n
+# ss -Htinp state established`, the host's /proc): two of its 104 connections, one from the
+# gateway to a proxy's listen address, one from the proxy to Kafka; the owner is the host pid.
+CONTAINER = (Path(__file__).parents[1] / "data" / "ss-toxiproxy-container.txt").read_text()
+CLIENT_SIDE = ("172.30.0.2:29640", "172.30.0.7:46468")
+UPSTREAM_SIDE = ("172.30.0.2:47300", "172.30.0.3:22679")
 
 
 def test_socket_byte_counters_of_one_process_by_connection() -> None:
@@ -42,9 +37,8 @@ def test_socket_byte_counters_of_one_process_by_connection() -> None:
     assert len(parse_socket_bytes(LOCAL, None)) == 2
 
 
-def test_a_container_socket_owned_by_the_host_pid_counts_and_a_silent_one_is_absent() -> None:
-    counts = parse_socket_bytes(CONTAINER, 48120)
-    assert counts == {("172.18.0.2:20411", "172.18.0.7:41822"): 15230}
+def test_a_containers_sockets_count_for_the_proxys_host_pid_only() -> None:
+    assert parse_socket_bytes(CONTAINER, 22973) == {CLIENT_SIDE: 770, UPSTREAM_SIDE: 53430}
     assert parse_socket_bytes(CONTAINER, 1) == {}  # pid 1 of the container is not the proxy
 
 
@@ -66,20 +60,22 @@ def test_selectors_for_addresses_wildcards_and_names() -> None:
     # Accepted sockets carry the real local address, never the wildcard: match the port.
     assert endpoint_selector("src", "0.0.0.0:7001", nobody) == ["sport", "=", ":7001"]
     assert endpoint_selector("src", "[::]:7001", nobody) == ["sport", "=", ":7001"]
-    resolve = {"n1": "172.18.0.5"}.get
-    assert endpoint_selector("dst", "n1:20001", resolve) == ["dst", "172.18.0.5:20001"]
+    resolve = {"kafka": "172.30.0.3"}.get
+    assert endpoint_selector("dst", "kafka:22679", resolve) == ["dst", "172.30.0.3:22679"]
     # A name nobody knows, or no port: no filter rather than one the host would resolve.
     assert endpoint_selector("dst", "n9:20001", resolve) is None
-    assert endpoint_selector("dst", "n1", resolve) is None
+    assert endpoint_selector("dst", "kafka", resolve) is None
     with pytest.raises(ValueError):
         endpoint_selector("both", "127.0.0.1:1", nobody)
 
 
 def test_entry_selectors_follow_the_streams() -> None:
-    resolve = {"n1": "172.18.0.5"}.get
-    up, down = entry_selectors("172.18.0.2:20411", "n1:20001", ["upstream", "downstream"], resolve)
-    assert up == ["src", "172.18.0.2:20411"] and down == ["dst", "172.18.0.5:20001"]
-    assert entry_selectors("a:1", "n1:20001", ["downstream"], resolve) == [down]
+    resolve = {"kafka": "172.30.0.3"}.get
+    up, down = entry_selectors(
+        "172.30.0.2:29640", "kafka:22679", ["upstream", "downstream"], resolve
+    )
+    assert up == ["src", "172.30.0.2:29640"] and down == ["dst", "172.30.0.3:22679"]
+    assert entry_selectors("a:1", "kafka:22679", ["downstream"], resolve) == [down]
 
 
 class RecordedTable:
@@ -104,15 +100,13 @@ def test_a_docker_plans_link_names_resolve_to_the_services_container_addresses(
         load_topology(REFERENCE_TOPOLOGY), tmp_path, fake_toolchain, docker_realization()
     )
     plan.reservations.release_all()
-    table = RecordedTable(CONTAINER, {"n1": "172.18.0.5", "toxiproxy": "172.18.0.2"})
+    table = RecordedTable(CONTAINER, {"kafka": "172.30.0.3", "toxiproxy": "172.30.0.2"})
     resolve = host_resolver(plan, table)
-    upstream_host = plan.links["gateway-n1"].upstream[0]
-    assert upstream_host == "n1" and resolve(upstream_host) == "172.18.0.5"
-    assert resolve("toxiproxy") == "172.18.0.2" and resolve("example.com") is None
-    sockets = ProxySockets(table, "toxiproxy", 48120, resolve)
-    assert sockets.read(["src", "172.18.0.2:20411"]) == {
-        ("172.18.0.2:20411", "172.18.0.7:41822"): 15230
-    }
-    assert table.asked == [("toxiproxy", ["src", "172.18.0.2:20411"])]
+    upstream_host = plan.links["n1-kafka"].upstream[0]
+    assert upstream_host == "kafka" and resolve(upstream_host) == "172.30.0.3"
+    assert resolve("toxiproxy") == "172.30.0.2" and resolve("example.com") is None
+    sockets = ProxySockets(table, "toxiproxy", 22973, resolve)
+    assert sockets.read(["src", "172.30.0.2:29640"]) == {CLIENT_SIDE: 770, UPSTREAM_SIDE: 53430}
+    assert table.asked == [("toxiproxy", ["src", "172.30.0.2:29640"])]
     assert sockets.read(None) is None and len(table.asked) == 1
     assert ProxySockets(RecordedTable(None, {}), "toxiproxy", 1, nobody).read(["x"]) is None
