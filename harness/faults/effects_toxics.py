@@ -53,12 +53,17 @@ def host_resolver(plan: Plan, table: SocketTable) -> Resolve:
 
 
 def entry_selectors(
-    listen: str, upstream: str, streams: list[str], resolve: Resolve
+    listen: str, upstream: str, streams: list[str], resolve: Resolve, shared: bool = False
 ) -> list[list[str] | None]:
     """Where bytes enter the proxy in each direction the toxics act on: from clients on its
-    listen address (`upstream`), from the server it dials (`downstream`)."""
+    listen address (`upstream`), from the server it dials (`downstream`). When another proxy
+    dials the same upstream (`shared`), the sockets to it cannot be told apart by address, so
+    that direction is not counted: judged by the other one, or not at all (None)."""
     entry = {"upstream": ("src", listen), "downstream": ("dst", upstream)}
-    return [endpoint_selector(*entry[stream], resolve) for stream in streams]
+    counted = [stream for stream in streams if not (shared and stream == "downstream")]
+    if not counted:
+        return [None]
+    return [endpoint_selector(*entry[stream], resolve) for stream in counted]
 
 
 def toxic_names(run_id: str, key: int, streams: list[str]) -> list[str]:
@@ -100,12 +105,16 @@ class ToxicWatch:
     before: dict[str, list[SocketBytes | None]] = field(default_factory=dict)
 
     def injected(self) -> None:
+        proxies = self.client.proxies()
         for link in self.links:
-            proxy = self.client.proxy(link)
+            proxy = self.client.proxy(link)  # its toxics as they are now
             self.listed[link] = [t.name for t in proxy.toxics if t.name in self.names]
             resolve = self.sockets.resolve if self.sockets else lambda _host: None
+            shared = any(
+                other.upstream == proxy.upstream for name, other in proxies.items() if name != link
+            )
             self.selectors[link] = entry_selectors(
-                proxy.listen, proxy.upstream, self.streams, resolve
+                proxy.listen, proxy.upstream, self.streams, resolve, shared
             )
             self.before[link] = self._read(link)
 
@@ -141,8 +150,10 @@ def judge_toxics(
         )
     if any(count is None for count in through.values()):
         return unverified(
-            "the toxics were listed, but the kernel's socket counters of the proxy "
-            "could not be read where it runs (is `ss` installed, or nsenter for containers?)",
+            "the toxics were listed, but the proxy's bytes could not be counted: the "
+            "kernel's socket counters could not be read where it runs (is `ss` installed, or "
+            "nsenter for containers?), or only a direction whose upstream another link "
+            "shares was faulted",
             **evidence,
         )
     idle = [link for link, count in through.items() if not count]

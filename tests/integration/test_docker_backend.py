@@ -214,10 +214,10 @@ def latency_on_a_used_and_an_idle_link(tmp_path: Path) -> Path:
     topology = tmp_path / "idle-link-topology.yaml"
     text = REFERENCE_TOPOLOGY.read_text()
     assert text.rstrip().endswith("port: consumer}"), "links: is no longer the last section"
-    # To n1's Raft port, which no other link proxies: the bytes of another proxy's
-    # connections to the same upstream address would look like this link's (see
-    # effects_toxics.py on shared upstreams).
-    topology.write_text(f"{text}  {IDLE_LINK}: {{from: consumer, to: n1, port: raft}}\n")
+    # To the leader's own upstream, n1:http, which gateway-n1 also dials: the sockets to it
+    # cannot be told apart by address, so the check must not count them for either link
+    # (when it did, this link was judged effective with gateway-n1's bytes).
+    topology.write_text(f"{text}  {IDLE_LINK}: {{from: consumer, to: n1, port: http}}\n")
     idle_fault = (
         "  - {type: latency, at_s: 4, duration_s: 5, latency_ms: 40, jitter_ms: 10, "
         f"stream: both, link: {IDLE_LINK}}}\n"

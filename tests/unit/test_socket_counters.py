@@ -110,3 +110,13 @@ def test_a_docker_plans_link_names_resolve_to_the_services_container_addresses(
     assert table.asked == [("toxiproxy", ["src", "172.30.0.2:29640"])]
     assert sockets.read(None) is None and len(table.asked) == 1
     assert ProxySockets(RecordedTable(None, {}), "toxiproxy", 1, nobody).read(["x"]) is None
+
+
+def test_a_shared_upstream_is_not_counted_for_the_link() -> None:
+    """Two proxies dialling one upstream: its sockets cannot be told apart by address."""
+    resolve = {"kafka": "172.30.0.3"}.get
+    streams = ["upstream", "downstream"]
+    both = entry_selectors("172.30.0.2:29640", "kafka:22679", streams, resolve, shared=True)
+    assert both == [["src", "172.30.0.2:29640"]]
+    alone = entry_selectors("172.30.0.2:29640", "kafka:22679", ["downstream"], resolve, True)
+    assert alone == [None]  # nothing left to count by: unverified, never effective
