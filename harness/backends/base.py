@@ -8,6 +8,7 @@ it up front instead of failing halfway through a run.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -94,6 +95,19 @@ class NetworkControl(Protocol):
     def rule_counters(self, tag: str) -> list[CountedRule]:
         """The rules carrying `tag` now, wherever this backend puts them, with what each has
         matched so far (the effect check of kernel faults)."""
+
+
+@runtime_checkable
+class SocketTable(Protocol):
+    """The kernel's TCP sockets where a service's own sockets live: the host's for local
+    processes, the container's network namespace on Docker (entered from the host, network
+    namespace only, so /proc stays the host's and `ss -p` names the pids `facts` gives)."""
+
+    def established_sockets(self, name: str, selector: Sequence[str]) -> str | None:
+        """`ss -Htinp state established <selector>` there; None when it cannot be read."""
+
+    def network_address(self, name: str) -> str:
+        """The address service `name`'s sockets carry, as its peers see it."""
 
 
 @runtime_checkable

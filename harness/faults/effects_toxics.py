@@ -3,19 +3,19 @@ and bytes reached the toxic while it was there: what the proxy received in the t
 direction (from clients on the link's listen address for `upstream`, from the upstream server
 for `downstream`). A toxic that held or slowed data still had it offered; a toxic on a link
 nobody used acted on nothing. The bytes are the kernel's own per-socket counters (`ss -tinp`,
-bytes_received of the proxy process's sockets); Toxiproxy's byte metrics are updated only when
-a connection closes, so they cannot see a kept-open connection. link_down instead: the proxy is
-disabled and its listen address refuses a connection.
+bytes_received of the proxy process's sockets), read through the backend's `SocketTable` where
+the proxy's sockets live (a container has its own network namespace, which the host's table
+does not show); Toxiproxy's byte metrics are updated only when a connection closes, so they
+cannot see a kept-open connection. link_down instead: the proxy is disabled and its listen
+address refuses a connection.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
 import socket
-import subprocess
 from dataclasses import dataclass, field
 
+from harness.backends.base import SocketTable
 from harness.faults.effects import (
     Effect,
     EffectRequest,
@@ -26,49 +26,44 @@ from harness.faults.effects import (
     not_effective,
     unverified,
 )
+from harness.faults.socket_counters import (
+    Resolve,
+    SocketBytes,
+    bytes_between,
+    endpoint_selector,
+    parse_socket_bytes,
+)
+from harness.topology.plan import Plan
 from harness.toxiproxy import ToxiproxyClient
 
 CONNECT_TIMEOUT_S = 1.0
-SS_TIMEOUT_S = 5.0
-_SOCKET_LINE = re.compile(r"^\S+\s+\S+\s+(?P<local>\S+)\s+(?P<peer>\S+)(?P<rest>.*)$")
-_RECEIVED = re.compile(r"\bbytes_received:(\d+)")
-# (local address, peer address) of one connection -> bytes the proxy has received on it.
-SocketBytes = dict[tuple[str, str], int]
 
 
-def parse_socket_bytes(ss_output: str, pid: int | None) -> SocketBytes:
-    """`ss -Htinp` output -> bytes received per connection, of process `pid` (any if None)."""
-    counts: SocketBytes = {}
-    current: tuple[str, str] | None = None
-    for line in ss_output.splitlines():
-        match = _SOCKET_LINE.match(line)
-        if match is not None:
-            owned = pid is None or f"pid={pid}," in match.group("rest")
-            current = (match.group("local"), match.group("peer")) if owned else None
-            continue
-        received = _RECEIVED.search(line)
-        if current is not None and received is not None:
-            counts[current] = int(received.group(1))
-    return counts
+def host_resolver(plan: Plan, table: SocketTable) -> Resolve:
+    """A proxy's configured host name -> the address of the service it names (where the
+    proxy reaches it), from the plan and the backend: the names are only known in there."""
 
-
-def socket_bytes(selector: list[str], pid: int | None) -> SocketBytes | None:
-    """Received bytes of the established connections `selector` picks (`src A` or `dst A`),
-    owned by `pid`; None when `ss` cannot tell."""
-    if shutil.which("ss") is None:
+    def resolve(host: str) -> str | None:
+        for name, service in plan.services.items():
+            if host in (name, service.peer_host):
+                return table.network_address(name)
         return None
-    command = ["ss", "-Htinp", "state", "established", *selector]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=SS_TIMEOUT_S)
-    return parse_socket_bytes(result.stdout, pid) if result.returncode == 0 else None
+
+    return resolve
 
 
-def bytes_between(before: SocketBytes, after: SocketBytes) -> int:
-    """Bytes from one reading to the next; a connection new since (or reopened on the same
-    ports with smaller counters) counts whole."""
-    return sum(
-        count - before.get(key, 0) if count >= before.get(key, 0) else count
-        for key, count in after.items()
-    )
+def entry_selectors(
+    listen: str, upstream: str, streams: list[str], resolve: Resolve, shared: bool = False
+) -> list[list[str] | None]:
+    """Where bytes enter the proxy in each direction the toxics act on: from clients on its
+    listen address (`upstream`), from the server it dials (`downstream`). When another proxy
+    dials the same upstream (`shared`), the sockets to it cannot be told apart by address, so
+    that direction is not counted: judged by the other one, or not at all (None)."""
+    entry = {"upstream": ("src", listen), "downstream": ("dst", upstream)}
+    counted = [stream for stream in streams if not (shared and stream == "downstream")]
+    if not counted:
+        return [None]
+    return [endpoint_selector(*entry[stream], resolve) for stream in counted]
 
 
 def toxic_names(run_id: str, key: int, streams: list[str]) -> list[str]:
@@ -81,24 +76,46 @@ def streams_of(fault: object) -> list[str]:
     return ["upstream", "downstream"] if stream == "both" else [stream]
 
 
+@dataclass(frozen=True)
+class ProxySockets:
+    """The Toxiproxy service's sockets, read where they live (the backend's `SocketTable`)
+    and kept to those its own process holds."""
+
+    table: SocketTable
+    service: str
+    pid: int | None
+    resolve: Resolve
+
+    def read(self, selector: list[str] | None) -> SocketBytes | None:
+        if selector is None:
+            return None
+        output = self.table.established_sockets(self.service, selector)
+        return None if output is None else parse_socket_bytes(output, self.pid)
+
+
 @dataclass
 class ToxicWatch:
     client: ToxiproxyClient
-    proxy_pid: int | None
+    sockets: ProxySockets | None
     links: list[str]
     names: list[str]
     streams: list[str]
     listed: dict[str, list[str]] = field(default_factory=dict)
-    selectors: dict[str, list[list[str]]] = field(default_factory=dict)
+    selectors: dict[str, list[list[str] | None]] = field(default_factory=dict)
     before: dict[str, list[SocketBytes | None]] = field(default_factory=dict)
 
     def injected(self) -> None:
+        proxies = self.client.proxies()
         for link in self.links:
-            proxy = self.client.proxy(link)
+            proxy = self.client.proxy(link)  # its toxics as they are now
             self.listed[link] = [t.name for t in proxy.toxics if t.name in self.names]
-            # Where bytes enter the proxy in each direction the toxics act on.
-            entry = {"upstream": ["src", proxy.listen], "downstream": ["dst", proxy.upstream]}
-            self.selectors[link] = [entry[stream] for stream in self.streams]
+            resolve = self.sockets.resolve if self.sockets else lambda _host: None
+            shared = any(
+                other.upstream == proxy.upstream for name, other in proxies.items() if name != link
+            )
+            self.selectors[link] = entry_selectors(
+                proxy.listen, proxy.upstream, self.streams, resolve, shared
+            )
             self.before[link] = self._read(link)
 
     def judge(self) -> Effect:
@@ -112,7 +129,9 @@ class ToxicWatch:
         return judge_toxics(self.links, self.names, self.listed, through)
 
     def _read(self, link: str) -> list[SocketBytes | None]:
-        return [socket_bytes(selector, self.proxy_pid) for selector in self.selectors[link]]
+        if self.sockets is None:
+            return [None for _ in self.selectors[link]]
+        return [self.sockets.read(selector) for selector in self.selectors[link]]
 
 
 def judge_toxics(
@@ -131,8 +150,10 @@ def judge_toxics(
         )
     if any(count is None for count in through.values()):
         return unverified(
-            "the toxics were listed, but the kernel's socket counters could not "
-            "be read (is `ss` installed?)",
+            "the toxics were listed, but the proxy's bytes could not be counted: the "
+            "kernel's socket counters could not be read where it runs (is `ss` installed, or "
+            "nsenter for containers?), or only a direction whose upstream another link "
+            "shares was faulted",
             **evidence,
         )
     idle = [link for link, count in through.items() if not count]
@@ -151,9 +172,16 @@ def watch_toxic(request: EffectRequest) -> EffectWatch:
     links = list(request.active.targets)
     streams = streams_of(request.fault)
     names = toxic_names(request.context.run_id, request.key, streams)
-    plan = request.context.plan
-    proxy_pid = request.context.backend.facts(plan.toxiproxy).pid if plan.toxiproxy else None
-    return ToxicWatch(client, proxy_pid, links, names, streams)
+    return ToxicWatch(client, proxy_sockets(request), links, names, streams)
+
+
+def proxy_sockets(request: EffectRequest) -> ProxySockets | None:
+    """None when the backend cannot read a socket table, or no service is the proxy."""
+    backend, plan = request.context.backend, request.context.plan
+    if plan.toxiproxy is None or not isinstance(backend, SocketTable):
+        return None
+    pid = backend.facts(plan.toxiproxy).pid
+    return ProxySockets(backend, plan.toxiproxy, pid, host_resolver(plan, backend))
 
 
 def link_refused(client: ToxiproxyClient, link: str) -> Effect:

@@ -130,15 +130,24 @@ def user_topology(tmp_path: Path, engine: Any) -> Path:
     return path
 
 
+def scenario_on(
+    topology: Path, library: str, name: str, tmp_path: Path, more_faults: str = ""
+) -> Path:
+    """A library scenario unchanged but for its name, its topology and `more_faults` (YAML
+    list items) after its own faults."""
+    text = (SCENARIOS / f"{library}.yaml").read_text()
+    assert text.count("\nslo:\n") == 1 and f"name: {library}\n" in text
+    text = text.replace("\nslo:\n", f"\n{more_faults}slo:\n", 1)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text.replace(f"name: {library}\n", f"name: {name}\ntopology: {topology}\n"))
+    return path
+
+
 def test_a_topology_naming_a_prebuilt_image_runs_a_leader_kill(
     engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topology = user_topology(tmp_path, engine)
-    scenario = tmp_path / "leader-kill-user-image.yaml"
-    text = (SCENARIOS / "leader-kill.yaml").read_text()
-    scenario.write_text(
-        text.replace("name: leader-kill\n", f"name: leader-kill-user-image\ntopology: {topology}\n")
-    )
+    scenario = scenario_on(topology, "leader-kill", "leader-kill-user-image", tmp_path)
     before = what_runs_left(engine)
     result = run_on_docker(scenario, tmp_path, monkeypatch)
     assert_passed(result)
@@ -196,3 +205,48 @@ def test_a_sigkilled_harness_leaves_no_container_or_network(engine: Any, tmp_pat
     while engine.containers.list(all=True, filters=label) or engine.networks.list(filters=label):
         assert time.monotonic() < deadline, "the killed harness's containers are still there"
         time.sleep(0.2)
+
+
+IDLE_LINK = "idle-consumer-n1"
+
+
+def latency_on_a_used_and_an_idle_link(tmp_path: Path) -> Path:
+    """gateway-leader-latency as it is, plus the same toxic on a link of the proxy that no
+    service dials (added to a copy of the reference topology): one topology shows the check
+    both ways, through the container's own socket table."""
+    topology = tmp_path / "idle-link-topology.yaml"
+    text = REFERENCE_TOPOLOGY.read_text()
+    assert text.rstrip().endswith("port: consumer}"), "links: is no longer the last section"
+    # To the leader's own upstream, n1:http, which gateway-n1 also dials: the sockets to it
+    # cannot be told apart by address, so the check must not count them for either link
+    # (when it did, this link was judged effective with gateway-n1's bytes).
+    topology.write_text(f"{text}  {IDLE_LINK}: {{from: consumer, to: n1, port: http}}\n")
+    idle_fault = (
+        "  - {type: latency, at_s: 4, duration_s: 5, latency_ms: 40, jitter_ms: 10, "
+        f"stream: both, link: {IDLE_LINK}}}\n"
+    )
+    return scenario_on(
+        topology, "gateway-leader-latency", "latency-used-and-idle", tmp_path, idle_fault
+    )
+
+
+def test_a_latency_toxic_is_effective_on_a_used_link_and_not_on_an_idle_one(
+    engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = what_runs_left(engine)
+    result = run_on_docker(latency_on_a_used_and_an_idle_link(tmp_path), tmp_path, monkeypatch)
+    assert result.summary is not None, (result.errors, result.run_dir)
+    effects = {fault.fault: fault.effect for fault in result.summary.faults}
+    used, idle = effects[0], effects[1]
+    assert used is not None and used.status == "effective", used
+    through = used.evidence["bytes_in"]
+    assert isinstance(through, dict) and len(through) == 1, through
+    assert IDLE_LINK not in through and all(
+        isinstance(count, int) and count > 0 for count in through.values()
+    ), through
+    assert idle is not None and idle.status == "not_effective", idle
+    assert idle.evidence["bytes_in"] == {IDLE_LINK: 0}, idle
+    # The scenario's own SLOs still hold; the no-op fault alone keeps the run from passing.
+    assert [slo.metric for slo in result.slos if slo.verdict is not Verdict.VALID] == []
+    assert result.verdict is Verdict.UNKNOWN, (result.verdict, result.errors)
+    assert what_runs_left(engine) == before

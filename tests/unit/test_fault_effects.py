@@ -19,7 +19,7 @@ from harness.faults.effects import (
 from harness.faults.effects_clock import clock_skew_refusals, program_of
 from harness.faults.effects_elf import preload_bypassed
 from harness.faults.effects_netfilter import judge_counters
-from harness.faults.effects_toxics import bytes_between, judge_toxics, parse_socket_bytes
+from harness.faults.effects_toxics import judge_toxics
 from harness.faults.netfilter import CountedRule, parse_counted
 from harness.records import FaultEvent
 from harness.verdicts import Verdict
@@ -64,27 +64,6 @@ def test_rules_that_matched_nothing_are_not_effective() -> None:
 def test_no_rule_in_place_is_not_effective_even_if_counters_are_found_later() -> None:
     assert judge_counters(TAG, 0, _mine()).status is EffectStatus.NOT_EFFECTIVE
     assert judge_counters(TAG, 2, []).status is EffectStatus.NOT_EFFECTIVE
-
-
-SS = """\
-0      0      127.0.0.1:7001 127.0.0.41:50000 users:(("toxiproxy-serv",pid=77,fd=9))
-\t cubic wscale:10,10 rto:204 bytes_sent:50 bytes_acked:50 bytes_received:100 segs_out:2
-0      0      127.0.0.1:7001 127.0.0.41:50002 users:(("python",pid=78,fd=3))
-\t cubic bytes_sent:7 bytes_acked:7 bytes_received:9 segs_out:1
-"""
-
-
-def test_socket_byte_counters_of_one_process_by_connection() -> None:
-    assert parse_socket_bytes(SS, 77) == {("127.0.0.1:7001", "127.0.0.41:50000"): 100}
-    assert len(parse_socket_bytes(SS, None)) == 2
-
-
-def test_bytes_between_two_readings_count_new_connections_whole() -> None:
-    before = {("l", "p:1"): 50, ("l", "p:2"): 100}
-    after = {("l", "p:1"): 80, ("l", "p:2"): 100, ("l", "p:3"): 5}
-    assert bytes_between(before, after) == 35
-    # The same ports on a new connection with smaller counters: counted whole.
-    assert bytes_between(before, {("l", "p:1"): 4}) == 4
 
 
 def _toxic(through: int | None, listed: list[str]) -> Effect:

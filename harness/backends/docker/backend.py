@@ -16,7 +16,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -230,6 +230,18 @@ class DockerBackend(BackendCommon):
 
     def rule_counters(self, tag: str) -> list[CountedRule]:
         return netns.counted_tagged([self.namespace(name) for name in self._running()], tag)
+
+    def established_sockets(self, name: str, selector: Sequence[str]) -> str | None:
+        from harness.faults.socket_counters import read_established
+
+        try:
+            namespace = self.namespace(name)
+        except BackendError:
+            return None  # not running: no namespace, no sockets to read
+        return read_established(selector, netns.entering(namespace))
+
+    def network_address(self, name: str) -> str:
+        return self.namespace(name).address
 
     def cpu_seconds(self, name: str) -> float | None:
         pid = self.facts(name).pid

@@ -45,8 +45,14 @@ def _iptables(namespace: Namespace, *args: str) -> str:
     return _in_namespace(namespace, ["iptables", "-w", "5", *args])
 
 
+def entering(namespace: Namespace) -> list[str]:
+    """The prefix that runs a host program in the namespace. Only the network namespace is
+    entered: the program and /proc stay the host's (no tool needed in the image, host pids)."""
+    return ["nsenter", "-t", str(namespace.pid), "-n"]
+
+
 def _in_namespace(namespace: Namespace, program: list[str]) -> str:
-    command = ["nsenter", "-t", str(namespace.pid), "-n", *program]
+    command = [*entering(namespace), *program]
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,6 +179,14 @@ class LocalBackend(BackendCommon):
         from harness.faults.netfilter import rule_counters
 
         return rule_counters(tag)  # the host's tables: every rule acts on loopback
+
+    def established_sockets(self, name: str, selector: Sequence[str]) -> str | None:
+        from harness.faults.socket_counters import read_established
+
+        return read_established(selector)  # every local service's sockets are the host's
+
+    def network_address(self, name: str) -> str:
+        return self.plan.services[name].host
 
     def cpu_seconds(self, name: str) -> float | None:
         process = self._processes.get(name)
