@@ -58,7 +58,7 @@ def tests(session: nox.Session) -> None:
     docker`). Without root there is no Docker engine to start, and the Docker tests are left
     out, said in a warning."""
     install_with_toolchain(session, "test", ("iptables", "chromium"))
-    marks: tuple[str, ...] = ("-m", "not docker_library")
+    marks: tuple[str, ...] = ("-m", "not docker_long")
     if os.geteuid() == 0:
         session.run("hftchaos", "setup", "--docker")
     else:

@@ -7,7 +7,8 @@ Each scenario brings up its own topology (about 10 s of each test's 30-50): the 
 safety checks judge the whole state of the engines, and on a topology shared with an earlier
 scenario its orders are orders nobody in this run sent (no_double_fills says so).
 
-The five library runs (about four minutes) are a long suite of their own, `nox -s docker`
+The five library runs and the link-fault effect run (about five minutes) are a long suite of
+their own, `nox -s docker`
 (which runs every Docker test); the `tests` session, which CI runs, keeps the prebuilt-image
 leader kill and the SIGKILLed-harness cases on Docker. Both get docker.io, debootstrap,
 dockerd and the images first (`hftchaos setup --docker`).
@@ -84,7 +85,7 @@ def assert_passed(result: RunResult) -> None:
     assert result.summary is not None
 
 
-@pytest.mark.docker_library
+@pytest.mark.docker_long
 @pytest.mark.parametrize("name", LIBRARY)
 def test_library_scenario_passes_on_docker_and_leaves_nothing(
     name: str, engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -230,6 +231,7 @@ def latency_on_a_used_and_an_idle_link(tmp_path: Path) -> Path:
     )
 
 
+@pytest.mark.docker_long
 def test_a_latency_toxic_is_effective_on_a_used_link_and_not_on_an_idle_one(
     engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
