@@ -11,6 +11,8 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from harness.errors import GuardrailError
 from harness.faults.clock import faketime_offset_text
 from harness.faults.journal import (
@@ -103,9 +105,14 @@ def end_processes(state: JournalState, outcome: HealOutcome) -> None:
     if state.run is None:
         return
     for process in processes_of_run(Path(state.run.run_dir)):
-        owned = OwnedProcess(service="?", pid=process.pid, create_time=process.create_time())
-        if end(owned):
-            outcome.ended.append(f"{process.name()} (pid {process.pid}, by its run marker)")
+        # Ending one may end the next (a group shares the SIGKILL), and any may end by
+        # itself since it was listed: one gone by now is nothing left to end.
+        try:
+            name, started = process.name(), process.create_time()
+        except psutil.Error:
+            continue
+        if end(OwnedProcess(service="?", pid=process.pid, create_time=started)):
+            outcome.ended.append(f"{name} (pid {process.pid}, by its run marker)")
 
 
 def sweep_rules(run_id: str, outcome: HealOutcome) -> None:

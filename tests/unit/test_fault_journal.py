@@ -17,16 +17,18 @@ from harness.backends.base import ServiceFacts
 from harness.backends.fakes import FakeBackend
 from harness.cli import main
 from harness.errors import GuardrailError
+from harness.faults import journal_heal
 from harness.faults.base import FaultContext, HealRegistry
 from harness.faults.journal import (
     ContinueProcesses,
     FaultJournal,
+    JournalState,
     RemoveToxics,
     ResetClocks,
     RunStarted,
     read_journal,
 )
-from harness.faults.journal_heal import heal_crashed_run
+from harness.faults.journal_heal import HealOutcome, heal_crashed_run
 from harness.faults.kinds.kill import KillFault
 from harness.faults.kinds.kill import inject as inject_kill
 from harness.faults.kinds.pause import PauseFault
@@ -238,3 +240,43 @@ def test_a_registry_that_cannot_be_written_is_a_clear_error(
 
     with pytest.raises(RuntimeEnvironmentError, match="cannot register the run in"):
         register_run("run1", tmp_path / "journal.jsonl")
+
+
+class ReapedOnDeath:
+    """A listed process as psutil shows it when init reaps it the instant it dies (as it
+    reaps a dead harness's services): once killed, nothing about it can be read."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.pid, self._real = process.pid, psutil.Process(process.pid)
+
+    def create_time(self) -> float:
+        return float(self._real.create_time())
+
+    def name(self) -> str:
+        try:
+            self._real.wait(timeout=0.2)  # reaps it if it has been killed
+        except psutil.TimeoutExpired:
+            return str(self._real.name())  # alive
+        raise psutil.NoSuchProcess(self.pid)
+
+
+def test_a_marked_process_that_ends_while_the_heal_ends_the_others_is_skipped(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's marked processes are listed, then ended one by one: one gone by its turn
+    (its group's SIGKILL took it, or it ended by itself) is nothing left to end, and one the
+    heal has just killed is named from before the kill, not read back from a /proc entry
+    already gone (seen in CI as NoSuchProcess crashing a Docker run's `hftchaos heal`)."""
+    gone = subprocess.Popen(["true"])
+    listed_gone = psutil.Process(gone.pid)
+    gone.wait()
+    listed = [listed_gone, ReapedOnDeath(sleeper)]
+    monkeypatch.setattr(journal_heal, "processes_of_run", lambda _run: listed)
+    state = JournalState(
+        path=tmp_path / "journal.jsonl",
+        run=RunStarted(run_id="r1", run_dir=str(tmp_path), owner=_dead_owner()),
+    )
+    outcome = HealOutcome("r1")
+    journal_heal.end_processes(state, outcome)
+    assert outcome.ended == [f"sleep (pid {sleeper.pid}, by its run marker)"]
+    assert sleeper.wait(timeout=5) == -9
