@@ -160,9 +160,8 @@ time.sleep(300)
 """
 
 
-def test_a_sigkilled_harness_s_network_is_removed_by_the_next_heal(
-    tmp_path: Path, before: dict[str, list[str]]
-) -> None:
+def test_a_sigkilled_harness_s_network_is_removed_by_the_next_heal(tmp_path: Path) -> None:
+    before = machine_network_state()
     (tmp_path / "topology.yaml").write_text(_topology(namespaces=True))
     harness = subprocess.Popen(
         [sys.executable, "-c", UP_AND_WAIT, str(tmp_path / "topology.yaml"), str(tmp_path / "r")],
@@ -180,7 +179,7 @@ def test_a_sigkilled_harness_s_network_is_removed_by_the_next_heal(
     outcomes = heal_unfinished("the test")
     assert any("network hfb" in done for o in outcomes for done in o.undone), outcomes
     assert all(o.healed for o in outcomes), outcomes
-    assert machine_network_state()["namespaces"] == before["namespaces"]
+    assert machine_network_state() == before
 
 
 def test_nothing_is_left_behind(

@@ -9,11 +9,19 @@ closes a journal of its own, so a crash is healed just the same.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harness.backends.local import namespaces
 from harness.faults import netfilter
-from harness.faults.journal import JOURNAL_FILE, FaultJournal, RemoveNetwork, read_journal
+from harness.faults.journal import (
+    JOURNAL_FILE,
+    FaultJournal,
+    RemoveNetwork,
+    RunStarted,
+    read_journal,
+)
+from harness.faults.owned import own
 from harness.topology.network import NamespaceNetwork
 
 FORWARD_KEY = "network"  # the key in the tag of the bridge's FORWARD rule
@@ -81,7 +89,12 @@ class NamespaceLifetime:
         from harness.faults.stale import register_run
 
         run_id = f"net{self.network.token}"
-        self._journal = FaultJournal.start(self._run_dir / "network", run_id)
+        # In a folder of its own, but naming the run directory: a heal finds the services'
+        # leftovers by the run marker of that directory.
+        self._journal = FaultJournal(self._run_dir / "network" / JOURNAL_FILE)
+        owner = own("(harness)", os.getpid())
+        run_dir = str(self._run_dir.resolve())
+        self._journal.write(RunStarted(run_id=run_id, run_dir=run_dir, owner=owner))
         self._own_journal = True
         register_run(run_id, self._journal.path)
         return self._journal, run_id
