@@ -1,11 +1,15 @@
 """`network: namespaces` on the local backend makes kernel faults act on programs whose
 connections do not come from their own address, and leaves nothing behind.
 
-Two peers (programs/chatter.py) listen on every address and dial each other's address
-without binding a source. On loopback their connections come from 127.0.0.1, so rules on
-their addresses see nothing: partition and packet loss are judged not effective. With
-`network: namespaces` the same topology runs each peer in its own namespace, the rules go
+Two peers (programs/chatter.py) listen on every address and dial each other without binding a
+source, as many real programs do. On loopback they dial 127.0.0.1:<port> (the usual shape of
+such a program, and test_fault_effects.py's `unbound` peers), so no packet carries the
+addresses kernel rules name: partition and packet loss are judged not effective. With
+`network: namespaces` the same program runs in a namespace of its own (where 127.0.0.1 is its
+own loopback, so it dials the peer's address, the only way to reach it there), the rules go
 inside, and both faults drop packets; a connection across the partition really fails.
+(Dialing the peer's address on loopback makes packet loss partly effective: the packets *to*
+a node carry its address. Partition stays not effective; test_fault_effects.py shows that.)
 """
 
 from __future__ import annotations
@@ -36,14 +40,19 @@ PARTITION = {"type": "partition", "isolate": "a"}
 PACKET_LOSS = {"type": "packet_loss", "target": "a", "percent": 50}
 
 
-def _peer(name: str, host: str, other: str) -> str:
+def _peer(name: str, host: str, other: str, namespaces: bool) -> str:
+    peer = (
+        f"${{services.{other}.address.tcp}}"
+        if namespaces
+        else f"127.0.0.1:${{services.{other}.port.tcp}}"
+    )
     return f"""\
   {name}:
     role: peer
     host: {host}
     ports: [tcp, http]
     command: ["${{python}}", "{PROGRAMS / "chatter.py"}", --listen, "0.0.0.0:${{self.port.tcp}}",
-              --http, "${{self.address.http}}", --peer, "${{services.{other}.address.tcp}}",
+              --http, "${{self.address.http}}", --peer, "{peer}",
               --lifetime-s, "300"]
     health: {{tcp: "${{self.address.tcp}}", timeout_s: 10}}
 """
@@ -54,8 +63,8 @@ def _topology(namespaces: bool) -> str:
         f"name: unbound{'ns' if namespaces else 'lo'}\n"
         + ("network: namespaces\n" if namespaces else "")
         + "services:\n"
-        + _peer("a", "127.0.0.45", "b")
-        + _peer("b", "127.0.0.46", "a")
+        + _peer("a", "127.0.0.45", "b", namespaces)
+        + _peer("b", "127.0.0.46", "a", namespaces)
     )
 
 
