@@ -4,9 +4,10 @@ it is done.
 One JSON document per line in `<run dir>/journal.jsonl`, each line flushed and fsynced
 before the action it describes: the run's owner (pid and start time), every process it
 started, every fault (what it targets and the undo steps: rule tags, toxic and proxy names,
-clock offset files, paused pids) *before* it is applied, each heal, and finally who healed
-the run. A journal whose last line is not `run_healed` and whose owner is gone belongs to a
-harness that died mid-run: `harness/faults/journal_heal.py` undoes what it left.
+clock offset files, paused pids) *before* it is applied, the namespace network of a
+`network: namespaces` topology before it is made, each heal, and finally who healed the run.
+A journal whose last line is not `run_healed` and whose owner is gone belongs to a harness
+that died mid-run: `harness/faults/journal_heal.py` undoes what it left.
 """
 
 from __future__ import annotations
@@ -81,6 +82,18 @@ Undo = Annotated[
 ]
 
 
+class RemoveNetwork(_Line):
+    """A run's namespace network (`network: namespaces`): its names, and the tag of the host
+    rule that lets its bridge forward."""
+
+    action: Literal["remove_network"] = "remove_network"
+    run_id: str
+    key: str
+    bridge: str
+    namespaces: list[str]
+    veths: list[str]
+
+
 # -- the lines ----------------------------------------------------------------------------
 
 
@@ -109,6 +122,16 @@ class FaultHealed(_Line):
     key: int
 
 
+class NetworkIntended(_Line):
+    entry: Literal["network"] = "network"
+    undo: RemoveNetwork
+
+
+class NetworkRemoved(_Line):
+    entry: Literal["network_removed"] = "network_removed"
+    bridge: str
+
+
 class RunHealed(_Line):
     entry: Literal["run_healed"] = "run_healed"
     by: str  # "the harness" at the end of its run, or "hftchaos heal (...)" after a crash
@@ -116,7 +139,13 @@ class RunHealed(_Line):
 
 
 JournalLine = Annotated[
-    RunStarted | ProcessStarted | FaultIntended | FaultHealed | RunHealed,
+    RunStarted
+    | ProcessStarted
+    | FaultIntended
+    | FaultHealed
+    | NetworkIntended
+    | NetworkRemoved
+    | RunHealed,
     Field(discriminator="entry"),
 ]
 _LINE: TypeAdapter[JournalLine] = TypeAdapter(JournalLine)
@@ -130,6 +159,7 @@ class JournalState(BaseModel):
     processes: list[OwnedProcess] = Field(default_factory=list)
     faults: dict[int, FaultIntended] = Field(default_factory=dict)
     healed: set[int] = Field(default_factory=set)
+    networks: dict[str, RemoveNetwork] = Field(default_factory=dict)  # by bridge, not removed
     closed: RunHealed | None = None
 
     @property
@@ -151,6 +181,10 @@ class JournalState(BaseModel):
             self.healed.discard(line.key)
         elif isinstance(line, FaultHealed):
             self.healed.add(line.key)
+        elif isinstance(line, NetworkIntended):
+            self.networks[line.undo.bridge] = line.undo
+        elif isinstance(line, NetworkRemoved):
+            self.networks.pop(line.bridge, None)
         else:
             self.closed = line
 
@@ -201,6 +235,12 @@ class FaultJournal:
 
     def intend(self, key: int, kind: str, targets: list[str], undo: list[Undo]) -> None:
         self.write(FaultIntended(key=key, kind=kind, targets=targets, undo=undo))
+
+    def network(self, undo: RemoveNetwork) -> None:
+        self.write(NetworkIntended(undo=undo))
+
+    def network_removed(self, bridge: str) -> None:
+        self.write(NetworkRemoved(bridge=bridge))
 
     def healed(self, key: int) -> None:
         self.write(FaultHealed(key=key))

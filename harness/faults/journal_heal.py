@@ -115,6 +115,21 @@ def end_processes(state: JournalState, outcome: HealOutcome) -> None:
             outcome.ended.append(f"{name} (pid {process.pid}, by its run marker)")
 
 
+def remove_networks(state: JournalState, journal: FaultJournal, outcome: HealOutcome) -> None:
+    """Remove the namespace networks the journal lists as made and not removed (after the
+    run's processes have ended: a namespace lives on while a process is inside it)."""
+    if not state.networks:
+        return
+    from harness.backends.local.network_lifetime import remove_recorded
+
+    for bridge, step in state.networks.items():
+        failures = remove_recorded(step)
+        outcome.errors += [f"network {bridge}: {failure}" for failure in failures]
+        if not failures:
+            journal.network_removed(bridge)
+            outcome.undone.append(f"network {bridge} ({len(step.namespaces)} namespaces)")
+
+
 def sweep_rules(run_id: str, outcome: HealOutcome) -> None:
     """Kernel rules of the run that no journal line names (a fallback: tags are per run)."""
     import shutil
@@ -137,6 +152,7 @@ def heal_crashed_run(state: JournalState, by: str) -> HealOutcome:
     journal = FaultJournal(state.path)
     undo_unhealed(state, journal, outcome)
     end_processes(state, outcome)
+    remove_networks(state, journal, outcome)
     sweep_rules(run_id, outcome)
     journal.close(by, outcome.errors)
     return outcome

@@ -11,7 +11,12 @@ from rich.markup import escape
 
 from harness.backends.base import Backend, ServiceState
 from harness.faults.journal import FaultJournal
-from harness.faults.journal_heal import HealOutcome, describe_heal, undo_unhealed
+from harness.faults.journal_heal import (
+    HealOutcome,
+    describe_heal,
+    remove_networks,
+    undo_unhealed,
+)
 from harness.faults.owned import ProcessGuard
 from harness.store.summary import HealingSummary
 from harness.topology.plan import Plan
@@ -57,6 +62,7 @@ class RunJournal:
         state = self.journal.state()
         outcome = HealOutcome(self.run_id)
         undo_unhealed(state, self.journal, outcome)
+        remove_networks(state, self.journal, outcome)  # one teardown could not remove
         errors = [*heal_errors, *outcome.errors]
         self.journal.close("the harness", errors)
         if not errors:

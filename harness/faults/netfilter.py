@@ -244,7 +244,7 @@ def parse_counted(text: str) -> list[CountedRule]:
 # -- running iptables -----------------------------------------------------------------------------
 
 
-def _run(
+def run_command(
     command: Sequence[str], ok_codes: tuple[int, ...] = (0,)
 ) -> subprocess.CompletedProcess[str]:
     shown = shlex.join(command)
@@ -265,7 +265,7 @@ def _run(
 
 
 def _iptables(*args: str, ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
-    return _run(["iptables", "-w", str(int(COMMAND_TIMEOUT_S / 2)), *args], ok_codes)
+    return run_command(["iptables", "-w", str(int(COMMAND_TIMEOUT_S / 2)), *args], ok_codes)
 
 
 def _read_table() -> FilterTable:
@@ -380,7 +380,7 @@ def list_rules(run_id: str | None = None) -> list[Rule]:
 
 def rule_counters(tag: str) -> list[CountedRule]:
     """The rules carrying `tag` now, each with what it has matched (dropped) so far."""
-    listing = _run(["iptables-save", "-c", "-t", "filter"]).stdout
+    listing = run_command(["iptables-save", "-c", "-t", "filter"]).stdout
     return [counted for counted in parse_counted(listing) if counted.rule.tag == tag]
 
 
@@ -405,11 +405,28 @@ def _probe_netem() -> bool:
     if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tc") is None:
         return False
     namespace = f"hftchaos-probe-{os.getpid()}"
-    _run(["ip", "netns", "add", namespace])
+    run_command(["ip", "netns", "add", namespace])
     try:
         in_namespace = ["ip", "netns", "exec", namespace]
         add_netem = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", "1%"]
-        result = _run([*in_namespace, *add_netem], ok_codes=(0, 1, 2))
+        result = run_command([*in_namespace, *add_netem], ok_codes=(0, 1, 2))
         return result.returncode == 0
     finally:
-        _run(["ip", "netns", "delete", namespace])
+        run_command(["ip", "netns", "delete", namespace])
+
+
+def accept_forwarding(run_id: str, key: str, bridge: str) -> Rule:
+    """Let packets between two ports of `bridge` (one the run made) through the host's FORWARD
+    chain: with br_netfilter loaded, bridged packets pass it, and Docker sets its policy to
+    DROP. Inserted first, before Docker's own chains; removed by tag like any fault rule."""
+    tag = make_tag(run_id, key)
+    spec = ("-i", bridge, "-o", bridge, "-m", "comment", "--comment", tag, "-j", "ACCEPT")
+    rule = Rule("FORWARD", spec)
+    with _locked():
+        _iptables("-I", rule.chain, "1", *rule.spec)
+    return rule
+
+
+def remove_tag(run_id: str, key: str) -> None:
+    """Take out every rule tagged `hftchaos:<run_id>:<key>`, in any chain."""
+    remove(RuleSet(run_id, key, ()))

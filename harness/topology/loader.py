@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ def load_topology(file: Path) -> LoadedTopology:
     _check_references(topology, source)
     _check_status_shapes(topology, source)
     _check_target(topology, source)
+    _check_network(topology, source)
     return LoadedTopology(topology=topology, source=source)
 
 
@@ -55,6 +58,21 @@ def _check_target(topology: Topology, source: SourceMap) -> None:
         load_target(topology.target, source.file.parent)
     except TargetError as error:
         raise TopologyError(f"{source.where(('target',))}: target: {error}") from None
+
+
+def _check_network(topology: Topology, source: SourceMap) -> None:
+    """`network: namespaces` needs the local backend, root and iproute2: say so at validate."""
+    if topology.network != "namespaces":
+        return
+    problem = None
+    if topology.backend not in (None, "local"):
+        problem = f"only the local backend makes namespaces, not {excerpt(topology.backend)}"
+    elif os.geteuid() != 0:
+        problem = "making network namespaces needs root: run hftchaos as root"
+    elif shutil.which("ip") is None or shutil.which("iptables") is None:
+        problem = "making network namespaces needs `ip` and `iptables` (iproute2, iptables)"
+    if problem:
+        raise TopologyError(f"{source.where(('network',))}: network: {problem}")
 
 
 def _check_status_shapes(topology: Topology, source: SourceMap) -> None:

@@ -225,6 +225,12 @@ class Topology(StrictModel):
     backend: str | None = Field(
         default=None, max_length=40, description="where it runs: local (the default)"
     )
+    network: Literal["host", "namespaces"] = Field(
+        default="host",
+        description="local backend: `namespaces` runs each service in a network namespace of "
+        "its own on a bridge the run makes, so kernel faults act whatever address its "
+        "sockets use (root)",
+    )
     target: str | None = Field(
         default=None,
         max_length=200,

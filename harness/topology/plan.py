@@ -36,6 +36,7 @@ from harness.netaddr import url_address, url_host
 from harness.toolchain import Toolchain, cache_home
 from harness.topology.loader import LoadedTopology, start_order
 from harness.topology.model import RaftStatus, Service
+from harness.topology.network import NAMESPACES, NamespaceNetwork
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
@@ -59,10 +60,31 @@ class Realization:
     service_dir: Callable[[Path], str]  # host directory of a service -> its `${self.dir}`
     network_host: Callable[[str, str], str]  # (service, topology host) -> where peers reach it
     harness_host: Callable[[str, str], str]  # (service, topology host) -> where we reach it
+    # Where a port is held until its service starts (None: `harness_host`).
+    reserve_host: Callable[[str, str], str] | None = None
 
 
 def _same_host(_name: str, host: str) -> str:
     return host
+
+
+def namespace_realization(base: Realization, network: NamespaceNetwork) -> Realization:
+    """Local processes, each in its own namespace: peers and the harness reach a service at
+    its namespace's address. Its ports are held on the host's loopback: nothing else can bind
+    in a namespace made for the run, and a number held there is still never given twice."""
+
+    def in_namespace(name: str, _host: str) -> str:
+        return network.address(name)
+
+    def held_on_loopback(_name: str, _host: str) -> str:
+        return "127.0.0.1"
+
+    return dataclasses.replace(
+        base,
+        network_host=in_namespace,
+        harness_host=in_namespace,
+        reserve_host=held_on_loopback,
+    )
 
 
 def local_realization(toolchain: Toolchain) -> Realization:
@@ -143,6 +165,7 @@ class Plan:
     toolchain: Toolchain
     all_ports: list[tuple[str, int]] = field(default_factory=list)
     backend: str = "local"  # the realization the plan was made for
+    network: NamespaceNetwork | None = None  # `network: namespaces`: what the backend makes
     # Not data: the bound sockets that keep the ports free until each service starts.
     reservations: PortReservations = field(
         default_factory=lambda: PortReservations(), compare=False, repr=False
@@ -267,17 +290,16 @@ def _port_requests(
     Docker publishing it)."""
     topology = loaded.topology
     proxy_name = topology.toxiproxy_service()
+    held_on = realization.reserve_host or realization.harness_host
     proxy_host = (
-        realization.harness_host(proxy_name, topology.services[proxy_name].host)
-        if proxy_name
-        else "127.0.0.1"
+        held_on(proxy_name, topology.services[proxy_name].host) if proxy_name else "127.0.0.1"
     )
     wanted: list[tuple[str, str, str]] = []
     hosts: list[str] = []
     for name, service in topology.services.items():
         for port in service.ports:
             wanted.append(("service", name, port))
-            hosts.append(realization.harness_host(name, service.host))
+            hosts.append(held_on(name, service.host))
     for name in topology.links:
         wanted.append(("link", name, ""))
         hosts.append(proxy_host)
@@ -293,6 +315,12 @@ def make_plan(
     """The plan with its ports reserved: the backend releases each service's ports just
     before it starts that service (`Plan.reservations`). Without a realization: local."""
     realization = realization or local_realization(toolchain)
+    network = None
+    if realization.backend == "local" and loaded.topology.network == NAMESPACES:
+        from harness.backends.local.namespaces import allocate
+
+        network = allocate(list(loaded.topology.services))
+        realization = namespace_realization(realization, network)
     wanted, hosts = _port_requests(loaded, realization)
     reservations = PortReservations()
     owners = [
@@ -301,7 +329,7 @@ def make_plan(
     ]
     ports = reserve_ports(list(zip(hosts, owners, strict=True)), reservations)
     plan = _plan_with_ports(loaded, run_dir, toolchain, realization, (wanted, hosts, ports))
-    return dataclasses.replace(plan, reservations=reservations)
+    return dataclasses.replace(plan, reservations=reservations, network=network)
 
 
 # Stand-ins for `check_plan`: what a placeholder resolves to matters there, not its value.

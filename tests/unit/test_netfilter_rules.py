@@ -200,7 +200,7 @@ class FakeIptables:
 @pytest.fixture
 def fake_iptables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeIptables:
     fake = FakeIptables()
-    monkeypatch.setattr(netfilter, "_run", fake)
+    monkeypatch.setattr(netfilter, "run_command", fake)
     monkeypatch.setattr(netfilter, "LOCK_FILE", tmp_path / "netfilter.lock")
     return fake
 
@@ -231,7 +231,7 @@ def test_sweep_takes_one_run_and_leaves_foreign_rules(
     fake_iptables: FakeIptables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeIptables(SAMPLE_LISTING)
-    monkeypatch.setattr(netfilter, "_run", fake)
+    monkeypatch.setattr(netfilter, "run_command", fake)
     assert netfilter.sweep("20240611t1") == 4
     assert CHAIN in fake.chains  # run t2 still has rules in it
     assert netfilter.sweep() == 3
@@ -243,7 +243,7 @@ def test_sweep_removes_an_empty_chain_left_by_a_crash(
     fake_iptables: FakeIptables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeIptables("-N HFTCHAOS\n")
-    monkeypatch.setattr(netfilter, "_run", fake)
+    monkeypatch.setattr(netfilter, "run_command", fake)
     assert netfilter.sweep() == 0
     assert fake.chains == []
 

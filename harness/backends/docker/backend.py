@@ -252,21 +252,8 @@ class DockerBackend(BackendCommon):
     def _apply(
         self, targets: list[str], rules: list[netns.NamespaceRule], tag: str, what: dict[str, Any]
     ) -> ActiveFault:
-        from harness.faults.base import SimpleActiveFault
-
-        netns.add_rules(rules)
-        spaces = {rule.namespace for rule in rules}
-        detail: dict[str, object] = {
-            "mechanism": "iptables DROP in each container's network namespace (nsenter)",
-            **what,
-            "tag": tag,
-            "rules": [rule.text() for rule in rules],
-        }
-
-        def heal() -> None:
-            netns.remove_tagged(spaces, tag)
-
-        return SimpleActiveFault(targets, detail, heal)
+        mechanism = "iptables DROP in each container's network namespace (nsenter)"
+        return netns.inject(targets, rules, tag, {"mechanism": mechanism, **what})
 
     def namespace(self, name: str) -> netns.Namespace:
         container = self._containers.get(name)

@@ -1,6 +1,7 @@
-"""Kernel-level faults inside containers' own network namespaces, entered from the host with
-`nsenter -t <pid> -n iptables ...`, so an image needs no tools and the host's tables are never
-touched: the rules go when the fault heals, and at the latest with the container's namespace.
+"""Kernel-level faults inside services' own network namespaces, entered from the host with
+`nsenter -t <pid> -n iptables ...` (a container's) or `nsenter --net=/run/netns/<name>` (the
+local backend's `network: namespaces`), so an image needs no tools and the host's tables are
+never touched: the rules go when the fault heals, and at the latest with the namespace.
 
 Every rule sits in INPUT of the namespace it acts in and drops on arrival (a drop on the way
 out would fail the sender's own syscall, which no real network does): packets *to* a service
@@ -14,9 +15,13 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harness.errors import BackendError, RuntimeEnvironmentError
 from harness.faults.netfilter import CountedRule, make_tag, parse_counted, parse_listing
+
+if TYPE_CHECKING:
+    from harness.faults.base import ActiveFault
 
 COMMAND_TIMEOUT_S = 10.0
 CHAIN = "INPUT"
@@ -30,6 +35,7 @@ class Namespace:
     service: str
     pid: int
     address: str
+    file: str | None = None  # a named namespace (/run/netns/NAME): entered by file, not pid
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ def _iptables(namespace: Namespace, *args: str) -> str:
 def entering(namespace: Namespace) -> list[str]:
     """The prefix that runs a host program in the namespace. Only the network namespace is
     entered: the program and /proc stay the host's (no tool needed in the image, host pids)."""
+    if namespace.file is not None:
+        return ["nsenter", f"--net={namespace.file}"]
     return ["nsenter", "-t", str(namespace.pid), "-n"]
 
 
@@ -96,6 +104,22 @@ def partition_rules(tag: str, groups: Sequence[Sequence[Namespace]]) -> list[Nam
             for peer in others:
                 rules.append(NamespaceRule(member, drop_spec(tag, peer.address, None)))
     return rules
+
+
+def inject(
+    targets: list[str], rules: list[NamespaceRule], tag: str, detail: dict[str, object]
+) -> ActiveFault:
+    """Add the rules as one fault, healed by removing its tag from each namespace."""
+    from harness.faults.base import SimpleActiveFault
+
+    add_rules(rules)
+    spaces = {rule.namespace for rule in rules}
+    detail = {**detail, "tag": tag, "rules": [rule.text() for rule in rules]}
+
+    def heal() -> None:
+        remove_tagged(spaces, tag)
+
+    return SimpleActiveFault(targets, detail, heal)
 
 
 def add_rules(rules: Sequence[NamespaceRule]) -> None:

@@ -26,6 +26,8 @@ from harness.backends.base import ServiceFacts, ServiceState
 from harness.backends.bringup import bring_up
 from harness.backends.common import BackendCommon
 from harness.backends.files import process_cpu_seconds
+from harness.backends.local.namespaces import exec_prefix
+from harness.backends.local.network_lifetime import NamespaceLifetime
 from harness.errors import BackendError
 from harness.faults.clock import faketime_environment, faketime_offset_text, offset_file
 from harness.run_marker import marker_environment
@@ -61,11 +63,15 @@ class LocalBackend(BackendCommon):
         # happens on one thread that lives exactly as long as this backend.
         self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spawner")
         self._torn_down = False
+        self._network: NamespaceLifetime | None = None
 
     # -- lifecycle of the whole topology ---------------------------------------------------
 
     def up(self) -> None:
         self._make_run_directories()
+        if self.plan.network is not None:
+            self._network = NamespaceLifetime(self.plan.network, self.plan.run_dir)
+            self._network.create()
         bring_up(self, self._report)
         self._write_state(ready=True)
 
@@ -85,6 +91,9 @@ class LocalBackend(BackendCommon):
             self._reap(name, deadline)
         self._spawner.shutdown(wait=True)
         self.plan.reservations.release_all()
+        if self._network is not None:
+            for failure in self._network.remove():
+                self._report(f"[red]could not remove:[/] {escape(failure)}")
         self._write_state(ready=False)
 
     # -- one service -------------------------------------------------------------------------
@@ -165,24 +174,39 @@ class LocalBackend(BackendCommon):
     # -- abilities: network control, log access, resource stats -----------------------------
 
     def drop_packets(self, run_id: str, key: str | int, name: str, percent: float) -> ActiveFault:
+        from harness.backends.local import namespace_faults
         from harness.backends.local.network import inject_packet_loss
+
+        if self.plan.network is not None:
+            return namespace_faults.drop_packets(self.plan.network, run_id, key, name, percent)
 
         return inject_packet_loss(run_id, key, name, self.plan.services[name].host, percent)
 
     def partition(self, run_id: str, key: str | int, groups: list[list[str]]) -> ActiveFault:
+        from harness.backends.local import namespace_faults
         from harness.backends.local.network import inject_partition
+
+        if self.plan.network is not None:
+            return namespace_faults.partition(self.plan.network, run_id, key, groups)
 
         hosts = [[(name, self.plan.services[name].host) for name in group] for group in groups]
         return inject_partition(run_id, key, hosts)
 
     def rule_counters(self, tag: str) -> list[CountedRule]:
+        from harness.backends.local import namespace_faults
         from harness.faults.netfilter import rule_counters
 
+        if self.plan.network is not None:
+            return namespace_faults.rule_counters(self.plan.network, tag)
         return rule_counters(tag)  # the host's tables: every rule acts on loopback
 
     def established_sockets(self, name: str, selector: Sequence[str]) -> str | None:
+        from harness.backends.docker.netns import entering
+        from harness.backends.local.namespace_faults import namespace_of
         from harness.faults.socket_counters import read_established
 
+        if self.plan.network is not None:
+            return read_established(selector, entering(namespace_of(self.plan.network, name)))
         return read_established(selector)  # every local service's sockets are the host's
 
     def network_address(self, name: str) -> str:
@@ -198,10 +222,13 @@ class LocalBackend(BackendCommon):
         service.directory.mkdir(parents=True, exist_ok=True)
         service.log_file.parent.mkdir(parents=True, exist_ok=True)
         environment = {**os.environ, **self._harness_env(service), **service.env}
+        command = service.command
+        if self.plan.network is not None:
+            command = [*exec_prefix(self.plan.network.nodes[service.name]), *command]
         with service.log_file.open("ab") as log:
             try:
                 return subprocess.Popen(
-                    service.command,
+                    command,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
