@@ -54,7 +54,7 @@ def tests(session: nox.Session) -> None:
     """The suite CI runs: unit tests, integration tests on the real reference topology, and
     Docker backend tests (docker.io and debootstrap installed when missing, dockerd started
     when no engine answers, the base image and images made: `hftchaos setup --docker`, cached
-    on one machine). The library's scenarios on Docker are a long suite of their own (`nox -s
+    on one machine). Full scenario runs on Docker are a long suite of their own (`nox -s
     docker`). Without root there is no Docker engine to start, and the Docker tests are left
     out, said in a warning."""
     install_with_toolchain(session, "test", ("iptables", "chromium"))

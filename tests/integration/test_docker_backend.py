@@ -7,11 +7,13 @@ Each scenario brings up its own topology (about 10 s of each test's 30-50): the 
 safety checks judge the whole state of the engines, and on a topology shared with an earlier
 scenario its orders are orders nobody in this run sent (no_double_fills says so).
 
-The five library runs and the link-fault effect run (about five minutes) are a long suite of
-their own, `nox -s docker`
-(which runs every Docker test); the `tests` session, which CI runs, keeps the prebuilt-image
-leader kill and the SIGKILLed-harness cases on Docker. Both get docker.io, debootstrap,
-dockerd and the images first (`hftchaos setup --docker`).
+The full scenario runs here (the five library scenarios, the prebuilt image's leader kill, the
+link-fault effect run: about six minutes) are a long suite of their own, `nox -s docker`, for
+a quiet machine: with three engines, Kafka, Toxiproxy and the gateway in containers, two cores
+run about 86 % busy, and the prebuilt image's leader kill broke its SLOs in two of four CI
+runs (first_commit_ms 1115 > 1000 once, p99 before faults 772 > 250 ms once). The `tests`
+session, which CI runs, keeps the SIGKILLed-harness cases on Docker. Both get docker.io,
+debootstrap, dockerd and the images first (`hftchaos setup --docker`).
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ def scenario_on(
     return path
 
 
+@pytest.mark.docker_long
 def test_a_topology_naming_a_prebuilt_image_runs_a_leader_kill(
     engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
