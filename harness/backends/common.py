@@ -36,6 +36,21 @@ class BackendCommon:
     def teardown(self) -> None:
         raise NotImplementedError
 
+    def start(self, name: str) -> None:
+        raise NotImplementedError
+
+    def stop(self, name: str) -> None:
+        raise NotImplementedError
+
+    def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
+        raise NotImplementedError
+
+    def restart(self, name: str) -> None:
+        """Stop, start again and wait healthy: the same on every backend."""
+        self.stop(name)
+        self.start(name)
+        self.wait_healthy(name)
+
     def _make_run_directories(self) -> None:
         for directory in ("logs", "services"):
             (self.plan.run_dir / directory).mkdir(parents=True, exist_ok=True)

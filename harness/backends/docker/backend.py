@@ -160,11 +160,6 @@ class DockerBackend(BackendCommon):
         if self._status(name) == "paused":
             self._containers[name].unpause()
 
-    def restart(self, name: str) -> None:
-        self.stop(name)
-        self.start(name)
-        self.wait_healthy(name)
-
     def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
         def gone() -> str | None:
             status = self._status(name)

@@ -136,11 +136,6 @@ class LocalBackend(BackendCommon):
             self._signal(name, signal.SIGCONT)
         self._paused.discard(name)
 
-    def restart(self, name: str) -> None:
-        self.stop(name)
-        self.start(name)
-        self.wait_healthy(name)
-
     def wait_healthy(self, name: str, timeout_s: float | None = None) -> None:
         def gone() -> str | None:
             process = self._processes.get(name)
