@@ -26,7 +26,7 @@ from harness.faults.journal import (
     ResetClocks,
     Undo,
 )
-from harness.faults.owned import OwnedProcess, current, end, signal_group
+from harness.faults.owned import current, end, own, signal_group
 from harness.run_marker import processes_of_run
 from harness.store.atomic import write_text_atomically
 from harness.toxiproxy import ToxiproxyClient
@@ -108,10 +108,11 @@ def end_processes(state: JournalState, outcome: HealOutcome) -> None:
         # Ending one may end the next (a group shares the SIGKILL), and any may end by
         # itself since it was listed: one gone by now is nothing left to end.
         try:
-            name, started = process.name(), process.create_time()
-        except psutil.Error:
+            name = process.name()
+            owned = own(name, process.pid)
+        except (psutil.Error, GuardrailError):
             continue
-        if end(OwnedProcess(service="?", pid=process.pid, create_time=started)):
+        if end(owned):
             outcome.ended.append(f"{name} (pid {process.pid}, by its run marker)")
 
 

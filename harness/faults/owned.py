@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import psutil
 from pydantic import BaseModel, ConfigDict
 
 from harness.errors import GuardrailError
 
-# psutil derives the start time from the boot time and the start tick (10 ms on Linux), so
-# the same process reads back the same value; a reused pid starts at least a tick later.
-SAME_START_S = 0.001
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 class OwnedProcess(BaseModel):
@@ -26,32 +25,45 @@ class OwnedProcess(BaseModel):
 
     service: str
     pid: int
-    create_time: float  # seconds since the epoch, as psutil reports it
+    started_tick: int  # clock ticks from boot to its start: see start_tick
+
+
+def start_tick(pid: int) -> int:
+    """The clock tick after boot at which `pid` started (field 22 of /proc/<pid>/stat).
+
+    It is the process's identity beside its pid, and it never changes. psutil's create_time
+    is not that: it adds /proc/stat's btime, which the kernel recomputes from the wall clock
+    and which moved by a whole second under CI (a live service refused as a reused pid).
+    Raises FileNotFoundError (or ProcessLookupError) once the process is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    after_name = stat[stat.rindex(b")") + 2 :].split()  # the name may hold spaces and ")"
+    return int(after_name[19])  # fields 3, 4, ... from index 0: field 22 is index 19
 
 
 def own(service: str, pid: int) -> OwnedProcess:
     """Record `pid` as `service`'s process now (it must be alive)."""
     try:
-        started = psutil.Process(pid).create_time()
-    except psutil.Error as error:
+        started = start_tick(pid)
+    except OSError as error:
         raise GuardrailError(f"{service}: pid {pid} cannot be recorded: {error}") from None
-    return OwnedProcess(service=service, pid=pid, create_time=started)
+    return OwnedProcess(service=service, pid=pid, started_tick=started)
 
 
 def current(owned: OwnedProcess) -> psutil.Process | None:
     """The live process `owned` names, or None when it has ended; a pid now carried by a
-    process with another start time is refused."""
+    process with another start tick is refused."""
     try:
         process = psutil.Process(owned.pid)
-        started = process.create_time()
+        started = start_tick(owned.pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
-    except psutil.NoSuchProcess:
+    except (psutil.NoSuchProcess, OSError):
         return None
-    if abs(started - owned.create_time) > SAME_START_S:
+    if started != owned.started_tick:
         raise GuardrailError(
-            f"{owned.service}: pid {owned.pid} now belongs to another process (started at "
-            f"{started:.2f}, not {owned.create_time:.2f}); refusing to signal it"
+            f"{owned.service}: pid {owned.pid} now belongs to another process (started "
+            f"{started / TICKS_PER_S:.2f} s after boot, not "
+            f"{owned.started_tick / TICKS_PER_S:.2f}); refusing to signal it"
         )
     return process
 

@@ -16,11 +16,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from harness import settings
-from harness.errors import GuardrailError, RuntimeEnvironmentError
+from harness.errors import RuntimeEnvironmentError
 from harness.faults.journal import JournalState, owner_alive, read_journal
 from harness.faults.journal_heal import HealOutcome, heal_crashed_run, sweep_rules
-from harness.faults.owned import OwnedProcess, current
+
+LEGACY_START_SLACK_S = 1.0
 
 
 def registry_dir() -> Path:
@@ -68,10 +71,12 @@ def _read_entry(path: Path) -> Entry:
 
 
 def _legacy_owner_alive(parts: list[str]) -> bool:
+    """Such an entry holds psutil's create_time, which moves with the boot time the kernel
+    recomputes, so it is matched within a second: it only decides whether to heal."""
     try:
-        owner = OwnedProcess(service="(harness)", pid=int(parts[0]), create_time=float(parts[1]))
-        return current(owner) is not None
-    except (ValueError, IndexError, GuardrailError):
+        pid, started = int(parts[0]), float(parts[1])
+        return abs(psutil.Process(pid).create_time() - started) <= LEGACY_START_SLACK_S
+    except (ValueError, IndexError, psutil.Error):
         return False
 
 

@@ -112,9 +112,22 @@ def test_the_guard_refuses_a_reused_pid(sleeper: subprocess.Popen[bytes]) -> Non
     """The recorded pid is now another process: its start time differs from the record."""
     guard = ProcessGuard()
     recorded = guard.record("n1", sleeper.pid)
-    guard._owned["n1"] = recorded.model_copy(update={"create_time": recorded.create_time - 30})
+    guard._owned["n1"] = recorded.model_copy(update={"started_tick": recorded.started_tick - 30})
     with pytest.raises(GuardrailError, match="now belongs to another process"):
         guard.check("n1", sleeper.pid)
+
+
+def test_a_recorded_process_stays_itself_when_the_boot_time_moves(
+    sleeper: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel recomputes /proc/stat's btime from the wall clock; in CI it moved by a whole
+    second mid-run and every live service was refused as a reused pid."""
+    guard = ProcessGuard()
+    guard.record("n1", sleeper.pid)
+    moved = psutil.boot_time() + 1.0
+    monkeypatch.setattr(psutil._pslinux, "boot_time", lambda: moved)
+    psutil.Process(sleeper.pid).create_time()  # psutil now reports a start a second later
+    assert guard.check("n1", sleeper.pid).pid == sleeper.pid
 
 
 @dataclasses.dataclass
@@ -218,7 +231,7 @@ def test_a_heal_does_not_end_a_process_whose_pid_was_reused(
 ) -> None:
     journal = _crashed_journal(tmp_path)
     recorded = own("n2", sleeper.pid)
-    journal.process(recorded.model_copy(update={"create_time": recorded.create_time - 30}))
+    journal.process(recorded.model_copy(update={"started_tick": recorded.started_tick - 30}))
     outcome = heal_crashed_run(read_journal(journal.path), "test")
     assert outcome.healed and outcome.ended == []
     assert sleeper.poll() is None, "an unrelated process with a recorded pid was signalled"
@@ -248,9 +261,6 @@ class ReapedOnDeath:
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.pid, self._real = process.pid, psutil.Process(process.pid)
-
-    def create_time(self) -> float:
-        return float(self._real.create_time())
 
     def name(self) -> str:
         try:
