@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.backends.local.subnet_reservations import reserve
 from harness.errors import BackendError, RuntimeEnvironmentError
 from harness.faults.netfilter import run_command
 from harness.topology.network import (
     NamespaceNetwork,
     NamespaceNode,
-    free_subnets,
     new_token,
     plan_network,
 )
@@ -84,12 +83,10 @@ def _machine_networks() -> list[ipaddress.IPv4Network]:
 
 
 def allocate(services: Sequence[str]) -> NamespaceNetwork:
-    """Names and a /24 no interface or route of this machine uses (chosen at random, so two
-    runs planned at once rarely pick the same; `create` checks again)."""
-    free = free_subnets(_machine_networks())
-    if not free:
-        raise BackendError("network: namespaces: every /24 of 10.231.0.0/16 is in use here")
-    return plan_network(new_token(), services, random.SystemRandom().choice(free))
+    """Names and a /24 that no interface or route of this machine uses and no other run has
+    reserved (harness/backends/local/subnet_reservations.py); `create` checks the machine
+    again, for a network made since by something other than this harness."""
+    return plan_network(new_token(), services, reserve(_machine_networks()))
 
 
 def create(network: NamespaceNetwork) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.backends.local import namespaces
+from harness.backends.local import namespaces, subnet_reservations
 from harness.faults import netfilter
 from harness.faults.journal import (
     JOURNAL_FILE,
@@ -69,6 +69,7 @@ class NamespaceLifetime:
             return []
         step, self._step = self._step, None
         failures = remove_recorded(step)
+        subnet_reservations.release(self.network.subnet)  # a bridge left over still shows
         if not failures:
             self._journal.network_removed(step.bridge)
         if self._own_journal:
