@@ -104,3 +104,29 @@ def test_namespaces_on_another_backend_is_a_located_error(tmp_path: Path) -> Non
     file.write_text('name: t\nnetwork: bridges\nservices:\n  a: {command: ["true"]}\n')
     with pytest.raises(TopologyError, match=rf"{file}:2.*network"):
         load_topology(file)
+
+
+def test_a_link_gone_between_the_check_and_the_delete_is_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel removes a deleted namespace's veth peer in its own time: seen in CI, the
+    peer was listed, then gone when `ip link delete` ran, and the heal reported a failure."""
+    from harness.backends.local import namespaces
+
+    link = tmp_path / "hfv0"
+    link.write_text("")
+
+    def vanishes(command: list[str]) -> str:
+        link.unlink()
+        raise BackendError('Cannot find device "hfv0"')
+
+    monkeypatch.setattr(namespaces, "_ip", vanishes)
+    assert namespaces._delete(["ip", "link", "delete", "hfv0"], link) == []
+
+    link.write_text("")
+
+    def refuses(command: list[str]) -> str:
+        raise BackendError("Operation not permitted")
+
+    monkeypatch.setattr(namespaces, "_ip", refuses)
+    assert namespaces._delete(["ip", "link", "delete", "hfv0"], link) == ["Operation not permitted"]
