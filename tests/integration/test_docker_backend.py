@@ -19,6 +19,7 @@ debootstrap, dockerd and the images first (`hftchaos setup --docker`).
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import time
@@ -51,11 +52,22 @@ def engine() -> Any:
 
 
 def host_rules() -> list[str]:
-    """Every table's rules on the host, without the packet counters."""
-    listing = subprocess.run(
-        ["iptables-save"], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-    return sorted(line for line in listing.splitlines() if not line.startswith(("#", ":")))
+    """Every table's rules on the host, without the packet counters, once Docker has caught
+    up: its rules for a network it has just removed linger a moment after its bridge is gone
+    (seen: the previous test's `br-<id>` isolation rules in one test's before-snapshot, gone
+    by its after-snapshot). Rules naming a missing bridge still there after 10 s are kept, so
+    a rule Docker never removes is still seen as left behind."""
+    deadline = time.monotonic() + 10
+    while True:
+        listing = subprocess.run(
+            ["iptables-save"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+        rules = sorted(line for line in listing.splitlines() if not line.startswith(("#", ":")))
+        bridges = set(re.findall(r"\bbr-[0-9a-f]{12}\b", listing))
+        missing = {bridge for bridge in bridges if not Path("/sys/class/net", bridge).exists()}
+        if not missing or time.monotonic() > deadline:
+            return rules
+        time.sleep(0.2)
 
 
 def what_runs_left(client: Any) -> dict[str, list[str]]:
