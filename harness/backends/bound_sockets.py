@@ -90,7 +90,9 @@ def owners(inodes: set[int]) -> dict[int, int]:
     wanted = {f"socket:[{inode}]": inode for inode in inodes}
     found: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or len(found) == len(wanted):
+        if len(found) == len(wanted):
+            break
+        if not entry.name.isdigit():
             continue
         try:
             for descriptor in (entry / "fd").iterdir():

@@ -20,8 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from harness.errors import GuardrailError
-from harness.faults.owned import OwnedProcess, current, own
+from harness.faults.owned import OwnedProcess, alive, own
 
 JOURNAL_FILE = "journal.jsonl"
 
@@ -255,11 +254,8 @@ class FaultJournal:
 
 
 def owner_alive(run: RunStarted) -> bool:
-    """Whether the harness that owns the run still runs (same pid, same start time)."""
-    try:
-        return current(run.owner) is not None
-    except GuardrailError:  # its pid now belongs to another process
-        return False
+    """Whether the harness that owns the run still runs (same pid, same start tick)."""
+    return alive(run.owner)
 
 
 def _sync_directory(directory: Path) -> None:

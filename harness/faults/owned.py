@@ -68,6 +68,14 @@ def current(owned: OwnedProcess) -> psutil.Process | None:
     return process
 
 
+def alive(owned: OwnedProcess) -> bool:
+    """Whether `owned` still runs: same pid, same start tick."""
+    try:
+        return current(owned) is not None
+    except GuardrailError:  # its pid now belongs to another process
+        return False
+
+
 def signal_group(owned: OwnedProcess, signal_number: int) -> bool:
     """Signal the process group `owned` leads (services run in their own session); False
     when it has ended."""

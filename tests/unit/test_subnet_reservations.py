@@ -11,7 +11,7 @@ import pytest
 
 from harness.backends.local.subnet_reservations import release, reservations_dir, reserve
 from harness.errors import BackendError
-from harness.faults.owned import start_tick
+from harness.faults.owned import own
 from harness.topology.network import SUBNET_POOL, SUBNET_PREFIX
 
 POOL = list(SUBNET_POOL.subnets(new_prefix=SUBNET_PREFIX))
@@ -45,11 +45,11 @@ def test_a_released_subnet_can_be_chosen_again() -> None:
 
 def test_a_reservation_of_a_dead_harness_frees_itself() -> None:
     dead = subprocess.Popen(["sleep", "30"])
-    tick = start_tick(dead.pid)
+    recorded = own("(harness)", dead.pid)
     dead.kill()
     dead.wait()
     reservations_dir().mkdir(parents=True)
-    (reservations_dir() / str(POOL[0].network_address)).write_text(f"{dead.pid} {tick}\n")
+    (reservations_dir() / str(POOL[0].network_address)).write_text(recorded.model_dump_json())
     assert reserve(POOL[1:]) == POOL[0]
 
 

@@ -3,7 +3,7 @@
 A subnet is chosen when the run is planned and made when the topology comes up, seconds
 later; until its bridge has the address, `ip addr` cannot show that it is taken, so two runs
 planned at once could choose the same one. Each choice is therefore written down, under an
-exclusive lock, as a file naming the subnet and holding its owner's pid and start tick. A
+exclusive lock, as a file naming the subnet and holding its owner (an OwnedProcess). A
 reservation lasts while its owner lives (or until it is released), so one left by a killed
 harness frees itself: nothing needs healing.
 """
@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harness import settings
-from harness.errors import BackendError, GuardrailError, RuntimeEnvironmentError
-from harness.faults.owned import OwnedProcess, current, own
+from harness.errors import BackendError, RuntimeEnvironmentError
+from harness.faults.owned import OwnedProcess, alive, own
 from harness.store.atomic import write_text_atomically
 from harness.topology.network import free_subnets
 
@@ -52,14 +52,12 @@ def _locked() -> Iterator[None]:
         yield
 
 
-def _held(path: Path) -> bool:
-    """Whether the reservation's owner is still the process that wrote it."""
+def _owner(path: Path) -> OwnedProcess | None:
+    """The process that wrote the reservation; None when it cannot be read."""
     try:
-        pid, tick = path.read_text().split()
-        owner = OwnedProcess(service="(reservation)", pid=int(pid), started_tick=int(tick))
-        return current(owner) is not None
-    except (OSError, ValueError, GuardrailError):  # unreadable, or the pid is another's now
-        return False
+        return OwnedProcess.model_validate_json(path.read_text())
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+        return None
 
 
 def reserved() -> set[ipaddress.IPv4Network]:
@@ -72,7 +70,8 @@ def reserved() -> set[ipaddress.IPv4Network]:
             subnet = ipaddress.IPv4Network(f"{path.name}/24")
         except ValueError:
             continue
-        if _held(path):
+        owner = _owner(path)
+        if owner is not None and alive(owner):
             held.add(subnet)
         else:
             path.unlink(missing_ok=True)
@@ -92,8 +91,7 @@ def reserve(in_use: Sequence[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
                 f"a running harness ({len(taken)} reservations in {reservations_dir()})"
             )
         subnet = random.SystemRandom().choice(free)
-        me = own("(harness)", os.getpid())
-        write_text_atomically(_file(subnet), f"{me.pid} {me.started_tick}\n")
+        write_text_atomically(_file(subnet), own("(harness)", os.getpid()).model_dump_json())
         return subnet
 
 
@@ -101,9 +99,6 @@ def release(subnet: str) -> None:
     """Give the subnet back once its network is removed (only this process's own)."""
     with _locked():
         path = _file(ipaddress.IPv4Network(subnet))
-        try:
-            pid = int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        if pid == os.getpid():
+        owner = _owner(path)
+        if owner is not None and owner.pid == os.getpid():
             path.unlink(missing_ok=True)
