@@ -64,7 +64,13 @@ def tests(session: nox.Session) -> None:
     else:
         session.warn("not root: no Docker engine can be started, so the Docker tests are left out")
         marks = ("-m", "not docker")
-    session.run("pytest", "-ra", "--durations=15", *marks, *session.posargs)
+    if session.posargs:  # the tests asked for, as asked
+        session.run("pytest", "-ra", "--durations=15", *marks, *session.posargs)
+        return
+    # The unit tests are pure logic: spread over every core. The integration tests time real
+    # processes to the millisecond: one at a time, with the machine to themselves.
+    session.run("pytest", "-ra", "--durations=10", "-n", "auto", *marks, "tests/unit")
+    session.run("pytest", "-ra", "--durations=15", *marks, "tests/integration")
 
 
 @nox.session(python=PYTHON)
@@ -81,7 +87,7 @@ def docker(session: nox.Session) -> None:
 def unit(session: nox.Session) -> None:
     """Unit tests only (no processes, seconds)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-ra", "-m", "not integration", *session.posargs)
+    session.run("pytest", "-ra", "-n", "auto", "-m", "not integration", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -154,8 +154,8 @@ class ElectionEstimate:
     """Two ways of placing an election on the harness's clock, kept apart so that each can be
     checked against an independent reference (tests/integration/test_failover_agreement.py).
 
-    mid_request_ns: the middle of the first probe request that found the new leader leading
-    (outside-in; off by up to half that request's round trip).
+    mid_request_ns: the middle of the first probe request that found the new leader leading,
+    or found a follower naming it (outside-in; off by up to half that request's round trip).
     role_age_ns: the quickest answer in the same term minus the role age the member reported
     (a duration on its own clock); None when the member reports no age or when the result
     disagrees with what the probe saw from outside.
@@ -171,7 +171,8 @@ class ElectionEstimate:
     role_age_ns: int | None
     # The probe's own bracket: the election happened after `earliest_ns` (the fault, or the
     # member's last answer as something else was sent) and before `latest_ns` (its first
-    # answer as leader arrived). Either estimate is off by at most the bracket's width.
+    # answer as leader arrived, or a follower's naming it, if sooner). Either estimate is off
+    # by at most the bracket's width.
     earliest_ns: int = 0
     latest_ns: int = 0
     bracketed: bool = False
@@ -232,16 +233,39 @@ def estimate_election(
         and (sample.role != "leader" or sample.term != first.term)
     ]
     earliest = max([not_before_ns, *seen_otherwise])
+    # The first answers that show the new leader: its own, and its followers' naming it.
+    showing = [first, *_named_leader_by_others(first, samples, earliest)]
+    latest = min(sample.arrival_ns for sample in showing)
     estimate = _role_age_estimate(first, samples)
-    if estimate is not None and not earliest <= estimate <= first.arrival_ns:
+    if estimate is not None and not earliest <= estimate <= latest:
         estimate = None
     return ElectionEstimate(
-        mid_request_ns=first.observed_ns,
+        mid_request_ns=min(sample.observed_ns for sample in showing),
         role_age_ns=estimate,
         earliest_ns=earliest,
-        latest_ns=first.arrival_ns,
+        latest_ns=latest,
         bracketed=bool(seen_otherwise) and max(seen_otherwise) >= not_before_ns,
     )
+
+
+def _named_leader_by_others(
+    first: ProbeSample, samples: Sequence[ProbeSample], earliest_ns: int
+) -> list[ProbeSample]:
+    """Other members' answers, arrived before `first`, naming its member their leader in its
+    term. A member learns of a leader only from the leader's own messages, sent after it won, so
+    each such arrival bounds the election from above; the leader's own status endpoint can
+    stall as it switches (etcd, NATS: 15-25 ms) while a follower's still answers quickly."""
+    return [
+        sample
+        for sample in samples
+        if sample.node != first.node
+        and sample.cluster == first.cluster
+        and sample.reachable
+        and sample.leader == first.node
+        and sample.term is not None
+        and sample.term == first.term
+        and earliest_ns <= sample.arrival_ns < first.arrival_ns
+    ]
 
 
 def _role_age_estimate(first: ProbeSample, samples: Sequence[ProbeSample]) -> int | None:

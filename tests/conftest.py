@@ -9,6 +9,11 @@ from hypothesis import HealthCheck, settings
 
 from harness.toolchain import Toolchain
 
+# The unit tests run on every core in CI (pytest-xdist); its workers get COLUMNS=80, which
+# rich obeys, where the tests expect what a pipe gets from the harness: unwrapped lines.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
+
 # Property-based tests (tests/unit/test_hostile_fuzz.py). "ci", the default, is bounded and
 # repeatable: 20 examples for each of its 10 properties, always the same ones, nothing saved.
 # `nox -s fuzz` sets HFTCHAOS_HYPOTHESIS_PROFILE=fuzz: 100 times as many, new ones each time,

@@ -1,5 +1,6 @@
-"""The start-order rules every backend follows: services in dependency order, a job waited
-to its end, every other service waited healthy; Toxiproxy's links created as soon as it is
+"""The start-order rules every backend follows: services in dependency order, the services
+of one `group` started together and then waited for together, a job waited to its end, every
+other service waited healthy; Toxiproxy's links created as soon as it is
 up; then, for a Raft cluster, a leader elected."""
 
 from __future__ import annotations
@@ -30,16 +31,20 @@ class Starting(Protocol):
 
 def bring_up(backend: Starting, report: Report) -> None:
     plan = backend.plan
-    for name in plan.order:
+    # A group's services all start before any is waited for: a quorum member may answer its
+    # health check only once the others run.
+    for step in plan.start_steps or [[name] for name in plan.order]:
         started = time.monotonic()
-        backend.start(name)
-        if plan.services[name].kind == "job":
-            backend.wait_job(name)
-        else:
-            backend.wait_healthy(name)
-        if name == plan.toxiproxy:
-            create_proxies(plan)
-        report(f"{escape(name)} ready in {time.monotonic() - started:.1f}s")
+        for name in step:
+            backend.start(name)
+        for name in step:
+            if plan.services[name].kind == "job":
+                backend.wait_job(name)
+            else:
+                backend.wait_healthy(name)
+            if name == plan.toxiproxy:
+                create_proxies(plan)
+            report(f"{escape(name)} ready in {time.monotonic() - started:.1f}s")
     for cluster in plan.raft_clusters():
         members = plan.raft_members(cluster)
         statuses = {m.name: m.raft for m in members if m.raft}

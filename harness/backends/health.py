@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,9 +15,12 @@ from harness.topology.model import RaftStatus
 from harness.topology.plan import PlannedHealth
 
 CHECK_TIMEOUT_S = 1.0
+COMMAND_TIMEOUT_S = 5.0  # one run of a command check; a hung one counts as not healthy
 
 
 def check_health(health: PlannedHealth) -> bool:
+    if health.command is not None:
+        return _command_succeeds(health.command)
     if health.http:
         try:
             with urllib.request.urlopen(health.http, timeout=CHECK_TIMEOUT_S) as response:
@@ -29,6 +33,23 @@ def check_health(health: PlannedHealth) -> bool:
             return True
     except OSError:
         return False
+
+
+def _command_succeeds(command: list[str]) -> bool:
+    """One run of a command health check: an argument list, never a shell; its output is not
+    wanted (it would fill a pipe), only its exit status."""
+    try:
+        completed = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0
 
 
 def wait_for_raft_leader(statuses: Mapping[str, str | RaftStatus], timeout_s: float) -> str:

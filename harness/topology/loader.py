@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,53 +121,120 @@ def _check_references(topology: Topology, source: SourceMap) -> None:
             f"{source.where(('links',))}: links: links need a service with role 'toxiproxy' "
             "and a port named 'api'"
         )
-    cycle = _dependency_cycle(topology)
+    cycle = _cycle(topology.services, lambda name: topology.services[name].depends_on)
     if cycle:
         where = source.where(("services", cycle[0], "depends_on"))
         problems.append(f"{where}: depends_on: dependency cycle {' -> '.join(cycle)}")
+    if not problems:  # the groups' rules assume every name resolves
+        problems += _group_problems(topology, source)
     if problems:
         raise TopologyError(join_problems(problems))
 
 
-def _dependency_cycle(topology: Topology) -> list[str]:
+def _group_problems(topology: Topology, source: SourceMap) -> list[str]:
+    """A group starts as one step: none of its services may wait for another of it, Toxiproxy
+    (which starts first, alone) is in none, and groups may not depend on each other in a
+    circle."""
+    problems = []
+    proxy = topology.toxiproxy_service()
+    for name, service in topology.services.items():
+        if service.group is None:
+            continue
+        if name == proxy:
+            where = source.where(("services", name, "group"))
+            problems.append(
+                f"{where}: services.{name}.group: the toxiproxy service starts first, on its "
+                "own, and cannot be in a group"
+            )
+        for index, dependency in enumerate(service.depends_on):
+            if topology.services[dependency].group == service.group:
+                where = source.where(("services", name, "depends_on", index))
+                problems.append(
+                    f"{where}: services.{name}.depends_on: {dependency} is in the same group "
+                    f"({service.group}) and starts together with {name}; a service cannot "
+                    "wait for one of its own group"
+                )
+    steps = {_step_of(topology, name) for name in topology.services}
+    cycle = _cycle(steps, lambda step: _step_dependencies(topology, step))
+    if cycle:
+        where = source.where(("services",))
+        problems.append(f"{where}: group: the groups depend on each other: {' -> '.join(cycle)}")
+    return problems
+
+
+def _step_of(topology: Topology, name: str) -> str:
+    """What starts `name`: its group, written `group:NAME`, or the service alone."""
+    group = topology.services[name].group
+    return name if group is None else f"group:{group}"
+
+
+def _step_members(topology: Topology, step: str) -> list[str]:
+    return [name for name in topology.services if _step_of(topology, name) == step]
+
+
+def _step_dependencies(topology: Topology, step: str) -> list[str]:
+    return [
+        _step_of(topology, dependency)
+        for name in _step_members(topology, step)
+        for dependency in topology.services[name].depends_on
+        if _step_of(topology, dependency) != step
+    ]
+
+
+def _cycle(nodes: Iterable[str], edges: Callable[[str], list[str]]) -> list[str]:
+    """A circle of `edges` among `nodes` (the first found, closed), or [] when there is none;
+    an edge to a node not among them is someone else's error."""
+    known = set(nodes)
     visiting: list[str] = []
     done: set[str] = set()
 
-    def visit(name: str) -> list[str]:
-        if name in visiting:
-            return [*visiting[visiting.index(name) :], name]
-        if name in done or name not in topology.services:
+    def visit(node: str) -> list[str]:
+        if node in visiting:
+            return [*visiting[visiting.index(node) :], node]
+        if node in done or node not in known:
             return []
-        visiting.append(name)
-        for dependency in topology.services[name].depends_on:
-            cycle = visit(dependency)
+        visiting.append(node)
+        for target in edges(node):
+            cycle = visit(target)
             if cycle:
                 return cycle
         visiting.pop()
-        done.add(name)
+        done.add(node)
         return []
 
-    for name in topology.services:
-        cycle = visit(name)
+    for node in sorted(known):
+        cycle = visit(node)
         if cycle:
             return cycle
     return []
 
 
-def start_order(topology: Topology) -> list[str]:
-    """Services in an order that starts every dependency first (toxiproxy before all)."""
-    order: list[str] = []
+def start_steps(topology: Topology) -> list[list[str]]:
+    """The services in the steps they start in, each step's dependencies in earlier ones:
+    Toxiproxy alone first, then one service, or every service of one `group` together (the
+    loader has refused a group that waits for itself)."""
+    steps: list[list[str]] = []
+    placed: set[str] = set()
     proxy = topology.toxiproxy_service()
     if proxy:
-        order.append(proxy)
+        steps.append([proxy])
+        placed.add(proxy)
 
     def add(name: str) -> None:
-        if name in order:
+        if name in placed:
             return
-        for dependency in topology.services[name].depends_on:
-            add(dependency)
-        order.append(name)
+        step = _step_members(topology, _step_of(topology, name))
+        placed.update(step)
+        for member in step:
+            for dependency in topology.services[member].depends_on:
+                add(dependency)
+        steps.append(step)
 
     for name in topology.services:
         add(name)
-    return order
+    return steps
+
+
+def start_order(topology: Topology) -> list[str]:
+    """Services in an order that starts every dependency first (toxiproxy before all)."""
+    return [name for step in start_steps(topology) for name in step]

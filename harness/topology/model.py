@@ -42,19 +42,30 @@ def _no_nul(value: str, what: str) -> str:
 
 
 class HealthCheck(StrictModel):
-    """How to tell a service is ready: exactly one of `http` (a 2xx GET) or `tcp` (a connect)."""
+    """How to tell a service is ready: exactly one of `http` (a 2xx GET), `tcp` (a connect)
+    or `command` (an argument list run on the harness's machine, never through a shell; exit
+    status 0 is healthy)."""
 
     http: Url | None = None
     tcp: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
         default=None, description="host:port, e.g. ${self.address.NAME}"
+    )
+    command: list[Annotated[str, Field(max_length=65_536)]] | None = Field(
+        default=None, min_length=1, max_length=1000, description="healthy when it exits 0"
     )
     timeout_s: float = Field(default=60.0, gt=0, le=HOUR_S, description="deadline to be healthy")
     interval_ms: int = Field(default=50, gt=0, le=5000)
 
     @model_validator(mode="after")
     def _exactly_one_probe(self) -> HealthCheck:
-        if (self.http is None) == (self.tcp is None):
-            raise ValueError("give exactly one of 'http' (a URL) or 'tcp' (host:port)")
+        given = [probe for probe in (self.http, self.tcp, self.command) if probe is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'http' (a URL), 'tcp' (host:port) or 'command' (an "
+                "argument list)"
+            )
+        for argument in self.command or []:
+            _no_nul(argument, "argument")
         return self
 
 
@@ -152,6 +163,11 @@ class Service(StrictModel):
         default_factory=dict, max_length=1000
     )
     depends_on: list[str] = Field(default_factory=list, max_length=256)
+    group: Label | None = Field(
+        default=None,
+        description="services of one group start together and are then waited healthy "
+        "together (a quorum's members, which may answer only once enough of them run)",
+    )
     health: HealthCheck | None = None
     raft: RaftStatus | None = None
     stop_timeout_s: float = Field(default=10.0, gt=0, le=HOUR_S)

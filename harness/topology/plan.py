@@ -34,7 +34,7 @@ from harness.errors import BackendError, TopologyError
 from harness.excerpt import excerpt
 from harness.netaddr import url_address, url_host
 from harness.toolchain import Toolchain, cache_home
-from harness.topology.loader import LoadedTopology, start_order
+from harness.topology.loader import LoadedTopology, start_steps
 from harness.topology.model import RaftStatus, Service
 from harness.topology.network import NAMESPACES, NamespaceNetwork
 
@@ -47,6 +47,7 @@ class PlannedHealth:
     tcp: tuple[str, int] | None
     timeout_s: float
     interval_s: float
+    command: list[str] | None = None  # run on the harness's machine; exit 0 is healthy
 
 
 @dataclass(frozen=True)
@@ -160,12 +161,14 @@ class Plan:
     run_dir: Path
     services: dict[str, PlannedService]
     links: dict[str, PlannedLink]
-    order: list[str]
+    order: list[str]  # every service, dependencies first
     toxiproxy: str | None
     toolchain: Toolchain
     all_ports: list[tuple[str, int]] = field(default_factory=list)
     backend: str = "local"  # the realization the plan was made for
     network: NamespaceNetwork | None = None  # `network: namespaces`: what the backend makes
+    # `order` cut into what starts together (a `group`), each step waited healthy as one.
+    start_steps: list[list[str]] = field(default_factory=list)
     # Not data: the bound sockets that keep the ports free until each service starts.
     reservations: PortReservations = field(
         default_factory=lambda: PortReservations(), compare=False, repr=False
@@ -387,6 +390,7 @@ def _plan_with_ports(
         )
         for name, link in topology.links.items()
     }
+    steps = start_steps(topology)
     resolver = _Resolver(loaded, run_dir, realization, service_ports, links)
     services = {
         name: resolver.service(name, service) for name, service in topology.services.items()
@@ -396,7 +400,8 @@ def _plan_with_ports(
         run_dir=run_dir,
         services=services,
         links=links,
-        order=start_order(topology),
+        order=[name for step in steps for name in step],
+        start_steps=steps,
         toxiproxy=proxy_name,
         toolchain=toolchain,
         all_ports=list(zip(hosts, allocated, strict=True)),
@@ -452,11 +457,18 @@ class _Resolver:
                     resolve(service.health.tcp, "health", "tcp", view=HARNESS_VIEW), name
                 )
             http = service.health.http
+            command = service.health.command
             health = PlannedHealth(
                 http=resolve(http, "health", "http", view=HARNESS_VIEW, url=True) if http else None,
                 tcp=tcp,
                 timeout_s=service.health.timeout_s,
                 interval_s=service.health.interval_ms / 1000,
+                command=None
+                if command is None
+                else [
+                    resolve(part, "health", "command", i, view=HARNESS_VIEW)
+                    for i, part in enumerate(command)
+                ],
             )
         raft_url = service.raft.url if service.raft else None
         return PlannedService(

@@ -36,6 +36,7 @@ links:
 ENGINE = """
   %(node)s:
     role: engine%(build)s
+    group: engines
     host: 127.0.0.%(host)d
     ports: [raft, http]
     command: ["${python}", -m, targets.reference.engine, --node-id, %(node)s,

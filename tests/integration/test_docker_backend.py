@@ -73,7 +73,10 @@ def host_rules() -> list[str]:
 def what_runs_left(client: Any) -> dict[str, list[str]]:
     return {
         "containers": sorted(
-            c.name for c in client.containers.list(all=True, filters={"label": RUN_LABEL})
+            c.name
+            for c in client.containers.list(
+                all=True, ignore_removed=True, filters={"label": RUN_LABEL}
+            )
         ),
         "networks": sorted(n.name for n in client.networks.list(filters={"label": RUN_LABEL})),
         "volumes": sorted(v.name for v in client.volumes.list()),
@@ -213,12 +216,16 @@ def test_a_sigkilled_harness_leaves_no_container_or_network(engine: Any, tmp_pat
         assert harness.stdout is not None
         run = harness.stdout.readline().strip()
         label = {"label": f"{RUN_LABEL}={run}"}
-        assert run and engine.containers.list(filters=label), "the topology did not come up"
+        assert run and engine.containers.list(filters=label, ignore_removed=True), (
+            "the topology did not come up"
+        )
     finally:
         harness.kill()  # SIGKILL: no finally, no teardown in the harness
         harness.wait()
     deadline = time.monotonic() + 30
-    while engine.containers.list(all=True, filters=label) or engine.networks.list(filters=label):
+    while engine.containers.list(
+        all=True, ignore_removed=True, filters=label
+    ) or engine.networks.list(filters=label):
         assert time.monotonic() < deadline, "the killed harness's containers are still there"
         time.sleep(0.2)
 

@@ -52,7 +52,7 @@ def engine() -> Any:
 
 
 def _containers(engine: Any) -> dict[str, str]:
-    found = engine.containers.list(all=True, filters={"label": RUN_LABEL})
+    found = engine.containers.list(all=True, ignore_removed=True, filters={"label": RUN_LABEL})
     return {container.name: container.status for container in found}
 
 
@@ -72,7 +72,7 @@ def _snapshot(engine: Any, results: Path) -> dict[str, object]:
 
 def _harness_container(engine: Any, harness: int, service: str) -> Any | None:
     labels = [f"{HARNESS_PID_LABEL}={harness}", f"{SERVICE_LABEL}={service}"]
-    found = engine.containers.list(all=True, filters={"label": labels})
+    found = engine.containers.list(all=True, ignore_removed=True, filters={"label": labels})
     return found[0] if found else None
 
 

@@ -179,3 +179,26 @@ def test_an_election_bracketed_by_the_members_own_answers_is_placed_at_its_middl
     assert failover.elected_ns == int(1011.5 * MS)
     assert failover.error_bound_ms == pytest.approx(11.5)  # half the bracket, not its width
     assert failover.election.mid_request_ns == int(1022.75 * MS)  # still kept
+
+
+def test_a_follower_naming_the_new_leader_closes_the_bracket_sooner() -> None:
+    """The new leader's own status stalls 20 ms as it switches (sent 1000, leader at 1022);
+    the surviving follower already named it, in its term, in an answer that arrived at 1004:
+    a member hears of a leader only from the leader's own messages after it won, so the
+    election lies in 1000-1004 ms, not 1000-1022."""
+    kill = FaultEvent(0, 0, "kill", "applied", 900 * MS)
+    candidate = ProbeSample("n2", 999 * MS, True, "candidate", 4, None, sent_ns=998 * MS)
+    stalled = ProbeSample("n2", 1022 * MS, True, "leader", 4, "n2", sent_ns=1000 * MS)
+    follower = ProbeSample("n3", 1004 * MS, True, "follower", 4, "n2", sent_ns=1003 * MS)
+    other_term = ProbeSample("n3", 1001 * MS, True, "follower", 3, "n2", sent_ns=1000 * MS)
+    samples = [sample("n1", 890, "leader", 3), candidate, other_term, follower, stalled]
+    failover = find_failover(kill, "n1", 3, samples, [])
+    election = failover.election
+    assert election is not None and election.estimator == BRACKET_MIDDLE
+    assert (election.earliest_ns, election.latest_ns) == (998 * MS, 1004 * MS)
+    assert failover.elected_ns == 1001 * MS
+    assert failover.error_bound_ms == pytest.approx(3)
+    assert election.mid_request_ns == int(1003.5 * MS)  # the follower's request, not the stall
+    # Without the follower's answer the stall sets the bracket (998-1022 ms).
+    alone = find_failover(kill, "n1", 3, [sample("n1", 890, "leader", 3), candidate, stalled], [])
+    assert alone.elected_ns == 1010 * MS

@@ -284,8 +284,9 @@ class DockerBackend(BackendCommon):
     def _healthy(self, name: str) -> bool:
         health = self.plan.services[name].health
         assert health is not None
-        if health.http:
-            return check_health(health)  # docker-proxy answers, but no HTTP without the service
+        if health.http or health.command:
+            # docker-proxy answers, but no HTTP without the service; a command runs here.
+            return check_health(health)
         assert health.tcp is not None
         # docker-proxy accepts on a published port before the service listens: ask the
         # container's own address instead.

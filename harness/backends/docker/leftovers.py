@@ -43,7 +43,9 @@ def remove_run(client: Any, run: str) -> tuple[int, int]:
     """Remove every container (with its anonymous volumes) and network of `run`."""
     import docker.errors
 
-    containers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run}"})
+    containers = client.containers.list(
+        all=True, ignore_removed=True, filters={"label": f"{RUN_LABEL}={run}"}
+    )
     for container in containers:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True, v=True)
@@ -58,7 +60,7 @@ def dead_runs(client: Any) -> set[str]:
     """Runs with a container or network left by a harness that is gone."""
     found = set()
     for item in [
-        *client.containers.list(all=True, filters={"label": RUN_LABEL}),
+        *client.containers.list(all=True, ignore_removed=True, filters={"label": RUN_LABEL}),
         *client.networks.list(filters={"label": RUN_LABEL}),
     ]:
         labels = item.attrs.get("Labels") or item.attrs.get("Config", {}).get("Labels") or {}
