@@ -158,7 +158,8 @@ def _start_rig_probes(
     # The instrument's own footprint, in brackets: no service can be named so.
     pids["(harness)"] = os.getpid
     pids["(load generator)"] = lambda: load.pid
-    # The load's workers (one per core by default), looked up when sampled: they start later.
+    # The load's workers (one per 1,000 requests/s, at most one per core), looked up when sampled:
+    # they start later.
     for index in range(1, (os.cpu_count() or 1) + 1):
         pids[f"(load worker {index})"] = partial(_nth_load_pid, load, index)
     probes = rig_probes(pids, bus.publish)

@@ -52,7 +52,9 @@ BASE_IMAGE = Setting(
 CHROMIUM = Setting("HFTCHAOS_CHROMIUM", "the Chromium that checks reports", "/usr/bin/chromium")
 CHROMEDRIVER = Setting("HFTCHAOS_CHROMEDRIVER", "its driver", "/usr/bin/chromedriver")
 LOAD_WORKERS = Setting(
-    "HFTCHAOS_LOAD_WORKERS", "load workers the harness starts on this machine", "one per core"
+    "HFTCHAOS_LOAD_WORKERS",
+    "load workers the harness starts on this machine",
+    "one per 1,000 requests/s of the schedule, at most one per core",
 )
 LOAD_REMOTE_WORKERS = Setting(
     "HFTCHAOS_LOAD_REMOTE_WORKERS", "load workers that join from other machines", "0"

@@ -1,14 +1,15 @@
 """Runs the load as child processes, a Locust master and its workers, and turns the master's
 output into `RequestRecord`s.
 
-Locust's distributed mode: the master (`python -m harness.load.master`) and one worker
-(`python -m harness.load.worker`) per core, each a process of its own, so the load path uses
-every core instead of one. They import locust, which monkey-patches the standard library with
-gevent; this module must never import it. The master runs in its own process group and the
-workers join it (so one signal reaches them all), each with a parent-death signal (so they die
-if the harness is SIGKILLed and no `finally` runs).
+Locust's distributed mode: the master (`python -m harness.load.master`) and its workers
+(`python -m harness.load.worker`), each a process of its own, so the load path uses every
+core instead of one: one worker per RATE_PER_WORKER of the schedule, at most one per core.
+They import locust, which monkey-patches the standard library with gevent; this module must
+never import it. The master runs in its own process group and the workers join it (so one
+signal reaches them all), each with a parent-death signal (so they die if the harness is
+SIGKILLed and no `finally` runs).
 
-`HFTCHAOS_LOAD_WORKERS` sets the number of local workers (default: one per core);
+`HFTCHAOS_LOAD_WORKERS` sets the number of local workers (default: as above);
 `HFTCHAOS_LOAD_REMOTE_WORKERS` makes the master also wait for that many workers started by
 hand on other machines, and `HFTCHAOS_LOAD_BIND` (host:port) where it listens for them
 (default: a free loopback port). See the README, "Load from several machines".
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import math
 import os
 import signal
 import socket
@@ -43,6 +45,10 @@ from harness.scenario.model import LoadProfile
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+# What one worker sends on schedule (p99 send lateness of a few ms, measured against a static
+# answer); a slower schedule gets fewer workers: each one costs a second of start-up imports
+# on a core the topology under test needs, and every run starts the load twice (warm-up).
+RATE_PER_WORKER = 1000.0
 STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL
 MALFORMED_LOGGED = 5  # malformed lines quoted in the log; the rest are only counted
 WORKERS_VARIABLE = settings.LOAD_WORKERS.variable
@@ -78,14 +84,20 @@ def _count(environ: Mapping[str, str], name: str, default: int, least: int) -> i
     return int(text)
 
 
-def load_topology(environ: Mapping[str, str] | None = None) -> Topology:
+def load_topology(
+    environ: Mapping[str, str] | None = None, rate_per_s: float | None = None
+) -> Topology:
+    """Workers and bind address from the environment; without HFTCHAOS_LOAD_WORKERS, one
+    local worker per RATE_PER_WORKER of `rate_per_s` (when given), at most one per core."""
     environ = os.environ if environ is None else environ
+    cores = os.cpu_count() or 1
+    wanted = cores if rate_per_s is None else math.ceil(rate_per_s / RATE_PER_WORKER)
     bind = environ.get(BIND_VARIABLE, "").strip() or f"127.0.0.1:{free_loopback_port()}"
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise BackendError(f"{BIND_VARIABLE}={bind!r}: expected host:port")
     return Topology(
-        local_workers=_count(environ, WORKERS_VARIABLE, os.cpu_count() or 1, 0),
+        local_workers=_count(environ, WORKERS_VARIABLE, max(1, min(cores, wanted)), 0),
         remote_workers=_count(environ, REMOTE_WORKERS_VARIABLE, 0, 0),
         bind=bind,
     )
@@ -221,7 +233,7 @@ class LoadDriver:
         (a warm-up) still runs and take up the schedule the instant that one ends."""
         if self._process is not None:
             raise BackendError("the load generator was already started")
-        topology = self.topology or load_topology()
+        topology = self.topology or load_topology(rate_per_s=self.profile.rate_per_s)
         self.topology = topology
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         command = master_command(

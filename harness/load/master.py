@@ -3,7 +3,7 @@
     python -m harness.load.master --gateway 127.0.0.1:8080 --rate 2000 --duration-s 30 \
         --workers 2 --bind 127.0.0.1:5557
 
-It waits for `--workers` Locust workers (`worker.py`; the driver starts one per core here,
+It waits for `--workers` Locust workers (`worker.py`; the driver starts them here, see driver.py;
 more can connect from other machines), has Locust spawn the users across them, fixes slot 0
 a little ahead and tells each worker its share of the schedule. Then it only forwards: each
 worker's `hftchaos_records` message becomes one line on stdout (`wire.py`), and when every

@@ -2,7 +2,7 @@
 
     python -m harness.load.worker --master 127.0.0.1:5557
 
-Started by the driver next to the master (`master.py`, one worker per core), or by hand on
+Started by the driver next to the master (`master.py`; how many: driver.py), or by hand on
 another machine against a master's address (README, "Load from several machines"). Importing
 locust monkey-patches the standard library with gevent, so this runs in its own process.
 

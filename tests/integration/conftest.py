@@ -82,11 +82,11 @@ SLOW_ELECTION_TIMEOUTS = {
     "ENGINE_ELECTION_TIMEOUT_MIN_MS": "800",
     "ENGINE_ELECTION_TIMEOUT_MAX_MS": "1200",
 }
-# A 1 s warm-up (default 3 s): what is compared is how long elections take, not latency.
+# No warm-up (default 3 s): what is compared is how long elections take, not latency.
 COMPARE_SCENARIO = """\
 name: compare-leader-kill
 description: Kill the engine's Raft leader under light load; restart it 2 s later.
-load: {rate_per_s: 100, duration_s: 8, warmup_s: 1}
+load: {rate_per_s: 100, duration_s: 8, warmup_s: 0}
 faults:
   - type: kill
     at_s: 2.5

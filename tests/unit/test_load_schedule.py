@@ -241,6 +241,10 @@ def test_master_command_carries_the_whole_profile_and_the_workers() -> None:
 def test_the_load_topology_comes_from_the_environment_with_clear_errors() -> None:
     default = load_topology({})
     assert default.local_workers == (os.cpu_count() or 1) and default.remote_workers == 0
+    # Without a choice, one worker per 1,000 requests/s of the schedule, at most one per core.
+    assert load_topology({}, rate_per_s=200).local_workers == 1
+    assert load_topology({}, rate_per_s=1e6).local_workers == (os.cpu_count() or 1)
+    assert load_topology({"HFTCHAOS_LOAD_WORKERS": "3"}, rate_per_s=200).local_workers == 3
     assert default.bind.startswith("127.0.0.1:")
     chosen = load_topology(
         {
