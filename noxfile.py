@@ -55,15 +55,15 @@ def tests(session: nox.Session) -> None:
     Docker backend tests (docker.io and debootstrap installed when missing, dockerd started
     when no engine answers, the base image and images made: `hftchaos setup --docker`, cached
     on one machine). Full scenario runs on Docker are a long suite of their own (`nox -s
-    docker`). Without root there is no Docker engine to start, and the Docker tests are left
-    out, said in a warning."""
+    docker`), as are the other suites of several whole runs each (`nox -s long`). Without root
+    there is no Docker engine to start, and the Docker tests are left out, said in a warning."""
     install_with_toolchain(session, "test", ("iptables", "chromium"))
-    marks: tuple[str, ...] = ("-m", "not docker_long")
+    marks: tuple[str, ...] = ("-m", "not docker_long and not long")
     if os.geteuid() == 0:
         session.run("hftchaos", "setup", "--docker")
     else:
         session.warn("not root: no Docker engine can be started, so the Docker tests are left out")
-        marks = ("-m", "not docker")
+        marks = ("-m", "not docker and not long")
     if session.posargs:  # the tests asked for, as asked
         session.run("pytest", "-ra", "--durations=15", *marks, *session.posargs)
         return
@@ -71,6 +71,15 @@ def tests(session: nox.Session) -> None:
     # processes to the millisecond: one at a time, with the machine to themselves.
     session.run("pytest", "-ra", "--durations=10", "-n", "auto", *marks, "tests/unit")
     session.run("pytest", "-ra", "--durations=15", *marks, "tests/integration")
+
+
+@nox.session(python=PYTHON)
+def long(session: nox.Session) -> None:
+    """The long end-to-end suites CI leaves out (marker `long`, about four minutes): releases
+    compared (six runs on two topologies), `hftchaos run` in network namespaces (SIGTERM mid-
+    partition too), a broker killed in a three-broker Kafka. Best on a quiet machine."""
+    install_with_toolchain(session, "test")
+    session.run("pytest", "-ra", "--durations=15", "-m", "long", *session.posargs)
 
 
 @nox.session(python=PYTHON)

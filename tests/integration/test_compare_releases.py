@@ -9,10 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.catalog import open_catalog
 from harness.compare.model import Change, compare_runs
 from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from tests.integration.conftest import TwoReleaseResults
+
+# Six leader-kill runs on two topologies (about 85 s in CI): `nox -s long`.
+pytestmark = pytest.mark.long
 
 
 def hftchaos(results_root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:

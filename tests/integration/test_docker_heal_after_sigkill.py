@@ -37,7 +37,9 @@ from tests.integration.test_heal_after_sigkill import (
     _skewed_clocks,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.docker]
+# A Docker topology and a SIGKILLed harness per fault kind (about 70 s): `nox -s docker`; CI
+# keeps the Docker reaper's own test (test_docker_backend.py) and every kind on the local backend.
+pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.docker_long]
 
 KINDS = ["kill", "pause", "packet_loss", "partition", "clock_skew"]
 REAPER = "harness.backends.docker.reaper"

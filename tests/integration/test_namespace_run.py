@@ -22,8 +22,11 @@ import pytest
 from harness.store.summary import RunStatus, RunSummary, load_summary
 from tests.integration.test_namespace_network import machine_network_state
 
+# Two whole runs of the reference topology in namespaces (about 70 s in CI): `nox -s long`;
+# the namespace network itself is proven in CI (test_namespace_network.py).
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.long,
     pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and kernel faults need root"),
 ]
 
