@@ -108,6 +108,29 @@ class TwoReleaseResults:
     run_dirs: dict[str, list[Path]]
 
 
+def run_releases(
+    work: Path, scenario: str, runs: dict[str, tuple[LocalBackend, int]]
+) -> TwoReleaseResults:
+    """`scenario` run for each release on its backend, as many times as asked, each run
+    indexed in the results catalog of the session's results root."""
+    from harness.catalog import open_catalog
+    from harness.runner import run_scenario
+
+    scenario_file = work / "scenario.yaml"
+    scenario_file.write_text(scenario)
+    catalog = open_catalog()
+    run_dirs: dict[str, list[Path]] = {}
+    for release, (backend, repeats) in runs.items():
+        for _ in range(repeats):
+            result = run_scenario(scenario_file, release, lambda _m: None, running=backend)
+            assert result.errors == [], result.errors
+            catalog.index_run(result.run_dir)
+            run_dirs.setdefault(release, []).append(result.run_dir)
+    baseline, candidate = runs
+    name = scenario.partition("name: ")[2].partition("\n")[0]
+    return TwoReleaseResults(catalog.results_root, baseline, candidate, name, run_dirs)
+
+
 @pytest.fixture(scope="session")
 def two_release_results(
     tmp_path_factory: pytest.TempPathFactory, shared_topology: LocalBackend
@@ -116,31 +139,34 @@ def two_release_results(
     results root. The baseline runs on the shared topology (default timeouts); the slower
     release gets a topology of its own (the engines read their timeouts when they start,
     restarts included, so the variables stay set while that release runs)."""
-    from harness.catalog import open_catalog
-    from harness.runner import run_scenario
-
     work = tmp_path_factory.mktemp("two-releases")
-    scenario_file = work / "compare-leader-kill.yaml"
-    scenario_file.write_text(COMPARE_SCENARIO)
-    catalog = open_catalog()
-    run_dirs: dict[str, list[Path]] = {}
-
-    def run_release(release: str, backend: LocalBackend) -> None:
-        for _ in range(COMPARE_REPEATS):
-            result = run_scenario(scenario_file, release, lambda _m: None, running=backend)
-            assert result.errors == [], result.errors
-            catalog.index_run(result.run_dir)
-            run_dirs.setdefault(release, []).append(result.run_dir)
-
-    run_release("fast", shared_topology)
+    fast = run_releases(work, COMPARE_SCENARIO, {"fast": (shared_topology, COMPARE_REPEATS)})
     with pytest.MonkeyPatch.context() as patch:
         for name, value in SLOW_ELECTION_TIMEOUTS.items():
             patch.setenv(name, value)
         plan = make_plan(load_topology(REFERENCE_TOPOLOGY), work / "slow", locate_toolchain())
         with LocalBackend(plan) as backend:
             backend.up()
-            run_release("slow", backend)
-    return TwoReleaseResults(catalog.results_root, "fast", "slow", "compare-leader-kill", run_dirs)
+            slow = run_releases(work, COMPARE_SCENARIO, {"slow": (backend, COMPARE_REPEATS)})
+    return TwoReleaseResults(
+        fast.results_root, "fast", "slow", fast.scenario, {**fast.run_dirs, **slow.run_dirs}
+    )
+
+
+# For pages that set releases side by side (the dashboard): real runs, two releases, no
+# need for them to differ.
+QUICK_SCENARIO = COMPARE_SCENARIO.replace("name: compare-leader-kill", "name: quick-leader-kill")
+
+
+@pytest.fixture(scope="session")
+def two_quick_releases(
+    tmp_path_factory: pytest.TempPathFactory, shared_topology: LocalBackend
+) -> TwoReleaseResults:
+    """One leader-kill run of each of two releases on the shared topology."""
+    work = tmp_path_factory.mktemp("two-quick-releases")
+    return run_releases(
+        work, QUICK_SCENARIO, {"0.9": (shared_topology, 1), "1.0": (shared_topology, 1)}
+    )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

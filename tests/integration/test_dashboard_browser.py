@@ -24,7 +24,7 @@ def relative_links(page: Path) -> list[str]:
 
 
 def test_dashboard_of_two_releases_renders_in_chromium(
-    two_release_results: TwoReleaseResults,
+    two_quick_releases: TwoReleaseResults,
 ) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "harness.cli", "dashboard"],
@@ -36,13 +36,13 @@ def test_dashboard_of_two_releases_renders_in_chromium(
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
     assert "Traceback" not in output
-    site = two_release_results.results_root / DASHBOARD_DIR
+    site = two_quick_releases.results_root / DASHBOARD_DIR
 
-    scenario_page = site / f"scenario-{two_release_results.scenario}.html"
+    scenario_page = site / f"scenario-{two_quick_releases.scenario}.html"
     text = scenario_page.read_text()
-    for release in (two_release_results.baseline, two_release_results.candidate):
+    for release in (two_quick_releases.baseline, two_quick_releases.candidate):
         assert f">{release}<" in text, f"release {release} missing from {scenario_page.name}"
-    runs = sum(len(dirs) for dirs in two_release_results.run_dirs.values())
+    runs = sum(len(dirs) for dirs in two_quick_releases.run_dirs.values())
     assert text.count('class="badge') >= runs  # one verdict per run in its runs table
 
     pages = sorted(site.glob("*.html"))

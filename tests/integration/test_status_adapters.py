@@ -151,8 +151,15 @@ def test_post_with_numeric_ids_follows_a_re_election_of_the_same_node() -> None:
         4,
         5,
     )
-    assert loss.same_node and loss.leaderless_ms is not None and loss.leaderless_ms >= 40
-    print(f"same-node re-election: leaderless_ms {loss.leaderless_ms:.1f}")
+    assert loss.same_node and loss.leaderless_ms is not None and loss.election is not None
+    # It led again 50 ms (a Timer: at least) after the loss. The figure is the middle of the
+    # probe's own bracket, off by up to its reported bound: a probe thread that waits its turn
+    # on a busy machine widens the bracket (seen in CI: 39.7 ms, bound 12.1 ms), so the truth
+    # must lie within the bound, give or take 2 ms for placing the loss itself.
+    bound_ms = loss.election.error_bound_ns / 1e6
+    assert loss.leaderless_ms + bound_ms >= 48, (loss.leaderless_ms, bound_ms)
+    assert loss.leaderless_ms > 0
+    print(f"same-node re-election: leaderless_ms {loss.leaderless_ms:.1f} +- {bound_ms:.1f}")
 
 
 def test_prometheus_gauges_and_a_slow_endpoint_is_measured() -> None:
