@@ -126,9 +126,9 @@ def run_releases(
             assert result.errors == [], result.errors
             catalog.index_run(result.run_dir)
             run_dirs.setdefault(release, []).append(result.run_dir)
-    baseline, candidate = runs
+    releases = list(runs)  # the first and the last; one release is both
     name = scenario.partition("name: ")[2].partition("\n")[0]
-    return TwoReleaseResults(catalog.results_root, baseline, candidate, name, run_dirs)
+    return TwoReleaseResults(catalog.results_root, releases[0], releases[-1], name, run_dirs)
 
 
 @pytest.fixture(scope="session")
