@@ -33,7 +33,7 @@ def bring_up(backend: Starting, report: Report) -> None:
     plan = backend.plan
     # A group's services all start before any is waited for: a quorum member may answer its
     # health check only once the others run.
-    for step in plan.start_steps or [[name] for name in plan.order]:
+    for step in plan.start_steps:
         started = time.monotonic()
         for name in step:
             backend.start(name)

@@ -161,18 +161,23 @@ class Plan:
     run_dir: Path
     services: dict[str, PlannedService]
     links: dict[str, PlannedLink]
-    order: list[str]  # every service, dependencies first
+    # Every service in the steps it starts in, dependencies first; a `group` is one step,
+    # started as one and then waited healthy as one.
+    start_steps: list[list[str]]
     toxiproxy: str | None
     toolchain: Toolchain
     all_ports: list[tuple[str, int]] = field(default_factory=list)
     backend: str = "local"  # the realization the plan was made for
     network: NamespaceNetwork | None = None  # `network: namespaces`: what the backend makes
-    # `order` cut into what starts together (a `group`), each step waited healthy as one.
-    start_steps: list[list[str]] = field(default_factory=list)
     # Not data: the bound sockets that keep the ports free until each service starts.
     reservations: PortReservations = field(
         default_factory=lambda: PortReservations(), compare=False, repr=False
     )
+
+    @property
+    def order(self) -> list[str]:
+        """Every service, dependencies first (teardown goes the other way)."""
+        return [name for step in self.start_steps for name in step]
 
     def with_role(self, role: str) -> list[PlannedService]:
         return [service for service in self.services.values() if service.role == role]
@@ -390,7 +395,6 @@ def _plan_with_ports(
         )
         for name, link in topology.links.items()
     }
-    steps = start_steps(topology)
     resolver = _Resolver(loaded, run_dir, realization, service_ports, links)
     services = {
         name: resolver.service(name, service) for name, service in topology.services.items()
@@ -400,8 +404,7 @@ def _plan_with_ports(
         run_dir=run_dir,
         services=services,
         links=links,
-        order=[name for step in steps for name in step],
-        start_steps=steps,
+        start_steps=start_steps(topology),
         toxiproxy=proxy_name,
         toolchain=toolchain,
         all_ports=list(zip(hosts, allocated, strict=True)),
