@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from harness.backends.local import LocalBackend
-from harness.paths import REFERENCE_TOPOLOGY
+from harness.paths import REFERENCE_TOPOLOGY, results_root
 from harness.toolchain import locate_toolchain
 from harness.topology.loader import load_topology
 from harness.topology.plan import make_plan
@@ -110,9 +110,9 @@ class TwoReleaseResults:
 
 def run_releases(
     work: Path, scenario: str, runs: dict[str, tuple[LocalBackend, int]]
-) -> TwoReleaseResults:
+) -> dict[str, list[Path]]:
     """`scenario` run for each release on its backend, as many times as asked, each run
-    indexed in the results catalog of the session's results root."""
+    indexed in the results catalog of the session's results root: the run directories."""
     from harness.catalog import open_catalog
     from harness.runner import run_scenario
 
@@ -126,9 +126,7 @@ def run_releases(
             assert result.errors == [], result.errors
             catalog.index_run(result.run_dir)
             run_dirs.setdefault(release, []).append(result.run_dir)
-    releases = list(runs)  # the first and the last; one release is both
-    name = scenario.partition("name: ")[2].partition("\n")[0]
-    return TwoReleaseResults(catalog.results_root, releases[0], releases[-1], name, run_dirs)
+    return run_dirs
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +147,7 @@ def two_release_results(
             backend.up()
             slow = run_releases(work, COMPARE_SCENARIO, {"slow": (backend, COMPARE_REPEATS)})
     return TwoReleaseResults(
-        fast.results_root, "fast", "slow", fast.scenario, {**fast.run_dirs, **slow.run_dirs}
+        results_root(), "fast", "slow", "compare-leader-kill", {**fast, **slow}
     )
 
 
@@ -164,9 +162,10 @@ def two_quick_releases(
 ) -> TwoReleaseResults:
     """One leader-kill run of each of two releases on the shared topology."""
     work = tmp_path_factory.mktemp("two-quick-releases")
-    return run_releases(
+    run_dirs = run_releases(
         work, QUICK_SCENARIO, {"0.9": (shared_topology, 1), "1.0": (shared_topology, 1)}
     )
+    return TwoReleaseResults(results_root(), "0.9", "1.0", "quick-leader-kill", run_dirs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
