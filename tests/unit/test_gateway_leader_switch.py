@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from decimal import Decimal
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -525,3 +526,33 @@ def test_requests_pending_on_a_replaced_leader_are_let_go_as_unknown(
         assert int(switch.split("mono_ns=")[1].split()[0]) <= answered_ns
     finally:
         watching.close()
+
+
+def test_the_watch_ends_quietly_when_close_cancels_its_poll(
+    engines: dict[str, FakeEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() cancels the status polls still queued; the watch waiting on one gets
+    CancelledError from its result(). That is the client closing, not a crash of the thread
+    (it used to die with a traceback on every gateway shutdown)."""
+    polling = threading.Event()
+    release = threading.Event()
+    crashes: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
+    watching = EngineClient(
+        tuple(engine.node for engine in engines.values()),
+        dataclasses.replace(FAST, leader_watch_s=0.01),
+    )
+
+    def cancelled_poll(timeout_s: float | None = None) -> dict[str, dict[str, object]]:
+        polling.set()
+        release.wait(5)
+        raise CancelledError()
+
+    monkeypatch.setattr(watching, "_poll_statuses", cancelled_poll)
+    assert polling.wait(5)
+    watcher = next(t for t in threading.enumerate() if t.name == "leader-watch")
+    watching.close()
+    release.set()
+    watcher.join(5)
+    assert not watcher.is_alive()
+    assert crashes == []

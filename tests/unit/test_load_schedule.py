@@ -20,7 +20,13 @@ from harness.load.driver import (
     worker_command,
 )
 from harness.load.orderflow import FlowStep, OrderFlow, client_order_id, format_price, outcome_of
-from harness.load.schedule import Share, SlotSchedule, slot_count, slot_time_ns
+from harness.load.schedule import (
+    CLAIM_GRACE_NS,
+    Share,
+    SlotSchedule,
+    slot_count,
+    slot_time_ns,
+)
 from harness.records import Outcome, RequestRecord
 from harness.scenario.model import LoadProfile
 
@@ -70,9 +76,15 @@ def test_a_late_claim_still_gets_the_slot_with_its_intended_time() -> None:
     assert slot.intended_ns == START + 10_000_000
 
 
+def test_a_slot_due_before_the_end_is_still_sent_just_after_it() -> None:
+    schedule = SlotSchedule(START, rate_per_s=100, duration_s=1)
+    slot = schedule.claim(schedule.end_ns + CLAIM_GRACE_NS - 1)
+    assert slot is not None and slot.intended_ns == START
+
+
 def test_no_slot_is_handed_out_once_the_schedule_has_ended() -> None:
     schedule = SlotSchedule(START, rate_per_s=100, duration_s=1)
-    assert schedule.claim(schedule.end_ns) is None
+    assert schedule.claim(schedule.end_ns + CLAIM_GRACE_NS) is None
     assert schedule.claim(START) is None  # closed for good
     assert schedule.claimed == 0
 

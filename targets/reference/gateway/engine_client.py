@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -305,7 +305,9 @@ class EngineClient:
                 statuses = self._poll_statuses(
                     min(WATCH_STATUS_TIMEOUT_S, self._settings.status_timeout_s)
                 )
-            except RuntimeError:  # the executor was shut down: the client is closing
+            except (RuntimeError, CancelledError):
+                # The executor was shut down, or its queued polls cancelled: the client is
+                # closing (a cancelled poll's result() raises CancelledError, not RuntimeError).
                 return
             elected = choose_leader(statuses, self._nodes)
             with self._state_lock:
