@@ -188,7 +188,8 @@ def nightly(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Every benchmark in one go (`hftchaos bench`): the load path against Vegeta on a static
     nginx, the reference order path at rising rates, what judging, status requests and
-    libfaketime cost; one JSON under results/bench/
+    libfaketime cost, and the harness's own cost (topology up and down, its CPU during a
+    run, a suite's time over its scenarios'); one JSON under results/bench/
     and a table. Vegeta (go install) and nginx (apt-get) are provisioned by the bench itself.
     Arguments after `--` go to `hftchaos bench`, e.g. `--quick`, `--only load_path`,
     `--baseline results/bench/<older>.json`. HFTCHAOS_BENCH_PROFILE=1 adds py-spy flame graphs

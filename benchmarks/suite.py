@@ -33,7 +33,14 @@ from harness.paths import results_root
 from harness.results import git_facts
 
 # In the order they run; the cheap ones first so a quick run fails fast.
-BENCHMARKS = ("judging_scaling", "http_handler_cost", "load_path", "order_path", "faketime_cost")
+BENCHMARKS = (
+    "judging_scaling",
+    "http_handler_cost",
+    "harness_overhead",
+    "load_path",
+    "order_path",
+    "faketime_cost",
+)
 PACKAGES = ("locust", "gevent", "geventhttpclient", "pysyncobj", "confluent-kafka")
 
 
