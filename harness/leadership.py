@@ -39,6 +39,24 @@ class LeadershipLoss:
     elected_ns: int | None = None
     election: ElectionEstimate | None = None
     fault_index: int | None = None  # the fault aimed at the old leader, when one was
+    # When the old leader's last answer as leader arrived: the loss happened after it, so a
+    # loss placed at its first sign may be late by up to lost_ns - last_led_ns (one poll).
+    last_led_ns: int | None = None
+
+    @property
+    def loss_bracket_ns(self) -> int:
+        """How much earlier than `lost_ns` the loss may have been. Nothing when a fault placed
+        it: the fault's own start (or the last answer as leader after it) bounds it exactly."""
+        if self.sign == "fault" or self.last_led_ns is None:
+            return 0
+        return max(0, self.lost_ns - self.last_led_ns)
+
+    @property
+    def error_bound_ns(self) -> int | None:
+        """How far leaderless_ms can be off: the loss's bracket plus the election's bound."""
+        if self.election is None:
+            return None
+        return self.loss_bracket_ns + self.election.error_bound_ns
 
     @property
     def leaderless_ms(self) -> float | None:
@@ -115,7 +133,10 @@ def leadership_losses(
         if reign.leads(sample) and reign.loss is None:
             last_led_ns = sample.arrival_ns
     if reign is not None and reign.loss is not None:  # lost, and no leader since
-        losses.append(LeadershipLoss(cluster, reign.node, reign.term, *reign.loss))
+        lost_ns, sign = reign.loss
+        losses.append(
+            LeadershipLoss(cluster, reign.node, reign.term, lost_ns, sign, last_led_ns=last_led_ns)
+        )
     return losses
 
 
@@ -153,6 +174,7 @@ def _ended(
         elected_ns=max(estimate.chosen_ns, lost_ns),
         election=estimate,
         fault_index=fault.fault_index if fault is not None else None,
+        last_led_ns=last_led_ns,
     )
 
 

@@ -18,14 +18,16 @@ WILDCARDS = ("0.0.0.0", "::")
 
 def port_holders(host: str, ports: Iterable[int]) -> list[str]:
     """`ip:port STATUS pid N (name)` for each TCP socket on one of `ports` at `host` or a
-    wildcard address; empty when none, or when the kernel's table cannot be read."""
+    wildcard address; empty when none; a line saying so when the TCP table cannot be read."""
     wanted = set(ports)
     repair_inet_ntop()
     found = []
     try:
         connections = psutil.net_connections(kind="tcp")
-    except (psutil.Error, OSError):
+    except (psutil.Error, OSError) as error:
+        # Said, not swallowed: "no holder" must mean none was found, not that none was looked at.
         connections = []
+        found.append(f"(the kernel's TCP table could not be read: {error})")
     for connection in connections:
         address = connection.laddr
         if not address or address.port not in wanted or address.ip not in (host, *WILDCARDS):

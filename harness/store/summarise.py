@@ -178,7 +178,9 @@ def _loss(loss: LeadershipLoss) -> LeadershipLossSummary:
         leaderless_ms=_round(loss.leaderless_ms),
         same_node=loss.same_node,
         fault=loss.fault_index,
-        error_bound_ms=_round(loss.election.error_bound_ns / NS_PER_MS) if loss.election else None,
+        error_bound_ms=(
+            None if (bound := loss.error_bound_ns) is None else _round(bound / NS_PER_MS)
+        ),
     )
 
 

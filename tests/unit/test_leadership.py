@@ -42,6 +42,10 @@ def test_the_same_node_winning_a_newer_term_is_a_loss_with_its_leaderless_time()
     assert loss.same_node and loss.sign == "newer-term"  # its own answer moved to term 2
     # From the middle of the candidate answer's request to the middle of the leading one's.
     assert loss.leaderless_ms == 30.0
+    # The loss may have come any time after n1's last answer as leader (arrived at 0 ms), so
+    # its error bound holds that whole bracket as well as the election's.
+    assert loss.election is not None and loss.loss_bracket_ns == 9.75 * MS
+    assert loss.error_bound_ns == loss.loss_bracket_ns + loss.election.error_bound_ns
 
 
 def test_an_unanswered_poll_is_no_loss_unless_a_newer_term_follows() -> None:
@@ -72,6 +76,7 @@ def test_a_fault_aimed_at_the_leader_starts_its_loss() -> None:
     fault = FaultEvent(0, 0, "partition", "applied", 8 * MS, targets=("n1",))
     [loss] = leadership_losses("engine", samples, [fault])
     assert (loss.sign, loss.fault_index, loss.lost_ns) == ("fault", 0, 8 * MS)
+    assert loss.loss_bracket_ns == 0  # the fault's start places it exactly
 
 
 def test_a_fault_still_being_applied_while_the_leader_answers_starts_its_loss() -> None:

@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from dataclasses import dataclass
@@ -86,6 +87,21 @@ class EngineSettings:
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         _fail(message)
+
+
+def _bind_error(address: str) -> str:
+    """Why the Raft server could not bind, asked again as PySyncObj asks (it keeps the error
+    to itself): the errno is what tells a held port from, say, an address not on this host."""
+    host, _, port = address.rpartition(":")
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, int(port)))
+    except (OSError, ValueError) as error:
+        return str(error)
+    finally:
+        probe.close()
+    return "it binds now: something held it while PySyncObj tried"
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -201,7 +217,8 @@ def run(settings: EngineSettings) -> int:
         node.waitBinded()
     except SyncObjException:
         node.destroy_synchronous()
-        _fail(f"cannot bind the Raft address {settings.node.raft_address}", EXIT_START_FAILED)
+        address = settings.node.raft_address
+        _fail(f"cannot bind the Raft address {address}: {_bind_error(address)}", EXIT_START_FAILED)
     try:
         http = EngineHttpServer(settings.http_address, node, settings.commit_timeout_s)
     except OSError as error:
