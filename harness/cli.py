@@ -79,7 +79,7 @@ def _setup_example(name: str) -> int:
 
 
 def command_up(arguments: argparse.Namespace) -> int:
-    from harness.session import open_local_backend, prepare_up_dir, start_detached
+    from harness.running_topologies import open_local_backend, prepare_up_dir, start_detached
     from harness.status_view import status_table
     from harness.topology.loader import load_topology
     from harness.topology.plan import check_plan
@@ -98,7 +98,7 @@ def command_up(arguments: argparse.Namespace) -> int:
     run_dir = prepare_up_dir(name)
     with open_local_backend(topology_file, run_dir, _report) as backend:
         backend.up()
-        from harness.session import read_running
+        from harness.running_topologies import read_running
 
         running = read_running(name)
         if running:
@@ -109,7 +109,7 @@ def command_up(arguments: argparse.Namespace) -> int:
 
 
 def command_status(arguments: argparse.Namespace) -> int:
-    from harness.session import chosen_topology, read_running, topologies_up
+    from harness.running_topologies import chosen_topology, read_running, topologies_up
     from harness.status_view import status_table
 
     if arguments.name is None and not topologies_up():
@@ -125,7 +125,7 @@ def command_status(arguments: argparse.Namespace) -> int:
 
 
 def command_down(arguments: argparse.Namespace) -> int:
-    from harness.session import bring_down, chosen_topology
+    from harness.running_topologies import bring_down, chosen_topology
 
     name = chosen_topology(arguments.name)
     swept = bring_down(name)
@@ -179,10 +179,10 @@ def command_run(arguments: argparse.Namespace) -> int:
 
 
 def _run_and_print(arguments: argparse.Namespace) -> RunResult:
+    from harness.console_result import print_result
     from harness.history import EventBus
     from harness.live import LiveView
     from harness.run_parts import LeaderWatch
-    from harness.run_report import print_result
     from harness.runner import run_scenario
 
     file = Path(arguments.scenario)

@@ -15,7 +15,7 @@ from harness.metrics import find_failover
 from harness.probes import LeaderProbe
 from harness.records import FaultEvent, ProbeSample
 from harness.run_parts import raft_statuses
-from harness.session import open_local_backend
+from harness.running_topologies import open_local_backend
 
 # (log file, earliest UTC ns) -> the UTC instants (ns) of the log's election lines after it.
 LogLines = Callable[[Path, int], list[int]]

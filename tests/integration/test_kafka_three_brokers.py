@@ -18,7 +18,7 @@ from harness.backends.base import ServiceState
 from harness.orders import GatewayClient
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import HttpLeaderLookup, fetch_json
-from harness.session import open_local_backend
+from harness.running_topologies import open_local_backend
 from targets.reference.checks.collect import read_topic
 from tests.integration.conftest import bound_ports, processes_of_services
 

@@ -14,7 +14,7 @@ from harness.backends.base import ServiceState
 from harness.orders import GatewayClient
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.raft import HttpLeaderLookup, fetch_json
-from harness.session import open_local_backend
+from harness.running_topologies import open_local_backend
 from harness.topology.loader import load_topology
 from tests.integration.conftest import bound_ports, processes_of_services
 
@@ -107,7 +107,7 @@ def test_cli_up_detach_status_down() -> None:
     finally:
         down = subprocess.run([*hftchaos, "down"], capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
-    from harness.session import read_running
+    from harness.running_topologies import read_running
 
     running = read_running("reference")
     assert running is not None  # the state file parses

@@ -12,7 +12,7 @@ import pytest
 
 from harness.backends.local.backend import STATE_FILE
 from harness.errors import BackendError
-from harness.session import chosen_topology, topologies_up
+from harness.running_topologies import chosen_topology, topologies_up
 
 
 @pytest.fixture
