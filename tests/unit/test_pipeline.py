@@ -253,6 +253,7 @@ def test_a_leader_kill_runs_through_the_whole_pipeline_on_fakes(
     assert result.metrics.downtime_ms > 0
 
     summary = load_summary(result.run_dir)
+    assert summary == result.summary  # written once, as built
     assert summary.status is RunStatus.FINISHED and summary.release == "fake-1"
     assert summary.verdict is result.verdict
     assert [f.new_leader for f in summary.failovers] == ["n2"]
