@@ -26,8 +26,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from benchmarks.figures import Figure, Measurement
+from harness import settings
 from harness.backends.local import LocalBackend
 from harness.paths import REFERENCE_TOPOLOGY
 from harness.runner import run_scenario
@@ -196,7 +198,7 @@ def suite_run(scenarios: list[tuple[Path, int]], work: Path) -> dict[str, Any]:
         text=True,
         timeout=600,
         cwd=REPOSITORY,
-        env={**os.environ, "HFTCHAOS_RESULTS": str(work / "suite-results")},
+        env={**os.environ, settings.RESULTS.variable: str(work / "suite-results")},
     )
     wall_s = time.monotonic() - started
     if completed.returncode not in (0, 1):  # 1: a run missed an SLO; the timing still holds
@@ -217,9 +219,8 @@ def measure(quick: bool) -> Measurement:
     rounds = 1 if quick else ROUNDS
     with tempfile.TemporaryDirectory(prefix="hftchaos-bench-overhead-") as scratch:
         work = Path(scratch)
-        previous_results = os.environ.get("HFTCHAOS_RESULTS")
-        os.environ["HFTCHAOS_RESULTS"] = str(work / "run-results")
-        try:
+        # The run made in this process writes its results under the scratch directory.
+        with mock.patch.dict(os.environ, {settings.RESULTS.variable: str(work / "run-results")}):
             if quick:
                 quick_file = work / "bench-quick-kill.yaml"
                 quick_file.write_text(QUICK_SCENARIO)
@@ -229,52 +230,53 @@ def measure(quick: bool) -> Measurement:
             timings = up_and_down(rounds, work)
             run = one_run(run_file)
             suite = suite_run(suite_files, work)
-        finally:
-            if previous_results is None:
-                os.environ.pop("HFTCHAOS_RESULTS", None)
-            else:
-                os.environ["HFTCHAOS_RESULTS"] = previous_results
     ups, downs = [up for up, _ in timings], [down for _, down in timings]
     local = {"backend": "local", "topology": "reference"}
+
+    def figure(name: str, value: float | None, unit: str, goal: str = "", **more: Any) -> Figure:
+        conditions = {**local, **more}
+        return Figure(
+            name=name, value=value, unit=unit, better="lower", conditions=conditions, goal=goal
+        )
+
     figures = [
-        Figure(
-            name="topology_up_s",
-            value=round(statistics.median(ups), 2),
-            unit="s",
-            better="lower",
-            conditions={**local, "rounds": rounds, "max_s": round(max(ups), 2)},
-            goal="<= 10 s",
+        figure(
+            "topology_up_s",
+            round(statistics.median(ups), 2),
+            "s",
+            "<= 10 s",
+            rounds=rounds,
+            max_s=round(max(ups), 2),
         ),
-        Figure(
-            name="topology_down_s",
-            value=round(statistics.median(downs), 2),
-            unit="s",
-            better="lower",
-            conditions={**local, "rounds": rounds, "max_s": round(max(downs), 2)},
-            goal="<= 3 s",
+        figure(
+            "topology_down_s",
+            round(statistics.median(downs), 2),
+            "s",
+            "<= 3 s",
+            rounds=rounds,
+            max_s=round(max(downs), 2),
         ),
-        Figure(
-            name="harness_cpu_pct_of_core_during_load",
-            value=run["harness_cpu_pct_of_core_during_load"],
-            unit="%",
-            better="lower",
-            conditions={**local, "scenario": run["scenario"]},
-            goal="<= 5 %",
+        figure(
+            "harness_cpu_pct_of_core_during_load",
+            run["harness_cpu_pct_of_core_during_load"],
+            "%",
+            "<= 5 %",
+            scenario=run["scenario"],
         ),
-        Figure(
-            name="run_overhead_pct",
-            value=run["overhead_pct"],
-            unit="%",
-            better="lower",
-            conditions={**local, "scenario": run["scenario"], "configured_s": run["configured_s"]},
+        figure(
+            "run_overhead_pct",
+            run["overhead_pct"],
+            "%",
+            scenario=run["scenario"],
+            configured_s=run["configured_s"],
         ),
-        Figure(
-            name="suite_overhead_pct",
-            value=suite["overhead_pct"],
-            unit="%",
-            better="lower",
-            conditions={**local, "runs": suite["runs"], "configured_s": suite["configured_s"]},
-            goal="<= 10 %",
+        figure(
+            "suite_overhead_pct",
+            suite["overhead_pct"],
+            "%",
+            "<= 10 %",
+            runs=suite["runs"],
+            configured_s=suite["configured_s"],
         ),
     ]
     notes = [

@@ -151,10 +151,9 @@ def two_release_results(
     )
 
 
-# For pages that set releases side by side (the dashboard): real runs, two releases, no
-# need for them to differ.
-# One run of each release for the dashboard; the run report test reports one of them too, so
-# its safety checks and downtime budget are set (the report shows both).
+# For pages that set releases side by side (the dashboard): real runs, two releases, no need
+# for them to differ. The run report test reports one of them too, so the safety checks and a
+# downtime budget are set (the report shows both).
 QUICK_SCENARIO = COMPARE_SCENARIO.replace(
     "name: compare-leader-kill", "name: quick-leader-kill"
 ).replace("checks: []", "checks: [no_lost_acks, replicas_identical]\ndowntime_budget_ms: 3000")
