@@ -7,15 +7,21 @@ no unknown, nothing left unsent) and the p99 latency from the intended send time
 With HFTCHAOS_BENCH_PROFILE=1 and py-spy installed, the first missed rate is run again with
 py-spy recording the Raft leader and the gateway: flame graphs `order-path-<service>-<rate>.svg`
 next to the bench documents, to find what saturates first.
+
+Each rate's details also say how much CPU each service spent per order while it ran (from the
+processes' own counters, no profiler attached), and the load generator's and this process's
+share, so the process that saturates first is named on every run.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+
+import psutil
 
 from benchmarks.common import percentiles_ms, profiling_wanted, start_py_spy
 from benchmarks.figures import Figure, Measurement
@@ -45,22 +51,60 @@ class RatePoint:
     not_answered: int  # errors, unknowns and slots never sent
     p50_ms: float | None
     p99_ms: float | None
+    # CPU per scheduled order (us) by service, and "load+bench": this process and the load
+    # generator processes it started and reaped (their time counts as its children's).
+    cpu_us_per_order: dict[str, float] = field(default_factory=dict)
 
     @property
     def meets_goal(self) -> bool:
         return self.not_answered == 0 and self.p99_ms is not None and self.p99_ms <= GOAL_P99_MS
 
 
-def rate_point(gateway: str, rate: int, duration_s: float, scratch: Path) -> RatePoint:
+LOAD_AND_BENCH = "load+bench"
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process (a gone one is left out), and of this process
+    with its reaped children under LOAD_AND_BENCH."""
+    spent: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        spent[name] = times.user + times.system
+    own = psutil.Process().cpu_times()
+    spent[LOAD_AND_BENCH] = own.user + own.system + own.children_user + own.children_system
+    return spent
+
+
+def per_order_us(
+    before: dict[str, float], after: dict[str, float], orders: int
+) -> dict[str, float]:
+    """Each process's CPU between the two readings per order, largest first (us)."""
+    if orders <= 0:
+        return {}
+    used = {name: after[name] - before[name] for name in after.keys() & before.keys()}
+    return {
+        name: round(1e6 * seconds / orders, 1)
+        for name, seconds in sorted(used.items(), key=lambda item: -item[1])
+    }
+
+
+def rate_point(
+    gateway: str, rate: int, duration_s: float, scratch: Path, pids: dict[str, int]
+) -> RatePoint:
     records: list[RequestRecord] = []
     profile = LoadProfile(rate_per_s=rate, duration_s=duration_s, users=USERS, warmup_s=0)
     log_file = scratch / f"load-{rate}-{duration_s:g}" / "load.log"
     driver = LoadDriver(gateway, profile, f"b{rate}", rate, records.append, log_file, scratch)
+    cpu_before = cpu_seconds(pids)
     try:
         driver.start()
         summary = driver.wait(timeout_s=duration_s + 90)
     finally:
         driver.stop()
+    cpu_used = per_order_us(cpu_before, cpu_seconds(pids), summary.slots_scheduled)
     answered = sum(record.available for record in records)
     latency = percentiles_ms([r.latency_ns for r in records]) if len(records) > 1 else {}
     return RatePoint(
@@ -69,6 +113,7 @@ def rate_point(gateway: str, rate: int, duration_s: float, scratch: Path) -> Rat
         not_answered=summary.slots_scheduled - answered,
         p50_ms=latency.get("p50_ms"),
         p99_ms=latency.get("p99_ms"),
+        cpu_us_per_order=cpu_used,
     )
 
 
@@ -93,12 +138,13 @@ def profile_services(
 
 
 def climb(gateway: str, ladder: tuple[int, ...], duration_s: float, scratch: Path,
+          pids: dict[str, int],
           profile: Callable[[int], list[str]]) -> tuple[list[RatePoint], list[str]]:  # fmt: skip
     points: list[RatePoint] = []
     flames: list[str] = []
     misses = 0
     for rate in ladder:
-        point = rate_point(gateway, rate, duration_s, scratch)
+        point = rate_point(gateway, rate, duration_s, scratch, pids)
         points.append(point)
         misses = 0 if point.meets_goal else misses + 1
         if not point.meets_goal and not flames and profiling_wanted():
@@ -116,13 +162,16 @@ def measure(quick: bool) -> Measurement:
         with LocalBackend(plan) as backend:
             backend.up()
             gateway = plan.with_role("gateway")[0].address("http")
+            pids = {
+                name: pid for name in plan.order if (pid := backend.facts(name).pid) is not None
+            }
 
             def profile(rate: int) -> list[str]:
                 seconds = PROFILE_SECONDS + 2
-                drive = partial(rate_point, gateway, rate, seconds, scratch)
+                drive = partial(rate_point, gateway, rate, seconds, scratch, pids)
                 return profile_services(plan, backend, rate, drive)
 
-            points, flames = climb(gateway, ladder, duration_s, scratch, profile)
+            points, flames = climb(gateway, ladder, duration_s, scratch, pids, profile)
     best = max((p.rate_per_s for p in points if p.meets_goal), default=None)
     figures = [
         Figure(

@@ -168,3 +168,13 @@ def test_an_order_rate_meets_the_goal_only_with_every_order_answered_within_20_m
     assert not RatePoint(500, 5000, 1, 2.0, 5.0).meets_goal  # one error or unknown is a miss
     assert not RatePoint(500, 5000, 0, 2.0, 20.1).meets_goal
     assert not RatePoint(500, 0, 0, None, None).meets_goal  # nothing measured
+
+
+def test_cpu_per_order_is_each_process_s_own_use_largest_first_and_a_gone_one_left_out() -> None:
+    from benchmarks.order_path import per_order_us
+
+    before = {"n1": 1.0, "gateway": 2.0, "gone": 5.0}
+    after = {"n1": 1.5, "gateway": 2.1, "new": 9.0}
+    assert per_order_us(before, after, 1000) == {"n1": 500.0, "gateway": 100.0}
+    assert list(per_order_us(before, after, 1000)) == ["n1", "gateway"]
+    assert per_order_us(before, after, 0) == {}
