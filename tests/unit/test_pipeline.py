@@ -46,11 +46,15 @@ services:
   gateway: {role: gateway, ports: [http], command: [none], depends_on: [n1, n2, n3]}
 """
 
+# The fake load answers in 1 ms, but its latency counts from the intended send, so a sender
+# thread woken late on a busy CI machine (2 cores, 2 xdist workers) is latency too: at 50 ms
+# the steady-state limit broke once in CI and turned a dead kill's UNKNOWN into INVALID. No
+# test here judges steady state, so its limit is only wide enough not to judge the scheduler.
 SCENARIO = """\
 name: fake-leader-kill
 topology: topology.yaml
 load: {rate_per_s: 200, duration_s: 2.2, warmup_s: 0}
-steady_state: {window_s: 0.3, latency_p99_ms_max: 50}
+steady_state: {window_s: 0.3, latency_p99_ms_max: 500}
 settle_s: 0.5
 faults:
   - {type: kill, at_s: 0.6, target: {role: engine, select: leader}, restart_after_s: 0.4}
