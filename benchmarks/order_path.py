@@ -16,7 +16,7 @@ share, so the process that saturates first is named on every run.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ import psutil
 
 from benchmarks.common import percentiles_ms, profiling_wanted, start_py_spy
 from benchmarks.figures import Figure, Measurement
+from harness.backends.base import ResourceStats
 from harness.backends.local import LocalBackend
 from harness.load.driver import LoadDriver
 from harness.paths import REFERENCE_TOPOLOGY, results_root
@@ -63,16 +64,10 @@ class RatePoint:
 LOAD_AND_BENCH = "load+bench"
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each named process (a gone one is left out), and of this process
-    with its reaped children under LOAD_AND_BENCH."""
-    spent: dict[str, float] = {}
-    for name, pid in pids.items():
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.Error:
-            continue
-        spent[name] = times.user + times.system
+def cpu_seconds(backend: ResourceStats, names: Iterable[str]) -> dict[str, float]:
+    """CPU seconds so far of each named service as its backend counts it (a stopped one is left
+    out), and of this process with its reaped children under LOAD_AND_BENCH."""
+    spent = {name: used for name in names if (used := backend.cpu_seconds(name)) is not None}
     own = psutil.Process().cpu_times()
     spent[LOAD_AND_BENCH] = own.user + own.system + own.children_user + own.children_system
     return spent
@@ -92,19 +87,23 @@ def per_order_us(
 
 
 def rate_point(
-    gateway: str, rate: int, duration_s: float, scratch: Path, pids: dict[str, int]
+    gateway: str,
+    rate: int,
+    duration_s: float,
+    scratch: Path,
+    read_cpu: Callable[[], dict[str, float]],
 ) -> RatePoint:
     records: list[RequestRecord] = []
     profile = LoadProfile(rate_per_s=rate, duration_s=duration_s, users=USERS, warmup_s=0)
     log_file = scratch / f"load-{rate}-{duration_s:g}" / "load.log"
     driver = LoadDriver(gateway, profile, f"b{rate}", rate, records.append, log_file, scratch)
-    cpu_before = cpu_seconds(pids)
+    cpu_before = read_cpu()
     try:
         driver.start()
         summary = driver.wait(timeout_s=duration_s + 90)
     finally:
         driver.stop()
-    cpu_used = per_order_us(cpu_before, cpu_seconds(pids), summary.slots_scheduled)
+    cpu_used = per_order_us(cpu_before, read_cpu(), summary.slots_scheduled)
     answered = sum(record.available for record in records)
     latency = percentiles_ms([r.latency_ns for r in records]) if len(records) > 1 else {}
     return RatePoint(
@@ -138,13 +137,13 @@ def profile_services(
 
 
 def climb(gateway: str, ladder: tuple[int, ...], duration_s: float, scratch: Path,
-          pids: dict[str, int],
+          read_cpu: Callable[[], dict[str, float]],
           profile: Callable[[int], list[str]]) -> tuple[list[RatePoint], list[str]]:  # fmt: skip
     points: list[RatePoint] = []
     flames: list[str] = []
     misses = 0
     for rate in ladder:
-        point = rate_point(gateway, rate, duration_s, scratch, pids)
+        point = rate_point(gateway, rate, duration_s, scratch, read_cpu)
         points.append(point)
         misses = 0 if point.meets_goal else misses + 1
         if not point.meets_goal and not flames and profiling_wanted():
@@ -162,16 +161,14 @@ def measure(quick: bool) -> Measurement:
         with LocalBackend(plan) as backend:
             backend.up()
             gateway = plan.with_role("gateway")[0].address("http")
-            pids = {
-                name: pid for name in plan.order if (pid := backend.facts(name).pid) is not None
-            }
+            read_cpu = partial(cpu_seconds, backend, plan.order)
 
             def profile(rate: int) -> list[str]:
                 seconds = PROFILE_SECONDS + 2
-                drive = partial(rate_point, gateway, rate, seconds, scratch, pids)
+                drive = partial(rate_point, gateway, rate, seconds, scratch, read_cpu)
                 return profile_services(plan, backend, rate, drive)
 
-            points, flames = climb(gateway, ladder, duration_s, scratch, pids, profile)
+            points, flames = climb(gateway, ladder, duration_s, scratch, read_cpu, profile)
     best = max((p.rate_per_s for p in points if p.meets_goal), default=None)
     figures = [
         Figure(
