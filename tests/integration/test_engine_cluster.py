@@ -47,6 +47,9 @@ class EngineProcess:
     def post(self, body: dict[str, object]) -> tuple[int, dict[str, Any]]:
         return request(self.http_host, self.http_port, "POST", "/commands", body)
 
+    def post_list(self, bodies: list[object]) -> tuple[int, dict[str, Any]]:
+        return request(self.http_host, self.http_port, "POST", "/commands", bodies)
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -214,6 +217,11 @@ def test_leader_kill_elects_new_leader_and_replicas_converge(
     wait_for("the follower to know the leader", lambda: _knows_leader(follower, leader), 5)
     status, body = follower.post(new_order("refused", "buy", 10_000, 1))
     assert (status, body) == (421, {"outcome": "not_leader", "leader": leader.node_id})
+    # A list (the gateway's batch) to a follower: nothing of it proposed, 421 as a whole.
+    status, body = follower.post_list([new_order("refused-1", "buy", 10_000, 1)])
+    assert (status, body) == (421, {"outcome": "not_leader", "leader": leader.node_id})
+
+    _a_list_is_answered_one_outcome_per_command(leader)
 
     for i in range(20):
         status, body = leader.post(new_order(f"s-{i}", "sell", 10_000 + i % 3, 5))
@@ -251,6 +259,35 @@ def test_leader_kill_elects_new_leader_and_replicas_converge(
     for node in survivors:
         assert node.process is not None
         assert node.process.wait(timeout=10) == 0, node.stderr_path.read_text()
+
+
+def _a_list_is_answered_one_outcome_per_command(leader: EngineProcess) -> None:
+    """Each command of a list gets its own outcome, in order: a malformed one is refused
+    without costing the others, a repeated id is the engine's own duplicate answer."""
+    commands: list[object] = [
+        new_order("list-sell", "sell", 9_000, 2),
+        {"type": "new", "client_order_id": "list-bad"},
+        new_order("list-buy", "buy", 9_000, 1),
+        new_order("list-sell", "sell", 9_000, 2),
+    ]
+    status, body = leader.post_list(commands)
+    assert status == 200, body
+    outcomes = body["outcomes"]
+    assert [outcome["outcome"] for outcome in outcomes] == [
+        "acked",
+        "bad_request",
+        "acked",
+        "acked",
+    ]
+    assert outcomes[0]["result"]["order"]["client_order_id"] == "list-sell"
+    assert outcomes[2]["result"]["order"]["client_order_id"] == "list-buy"
+    assert [e["quantity"] for e in outcomes[2]["result"]["executions"]] == [1]
+    # The repeat is answered exactly as the first was, before the buy filled it.
+    assert outcomes[3]["result"]["duplicate"] is True
+    assert outcomes[3]["result"]["order"] == outcomes[0]["result"]["order"]
+    # The list's one resting lot is consumed so that the sweep below sees only its own book.
+    status, body = leader.post(new_order("list-clear", "buy", 9_000, 1))
+    assert status == 200 and body["result"]["order"]["status"] == "filled", body
 
 
 def _knows_leader(node: EngineProcess, leader: EngineProcess) -> bool | None:

@@ -14,8 +14,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import CancelledError
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from decimal import Decimal
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +26,7 @@ from targets.reference.gateway.engine_client import (
     EngineClient,
     EngineClientSettings,
     EngineNode,
+    EngineReply,
     EngineUnavailableError,
     OutcomeUnknownError,
 )
@@ -68,6 +69,8 @@ class FakeEngine:
         self.term = 1
         self.behaviour = Behaviour.ACK
         self.commands: list[dict[str, object]] = []
+        self.batches: list[int] = []  # commands per POST, in arrival order
+        self.answer_hold: threading.Event | None = None  # acks wait for it when set
         self.command_connections: set[tuple[str, int]] = set()  # client addresses
         self.status_connections: set[tuple[str, int]] = set()
         self.after_command: list[FakeEngine] = []  # nodes that become leader once this one fails
@@ -185,8 +188,11 @@ def _handler_for(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
                 self._answer(200, {"client_order_id": "c-1", "price": 10125})
 
         def do_POST(self) -> None:
-            command = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            engine.commands.append(command)
+            # The gateway sends its commands as a list (a batch); the engine answers one
+            # outcome per command, or the list as a whole when nothing of it was proposed.
+            commands = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            engine.commands.extend(commands)
+            engine.batches.append(len(commands))
             engine.command_connections.add(self.client_address)
             behaviour = engine.behaviour
             if behaviour in (Behaviour.HANG_UP, Behaviour.SILENT):
@@ -194,10 +200,19 @@ def _handler_for(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
             elif behaviour is Behaviour.NOT_LEADER:
                 self._answer(421, {"outcome": "not_leader", "leader": engine.leader})
             else:
-                order = {**command, "filled": 0, "status": "new"}
-                self._answer(
-                    200, {"outcome": "acked", "result": {"order": order, "executions": []}}
-                )
+                outcomes = [
+                    {
+                        "outcome": "acked",
+                        "result": {
+                            "order": {**command, "filled": 0, "status": "new"},
+                            "executions": [],
+                        },
+                    }
+                    for command in commands
+                ]
+                if engine.answer_hold is not None:
+                    engine.answer_hold.wait(10)
+                self._answer(200, {"outcomes": outcomes})
                 if behaviour is Behaviour.ACK_THEN_CLOSE:
                     self.close_connection = True
 
@@ -556,3 +571,77 @@ def test_the_watch_ends_quietly_when_close_cancels_its_poll(
     watcher.join(5)
     assert not watcher.is_alive()
     assert crashes == []
+
+
+ONE_SENDER = dataclasses.replace(FAST, batch_senders_per_node=1)
+
+
+def _send_behind_a_held_batch(
+    engines: dict[str, FakeEngine], count: int
+) -> tuple[EngineClient, Future[EngineReply], list[Future[object]], ThreadPoolExecutor]:
+    """One order in flight to n1 (held there, not yet answered) and `count` more queued behind
+    it for n1's one sender."""
+    elect(engines, "n1")
+    leader = engines["n1"]
+    leader.answer_hold = threading.Event()
+    engine_client = EngineClient(tuple(e.node for e in engines.values()), ONE_SENDER)
+    pool = ThreadPoolExecutor(count + 1)
+    first = pool.submit(engine_client.send_command, {**NEW_ORDER, "client_order_id": "first"})
+    _wait_until(lambda: len(leader.batches) == 1)
+    rest: list[Future[object]] = [
+        pool.submit(_outcome_of, engine_client, {**NEW_ORDER, "client_order_id": f"o-{n}"})
+        for n in range(count)
+    ]
+    queue = engine_client._command_batches._queues[engines["n1"].node]
+    _wait_until(lambda: len(queue.items) == count)
+    return engine_client, first, rest, pool
+
+
+def _outcome_of(engine_client: EngineClient, command: dict[str, object]) -> object:
+    try:
+        return engine_client.send_command(command)
+    except (OutcomeUnknownError, EngineUnavailableError) as error:
+        return error
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_orders_queued_behind_a_batch_share_one_post_and_each_gets_its_own_order(
+    engines: dict[str, FakeEngine],
+) -> None:
+    engine_client, first, rest, pool = _send_behind_a_held_batch(engines, count=5)
+    try:
+        engines["n1"].answer_hold.set()  # type: ignore[union-attr]
+        assert first.result(5).http_status == 200
+        replies = [future.result(5) for future in rest]
+    finally:
+        pool.shutdown()
+        engine_client.close()
+    assert engines["n1"].batches == [1, 5]
+    for n, reply in enumerate(replies):
+        assert isinstance(reply, EngineReply) and reply.http_status == 200, reply
+        result = reply.body["result"]
+        assert isinstance(result, dict) and result["order"]["client_order_id"] == f"o-{n}"
+
+
+def test_a_batch_left_without_an_answer_is_unknown_for_every_order_in_it_and_none_is_resent(
+    engines: dict[str, FakeEngine],
+) -> None:
+    engine_client, first, rest, pool = _send_behind_a_held_batch(engines, count=5)
+    try:
+        engines["n1"].behaviour = Behaviour.HANG_UP  # for the next batch
+        engines["n1"].after_command = [engines["n2"]]  # n2 leads once n1 hangs up
+        engines["n1"].answer_hold.set()  # type: ignore[union-attr]
+        assert first.result(5).http_status == 200
+        outcomes = [future.result(5) for future in rest]
+    finally:
+        pool.shutdown()
+        engine_client.close()
+    assert all(isinstance(outcome, OutcomeUnknownError) for outcome in outcomes), outcomes
+    assert engines["n1"].batches == [1, 5]
+    assert [len(engine.commands) for engine in engines.values()] == [6, 0, 0]

@@ -65,6 +65,15 @@ class CommandBatcher:
             self._pending.append(pending)
         return was_empty
 
+    def add_many(self, commands: Sequence[tuple[str, ResultCallback]]) -> bool:
+        """Queue several commands in order under one hold of the lock (one client request's
+        list); True when the caller must wake the tick thread, as for `add`."""
+        items = [Pending(text, len(text.encode()), on_result) for text, on_result in commands]
+        with self._lock:
+            was_empty = not self._pending
+            self._pending.extend(items)
+        return was_empty and bool(items)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._pending)

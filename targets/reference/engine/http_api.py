@@ -9,6 +9,7 @@ delayed ACK would otherwise add ~40 ms to every answer.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Protocol
@@ -35,6 +36,9 @@ class EngineApi(Protocol):
 
     def status(self) -> dict[str, object]: ...
     def submit(self, command: NewOrder | CancelOrder, timeout_s: float) -> SubmitOutcome: ...
+    def submit_many(
+        self, commands: Sequence[NewOrder | CancelOrder], timeout_s: float
+    ) -> list[SubmitOutcome]: ...
     def order_record(self, client_order_id: str) -> dict[str, object] | None: ...
     def order_records(self, from_arrival: int, limit: int) -> list[dict[str, object]]: ...
     def execution_records(self, from_seq: int, limit: int) -> list[dict[str, object]]: ...
@@ -81,26 +85,32 @@ class EngineRequestHandler(LeanRequestHandler):
         if url.path != "/commands":
             self._reply(HTTPStatus.NOT_FOUND, {"error": f"no route POST {url.path}"})
             return
-        try:
-            command = parse_client_request(body)
-        except CommandError as error:
-            self._reply(HTTPStatus.BAD_REQUEST, {"outcome": "bad_request", "reason": str(error)})
+        if isinstance(body, list):
+            self._submit_list(body)
             return
-        if not isinstance(command, NewOrder | CancelOrder):
-            self._reply(HTTPStatus.BAD_REQUEST, {"outcome": "bad_request", "reason": "type"})
+        command = _parse_command(body)
+        if isinstance(command, str):
+            self._reply(HTTPStatus.BAD_REQUEST, {"outcome": "bad_request", "reason": command})
             return
-        self._answer_outcome(self.server.api.submit(command, self.server.commit_timeout_s))
+        self._reply(*_outcome_answer(self.server.api.submit(command, self.server.commit_timeout_s)))
 
-    def _answer_outcome(self, outcome: SubmitOutcome) -> None:
-        match outcome:
-            case Acked(result=result):
-                self._reply(HTTPStatus.OK, {"outcome": "acked", "result": result})
-            case NotLeader(leader=leader):
-                self._reply(
-                    HTTPStatus.MISDIRECTED_REQUEST, {"outcome": "not_leader", "leader": leader}
-                )
-            case Unknown(reason=reason):
-                self._reply(HTTPStatus.GATEWAY_TIMEOUT, {"outcome": "unknown", "reason": reason})
+    def _submit_list(self, bodies: list[object]) -> None:
+        """A list of commands (the gateway's batch): proposed together, one outcome each, in
+        order. When every one is not_leader (nothing of it was proposed) the list is answered
+        421 as a whole, like a lone command."""
+        parsed = [_parse_command(body) for body in bodies]
+        commands = [item for item in parsed if not isinstance(item, str)]
+        outcomes = iter(self.server.api.submit_many(commands, self.server.commit_timeout_s))
+        answers = [
+            {"outcome": "bad_request", "reason": item}
+            if isinstance(item, str)
+            else _outcome_answer(next(outcomes))[1]
+            for item in parsed
+        ]
+        if answers and all(answer["outcome"] == "not_leader" for answer in answers):
+            self._reply(HTTPStatus.MISDIRECTED_REQUEST, answers[0])
+            return
+        self._reply(HTTPStatus.OK, {"outcomes": answers})
 
     def _get_executions(self, query: dict[str, list[str]]) -> None:
         try:
@@ -153,3 +163,26 @@ class EngineRequestHandler(LeanRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         # One line per request would swamp stderr, where the harness parses ROLE lines.
         pass
+
+
+def _parse_command(body: object) -> NewOrder | CancelOrder | str:
+    """A client command, or why it is not one."""
+    try:
+        command = parse_client_request(body)
+    except CommandError as error:
+        return str(error)
+    if not isinstance(command, NewOrder | CancelOrder):
+        return "type"
+    return command
+
+
+def _outcome_answer(outcome: SubmitOutcome) -> tuple[HTTPStatus, dict[str, object]]:
+    """The HTTP status a lone command is answered with, and its outcome object (also one
+    entry of a list's answer)."""
+    match outcome:
+        case Acked(result=result):
+            return HTTPStatus.OK, {"outcome": "acked", "result": result}
+        case NotLeader(leader=leader):
+            return HTTPStatus.MISDIRECTED_REQUEST, {"outcome": "not_leader", "leader": leader}
+        case Unknown(reason=reason):
+            return HTTPStatus.GATEWAY_TIMEOUT, {"outcome": "unknown", "reason": reason}

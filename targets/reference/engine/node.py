@@ -33,7 +33,6 @@ from pysyncobj import (
     SyncObj,
     SyncObjConf,
     SyncObjConsumer,
-    SyncObjException,
     replicated,
 )
 from pysyncobj.pipe_notifier import PipeNotifier
@@ -395,32 +394,46 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
     # ----------------------------------------------------------------- proposing
 
     def submit(self, command: NewOrder | CancelOrder, timeout_s: float) -> SubmitOutcome:
-        """Propose a client command on the leader and wait for it to be applied here."""
+        """Propose one client command on the leader and wait for it to be applied here."""
+        return self.submit_many([command], timeout_s)[0]
+
+    def submit_many(
+        self, commands: Sequence[NewOrder | CancelOrder], timeout_s: float
+    ) -> list[SubmitOutcome]:
+        """Propose client commands on the leader, in order, and wait (at most `timeout_s` for
+        all of them) until each is applied here; one outcome per command, each its own: the
+        group commit may put them in different entries, and a command whose entry did not
+        commit in time is unknown while the others are acked."""
         if not self.is_leader():
-            return NotLeader(self.leader_node_id())
-        # The leader's wall clock, read before proposing, is the command's only time source.
-        stamped = dataclasses.replace(command, ts_ns=time.time_ns())
+            return [NotLeader(self.leader_node_id())] * len(commands)
+        # The leader's wall clock, read before proposing, is a command's only time source.
+        stamped = [dataclasses.replace(command, ts_ns=time.time_ns()) for command in commands]
         if "ack_before_commit" in self._bugs:  # deliberate bug: acked before any replica has it
-            self.engine.apply_batch([encode(stamped)])
+            for command in stamped:
+                self.engine.apply_batch([encode(command)])
             self._wake_tick_thread()
-            return Acked(_provisional_result(stamped))
-        try:
-            result = self._queue_and_wait(encode(stamped), timeout_s)
-        except SyncObjException as error:
-            if error.errorCode == FAIL_REASON.MISSING_LEADER:
-                # Leadership was lost before the tick thread took the command: no log has it.
-                return NotLeader(self.leader_node_id())
-            return Unknown(_failure_reason(error.errorCode))
+            return [Acked(_provisional_result(command)) for command in stamped]
+        waiter = _BatchWaiter(len(stamped))
+        queued = [
+            (encode(command), partial(waiter.on_result, position))
+            for position, command in enumerate(stamped)
+        ]
+        if self._batcher.add_many(queued):
+            self._wake_tick_thread()
+        return [self._outcome_of(answer) for answer in waiter.answers(timeout_s)]
+
+    def _outcome_of(self, answer: tuple[object, object] | None) -> SubmitOutcome:
+        if answer is None:
+            return Unknown(_failure_reason("Timeout"))
+        result, error = answer
+        if error == FAIL_REASON.MISSING_LEADER:
+            # Leadership was lost before the tick thread took the command: no log has it.
+            return NotLeader(self.leader_node_id())
+        if error != FAIL_REASON.SUCCESS:
+            return Unknown(_failure_reason(error))
         if not isinstance(result, dict):
             return Unknown("no result from the state machine")
         return Acked(result)
-
-    def _queue_and_wait(self, command_text: str, timeout_s: float) -> object:
-        """Queued for the next entry (group commit); answered once that entry is applied here."""
-        waiter = _Waiter()
-        if self._batcher.add(command_text, waiter.on_result):
-            self._wake_tick_thread()
-        return waiter.result(timeout_s)
 
     def propose_published(self, seq: int) -> None:
         """Fire and forget: a lost proposal is repeated by the publisher's next one. It rides
@@ -470,32 +483,36 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             return state.published_seq
 
 
-class _Waiter:
-    """PySyncObj's own `sync=True`, with the wake-up between proposing and waiting.
+class _BatchWaiter:
+    """PySyncObj's own `sync=True` for the commands of one request, with the wake-up between
+    proposing and waiting.
 
-    A bare lock, held until the answer comes, rather than an Event: an Event is a Condition
-    with its own lock and waiter list, and making, setting and waiting on one per order was
-    ~20 % of the leader's GIL-holding samples under load (py-spy)."""
+    A bare lock, held until the last answer comes, rather than an Event per command: an Event
+    is a Condition with its own lock and waiter list, and making, setting and waiting on one
+    per order was ~20 % of the leader's GIL-holding samples under load (py-spy)."""
 
-    def __init__(self) -> None:
-        self._done = threading.Lock()
-        self._done.acquire()
-        self._result: object = None
-        self._error: object = None
+    def __init__(self, count: int) -> None:
+        self._answers: list[tuple[object, object] | None] = [None] * count
+        self._missing = count
+        self._lock = threading.Lock()  # answers come on the tick thread, reads on an HTTP one
+        self._all_answered = threading.Lock()
+        if count:
+            self._all_answered.acquire()
 
-    def on_result(self, result: object, error: object) -> None:
-        self._result, self._error = result, error
-        # Called once per command; a second answer (never expected) must not raise on the
-        # tick thread.
-        with contextlib.suppress(RuntimeError):
-            self._done.release()
+    def on_result(self, position: int, result: object, error: object) -> None:
+        with self._lock:
+            if self._answers[position] is not None:
+                return  # a second answer (never expected) must not count twice
+            self._answers[position] = (result, error)
+            self._missing -= 1
+            if self._missing == 0:
+                self._all_answered.release()
 
-    def result(self, timeout_s: float) -> object:
-        if not self._done.acquire(timeout=timeout_s):
-            raise SyncObjException("Timeout")
-        if self._error != FAIL_REASON.SUCCESS:
-            raise SyncObjException(self._error)
-        return self._result
+    def answers(self, timeout_s: float) -> list[tuple[object, object] | None]:
+        """Each command's (result, error), or None for one not answered within `timeout_s`."""
+        self._all_answered.acquire(timeout=timeout_s)
+        with self._lock:
+            return list(self._answers)
 
 
 def _answer_batch(batch: list[Pending], results: object, error: object) -> None:

@@ -12,6 +12,12 @@ A command may be sent again only if no engine can have acted on it:
 All retries of one call share a time budget; when it runs out before any engine took the
 command, EngineUnavailableError says that nothing was sent. Reads are idempotent and are retried
 after a broken exchange too.
+
+Commands travel in batches (command_batches.py): one POST /commands with a JSON list carries
+every command queued for that node, and the engine answers one outcome per command. The rules
+above hold per command, from the batch's one exchange: a batch that was never fully written is
+unsent for all of its commands, one written and then left without an answer is unknown for all
+of them, and otherwise each command has its own answer, retried or returned as a lone one is.
 """
 
 from __future__ import annotations
@@ -23,11 +29,17 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 
+from targets.reference.gateway.command_batches import (
+    MAX_BATCH_COMMANDS,
+    SENDERS_PER_NODE,
+    CommandBatches,
+)
 from targets.reference.gateway.connection_pool import ConnectionPool
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -80,6 +92,10 @@ class EngineClientSettings:
     # its peers but not from the gateway) keeps getting new orders until they time out, long
     # after the others elected a new leader: leader-pause measured first_commit ~2 s.
     leader_watch_s: float = 0.05
+    # Commands to one node go in batches (command_batches.py): this many in flight at once,
+    # each of at most this many commands.
+    batch_senders_per_node: int = SENDERS_PER_NODE
+    batch_max_commands: int = MAX_BATCH_COMMANDS
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,14 @@ class _SentWithoutAnswer:
 
 
 _Attempt = EngineReply | _NotSent | _SentWithoutAnswer
+
+# A command's outcome in a list's answer -> the status the engine gives it alone (PROTOCOL.md).
+_ITEM_STATUS = {
+    "acked": HTTPStatus.OK,
+    "not_leader": HTTPStatus.MISDIRECTED_REQUEST,
+    "unknown": HTTPStatus.GATEWAY_TIMEOUT,
+    "bad_request": HTTPStatus.BAD_REQUEST,
+}
 
 
 def parse_engine_nodes(spec: str) -> tuple[EngineNode, ...]:
@@ -165,6 +189,13 @@ class EngineClient:
             self._settings.status_timeout_s,
             max_idle_per_address=2,
         )
+        self._command_batches: CommandBatches[EngineNode, _Attempt] = CommandBatches(
+            self._send_batch,
+            on_crash=_SentWithoutAnswer,
+            on_closed=_NotSent("the gateway is shutting down"),
+            senders_per_node=self._settings.batch_senders_per_node,
+            max_commands=self._settings.batch_max_commands,
+        )
         self._state_lock = threading.Lock()
         self._leader: EngineNode | None = None
         # Bumped on every leader decision, so threads that failed together rediscover once.
@@ -193,20 +224,25 @@ class EngineClient:
     def send_command(self, command: Mapping[str, object]) -> EngineReply:
         """POST /commands. Raises EngineUnavailableError (unsent) or OutcomeUnknownError."""
         body = json.dumps(command, separators=(",", ":")).encode()
-        return self._exchange("POST", "/commands", body, resend_after_sent=False)
+        return self._exchange(
+            partial(self._command_batches.attempt, body=body), resend_after_sent=False
+        )
 
     def read(self, path: str) -> EngineReply:
         """GET `path` on the leader. Raises EngineUnavailableError."""
-        return self._exchange("GET", path, None, resend_after_sent=True)
+        return self._exchange(
+            partial(self._attempt, method="GET", path=path, body=None), resend_after_sent=True
+        )
 
     def close(self) -> None:
         self._closed.set()
+        self._command_batches.close()
         self._status_executor.shutdown(wait=False, cancel_futures=True)
         self._pool.close_all()
         self._status_pool.close_all()
 
     def _exchange(
-        self, method: str, path: str, body: bytes | None, resend_after_sent: bool
+        self, attempt: Callable[[EngineNode], _Attempt], resend_after_sent: bool
     ) -> EngineReply:
         deadline = time.monotonic() + self._settings.retry_budget_s
         with self._state_lock:
@@ -217,7 +253,7 @@ class EngineClient:
         while True:
             hint: object = None
             if leader is not None:
-                outcome = self._attempt(leader, method, path, body)
+                outcome = attempt(leader)
                 if isinstance(outcome, EngineReply):
                     if outcome.http_status != HTTPStatus.MISDIRECTED_REQUEST:
                         return outcome
@@ -268,6 +304,21 @@ class EngineClient:
         else:
             self._pool.release(node.address, connection)
         return EngineReply(response.status, _json_object(payload), node.node_id)
+
+    def _send_batch(self, node: EngineNode, bodies: Sequence[bytes]) -> list[_Attempt]:
+        """One POST /commands with a list: one outcome per command, in order."""
+        exchange = self._attempt(node, "POST", "/commands", b"[" + b",".join(bodies) + b"]")
+        if not isinstance(exchange, EngineReply) or exchange.http_status != HTTPStatus.OK:
+            # Unsent, unanswered, or answered as a whole (421: nothing of it was proposed).
+            return [exchange] * len(bodies)
+        items = exchange.body.get("outcomes")
+        if not isinstance(items, list) or len(items) != len(bodies):
+            unreadable = _SentWithoutAnswer(
+                f"engine {node} answered a batch of {len(bodies)} commands without one outcome "
+                "for each"
+            )
+            return [unreadable] * len(bodies)
+        return [_item_reply(item, node) for item in items]
 
     def _next_leader(
         self, failed: EngineNode | None, hint: object, generation: int
@@ -377,6 +428,19 @@ class EngineClient:
         else:
             self._status_pool.release(node.address, connection)
         return _json_object(payload) if response.status == HTTPStatus.OK else None
+
+
+def _item_reply(item: object, node: EngineNode) -> _Attempt:
+    if not isinstance(item, dict):
+        return _SentWithoutAnswer(f"engine {node} answered a command with {item!r}")
+    # An outcome this client does not know is a server error: the command may have executed.
+    outcome = item.get("outcome")
+    status = (
+        _ITEM_STATUS.get(outcome, HTTPStatus.BAD_GATEWAY)
+        if isinstance(outcome, str)
+        else HTTPStatus.BAD_GATEWAY
+    )
+    return EngineReply(status, item, node.node_id)
 
 
 def _term(status: Mapping[str, object]) -> int:
