@@ -2,7 +2,10 @@
 engine nodes, Kafka, Toxiproxy links, consumer) driven by the harness's load at rising rates,
 on this one machine. A rate *meets* the goal when every order was acked or rejected (no error,
 no unknown, nothing left unsent) and the p99 latency from the intended send time is within
-20 ms (issue 13, goal 2). Climbs until two rates in a row miss.
+20 ms (issue 13, goal 2). A rate *keeps up* when every order was answered, however slowly;
+the climb goes on through rates that keep up but miss the latency goal, and stops after two
+rates in a row that do not keep up, so the document also says where the topology stops
+answering every order, not only where it stops answering them within 20 ms.
 
 With HFTCHAOS_BENCH_PROFILE=1 and py-spy installed, the first missed rate is run again with
 py-spy recording the Raft leader and the gateway: flame graphs `order-path-<service>-<rate>.svg`
@@ -39,8 +42,9 @@ from harness.topology.plan import Plan, make_plan
 LADDER = (250, 500, 1_000, 2_000, 2_500, 5_000, 10_000)
 QUICK_LADDER = (100,)
 DURATION_S, QUICK_DURATION_S = 10.0, 3.0
+WARMUP_RATE_PER_S, WARMUP_S, QUICK_WARMUP_S = 200, 3.0, 1.0
 GOAL_P99_MS = 20.0
-MISSES_TO_STOP = 2
+FALLS_BEHIND_TO_STOP = 2
 USERS = 64
 PROFILE_SECONDS = 5
 
@@ -57,8 +61,12 @@ class RatePoint:
     cpu_us_per_order: dict[str, float] = field(default_factory=dict)
 
     @property
+    def keeps_up(self) -> bool:
+        return self.scheduled > 0 and self.not_answered == 0 and self.p99_ms is not None
+
+    @property
     def meets_goal(self) -> bool:
-        return self.not_answered == 0 and self.p99_ms is not None and self.p99_ms <= GOAL_P99_MS
+        return self.keeps_up and self.p99_ms is not None and self.p99_ms <= GOAL_P99_MS
 
 
 LOAD_AND_BENCH = "load+bench"
@@ -141,20 +149,21 @@ def climb(gateway: str, ladder: tuple[int, ...], duration_s: float, scratch: Pat
           profile: Callable[[int], list[str]]) -> tuple[list[RatePoint], list[str]]:  # fmt: skip
     points: list[RatePoint] = []
     flames: list[str] = []
-    misses = 0
+    behind = 0
     for rate in ladder:
         point = rate_point(gateway, rate, duration_s, scratch, read_cpu)
         points.append(point)
-        misses = 0 if point.meets_goal else misses + 1
+        behind = 0 if point.keeps_up else behind + 1
         if not point.meets_goal and not flames and profiling_wanted():
             flames = profile(rate)
-        if misses >= MISSES_TO_STOP:
+        if behind >= FALLS_BEHIND_TO_STOP:
             break
     return points, flames
 
 
 def measure(quick: bool) -> Measurement:
     ladder, duration_s = (QUICK_LADDER, QUICK_DURATION_S) if quick else (LADDER, DURATION_S)
+    warmup_s = QUICK_WARMUP_S if quick else WARMUP_S
     with tempfile.TemporaryDirectory(prefix="hftchaos-order-path-") as scratch_name:
         scratch = Path(scratch_name)
         plan = make_plan(load_topology(REFERENCE_TOPOLOGY), scratch / "run", locate_toolchain())
@@ -168,8 +177,14 @@ def measure(quick: bool) -> Measurement:
                 drive = partial(rate_point, gateway, rate, seconds, scratch, read_cpu)
                 return profile_services(plan, backend, rate, drive)
 
+            # Not measured: the first seconds after bring-up (Kafka's JVM warming its code,
+            # every connection from load to gateway to engine opened) cost the first rate
+            # tens of milliseconds of p99 that no later rate pays (seen: p50 22 ms at 250/s
+            # straight after bring-up, 3.5-7 ms after this warm-up).
+            rate_point(gateway, WARMUP_RATE_PER_S, warmup_s, scratch, read_cpu)
             points, flames = climb(gateway, ladder, duration_s, scratch, read_cpu, profile)
     best = max((p.rate_per_s for p in points if p.meets_goal), default=None)
+    kept_up = max((p.rate_per_s for p in points if p.keeps_up), default=None)
     figures = [
         Figure(
             name="max_rate_p99_within_20ms_per_s",
@@ -178,7 +193,14 @@ def measure(quick: bool) -> Measurement:
             better="higher",
             conditions={"duration_s": duration_s},
             goal=">= 10,000 (floor 2,500)",
-        )
+        ),
+        Figure(
+            name="max_rate_every_order_answered_per_s",
+            value=kept_up,
+            unit="1/s",
+            better="higher",
+            conditions={"duration_s": duration_s},
+        ),
     ]
     figures += [
         Figure(
@@ -192,9 +214,16 @@ def measure(quick: bool) -> Measurement:
     ]
     return Measurement(
         figures,
-        conditions={"backend": "local", "topology": "reference (1 Kafka broker)", "users": USERS},
+        conditions={
+            "backend": "local",
+            "topology": "reference (1 Kafka broker)",
+            "users": USERS,
+            "warmup_not_measured": f"{warmup_s:g} s at {WARMUP_RATE_PER_S}/s",
+        },
         details={
-            "points": [{**asdict(p), "meets_goal": p.meets_goal} for p in points],
+            "points": [
+                {**asdict(p), "keeps_up": p.keeps_up, "meets_goal": p.meets_goal} for p in points
+            ],
             "flame_graphs": flames,
         },
     )

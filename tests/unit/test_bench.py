@@ -168,6 +168,36 @@ def test_an_order_rate_meets_the_goal_only_with_every_order_answered_within_20_m
     assert not RatePoint(500, 5000, 1, 2.0, 5.0).meets_goal  # one error or unknown is a miss
     assert not RatePoint(500, 5000, 0, 2.0, 20.1).meets_goal
     assert not RatePoint(500, 0, 0, None, None).meets_goal  # nothing measured
+    assert RatePoint(500, 5000, 0, 2.0, 300.0).keeps_up  # slow, but every order answered
+    assert not RatePoint(500, 5000, 1, 2.0, 5.0).keeps_up
+    assert not RatePoint(500, 0, 0, None, None).keeps_up
+
+
+def test_the_order_path_climbs_through_slow_rates_and_stops_after_two_that_fall_behind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from benchmarks import order_path
+    from benchmarks.order_path import RatePoint
+
+    # rate -> (not answered, p99 ms): fast, slow, slow, behind, slow, behind, behind, never run
+    outcomes = {1: (0, 5.0), 2: (0, 80.0), 3: (0, 90.0), 4: (3, 900.0), 5: (0, 95.0)}
+    outcomes |= {6: (7, 1000.0), 7: (9, 2000.0), 8: (0, 1.0)}
+    measured: list[int] = []
+
+    def fake_rate_point(
+        _gateway: str, rate: int, _duration_s: float, _scratch: Path, _read: object
+    ) -> RatePoint:
+        measured.append(rate)
+        lost, p99 = outcomes[rate]
+        return RatePoint(rate, 100, lost, 1.0, p99)
+
+    monkeypatch.setattr(order_path, "rate_point", fake_rate_point)
+    monkeypatch.setattr(order_path, "profiling_wanted", lambda: False)
+    points, flames = order_path.climb("gw", tuple(outcomes), 1.0, tmp_path, dict, lambda _: [])
+    assert measured == [1, 2, 3, 4, 5, 6, 7]
+    assert flames == []
+    assert [p.rate_per_s for p in points if p.meets_goal] == [1]
+    assert [p.rate_per_s for p in points if p.keeps_up] == [1, 2, 3, 5]
 
 
 def test_cpu_per_order_is_each_process_s_own_use_largest_first_and_a_gone_one_left_out() -> None:
