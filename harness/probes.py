@@ -1,9 +1,12 @@
 """Probes: threads that sample the system at a fixed cadence and publish what they see.
 
 The leader probe keeps one persistent connection per Raft member (of every cluster) and polls
-each member's status every few milliseconds, each member on its own thread so that a paused or
-partitioned member never delays the samples of the others. Samples are stamped when they
-arrive, with when their request was sent: the round trip bounds the probe's own error.
+each member's status every few milliseconds. Members asked over HTTP are polled from one
+thread over non-blocking sockets (`status_poller.py`: one wake-up per poll round instead of one
+per member, about half the probe's CPU); a member asked by a command has a thread of its own.
+Either way a paused or partitioned member never delays the samples of the others. Samples are
+stamped when they arrive, with when their request was sent: the round trip bounds the probe's
+own error.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from harness.raft import (
 )
 from harness.records import DEFAULT_CLUSTER, MetricSample, ProbeSample
 from harness.status_adapter import MemberAnswer
+from harness.status_poller import PollTarget, StatusPoller
 from harness.topology.model import RaftStatus
 
 DEFAULT_INTERVAL_S = 0.005
@@ -118,56 +122,76 @@ class LeaderProbe:
             cluster: ElectionWatch(max(self.statuses[m].election_max_ms for m in members) / 1000)
             for cluster, members in self._members.items()
         }
+        self._sources = {node: StatusSource(status) for node, status in self.statuses.items()}
+        http_targets = {
+            node: PollTarget(source.http_request, source.timeout_s)
+            for node, source in self._sources.items()
+            if source.http_request is not None
+        }
+        self._poller = StatusPoller(http_targets, self._on_http_answer) if http_targets else None
         self._threads = [
             threading.Thread(target=self._poll, args=(node,), name=f"probe-{node}", daemon=True)
             for node in self.statuses
+            if node not in http_targets
         ]
 
     def start(self) -> None:
+        if self._poller is not None:
+            self._poller.start()
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._poller is not None:
+            self._poller.stop()
         for thread in self._threads:
             thread.join(timeout=2)
+        for source in self._sources.values():
+            source.close()
 
     def _period_s(self, node: str) -> float:
         if self._interval_s is not None:
             return self._interval_s
         return self.statuses[node].interval_ms / 1000
 
-    def _poll(self, node: str) -> None:
+    def _on_http_answer(
+        self, node: str, sent_ns: int, arrival_ns: int, code: int | None, body: bytes | None
+    ) -> float:
+        return self._record(node, sent_ns, arrival_ns, self._sources[node].answer_of(code, body))
+
+    def _record(
+        self, node: str, sent_ns: int, arrival_ns: int, answer: MemberAnswer | None
+    ) -> float:
+        """Publishes the sample; the interval until this member's next poll is due."""
         status = self.statuses[node]
-        source = StatusSource(status)
         ids = self._ids[status.cluster]
+        if answer is not None:
+            ids.learn(node, answer.own_id)
+        leader = ids.service_of(answer.leader_ref) if answer else None
+        sample = sample_from_answer(node, arrival_ns, answer, leader, sent_ns, status.cluster)
+        with self._lock:
+            previous = self._latest.get(node)
+            self._latest[node] = sample
+            bursting = self._elections[status.cluster].observe(previous, sample)
+        self._publish(sample)
         period_s = self._period_s(node)
+        # Never poll faster during a burst than the member's own period allows.
+        return min(period_s, BURST_INTERVAL_S) if bursting else period_s
+
+    def _poll(self, node: str) -> None:
+        """A member asked by a command, on its own thread (a command blocks)."""
+        source = self._sources[node]
         next_due = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                sent_ns = time.monotonic_ns()
-                answer = source.read()
-                arrival_ns = time.monotonic_ns()
-                if answer is not None:
-                    ids.learn(node, answer.own_id)
-                leader = ids.service_of(answer.leader_ref) if answer else None
-                sample = sample_from_answer(
-                    node, arrival_ns, answer, leader, sent_ns, status.cluster
-                )
-                with self._lock:
-                    previous = self._latest.get(node)
-                    self._latest[node] = sample
-                    bursting = self._elections[status.cluster].observe(previous, sample)
-                self._publish(sample)
-                # Never poll faster during a burst than the member's own period allows.
-                next_due += min(period_s, BURST_INTERVAL_S) if bursting else period_s
-                delay = next_due - time.monotonic()
-                if delay > 0:
-                    self._stop.wait(delay)
-                else:
-                    next_due = time.monotonic()  # fell behind (a slow member): do not burst
-        finally:
-            source.close()
+        while not self._stop.is_set():
+            sent_ns = time.monotonic_ns()
+            answer = source.read()
+            next_due += self._record(node, sent_ns, time.monotonic_ns(), answer)
+            delay = next_due - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                next_due = time.monotonic()  # fell behind (a slow member): do not burst
 
     # -- LeaderLookup and ClusterLeaders -------------------------------------------------------
 

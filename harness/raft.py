@@ -42,6 +42,21 @@ class StatusSource:
                 status.url, self._timeout_s, status.method, body, status.headers
             )
 
+    @property
+    def http_request(self) -> KeepAliveRequest | None:
+        """The request an HTTP member is asked with (None for a command)."""
+        return self._http
+
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout_s
+
+    def answer_of(self, code: int | None, body: bytes | None) -> MemberAnswer | None:
+        """The member's answer from an HTTP exchange made elsewhere (the probe's poller)."""
+        if code is None or body is None or not 200 <= code < 300:
+            return None
+        return read_answer(self.status, body)
+
     def fetch(self) -> bytes | None:
         if self._http is not None:
             try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -39,6 +40,97 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + (body or b"")
 
 
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    consumed: int  # bytes of the buffer this response took
+    close: bool  # the server closes (or closed) the connection after it
+
+
+def parse_response(buffer: bytes, at_eof: bool = False) -> Response | None:
+    """The first whole response in `buffer`, or None while more bytes are needed; `at_eof`: the
+    server has closed, so a body without a length ends here. Raises StatusHttpError for an
+    answer that is not well-formed HTTP, or one that ended early. Pure, so the blocking client
+    below and the probe's non-blocking poller read answers by the same rules."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        if len(buffer) > MAX_HEAD_BYTES:
+            raise StatusHttpError(f"no end of headers within {MAX_HEAD_BYTES} bytes")
+        return _incomplete(at_eof)
+    status, headers = _parse_head(buffer[:head_end])
+    start = head_end + 4
+    close = headers.get("connection", "").lower() == "close"
+    if status in BODILESS_STATUSES:
+        return Response(status, b"", start, close)
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunked = _parse_chunked(buffer, start)
+        if chunked is None:
+            return _incomplete(at_eof)
+        body, end = chunked
+        return Response(status, body, end, close)
+    if "content-length" in headers:
+        end = start + _content_length(headers["content-length"])
+        if len(buffer) < end:
+            return _incomplete(at_eof)
+        return Response(status, buffer[start:end], end, close)
+    if len(buffer) - start > MAX_BODY_BYTES:
+        raise StatusHttpError(f"body over {MAX_BODY_BYTES} bytes")
+    if not at_eof:
+        return None  # delimited by the close
+    return Response(status, buffer[start:], len(buffer), close=True)
+
+
+def _incomplete(at_eof: bool) -> Response | None:
+    """None (more bytes to come), or the error when the server has closed already."""
+    if at_eof:
+        raise StatusHttpError("connection closed by the server mid-answer")
+    return None
+
+
+def _parse_chunked(buffer: bytes, at: int) -> tuple[bytes, int] | None:
+    """(body, end offset) of a chunked body starting at `at`, or None if not all there yet."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line_end = buffer.find(b"\r\n", at)
+        if line_end < 0:
+            if len(buffer) - at > 1024:
+                raise StatusHttpError("chunk size line over 1024 bytes")
+            return None
+        size_line = buffer[at:line_end].split(b";")[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise StatusHttpError(f"bad chunk size {size_line!r}") from None
+        at = line_end + 2
+        if size == 0:
+            return _after_trailers(buffer, at, b"".join(parts))
+        total += size
+        if total > MAX_BODY_BYTES:
+            raise StatusHttpError(f"chunked body over {MAX_BODY_BYTES} bytes")
+        if len(buffer) < at + size + 2:
+            return None
+        parts.append(buffer[at : at + size])
+        if buffer[at + size : at + size + 2] != b"\r\n":
+            raise StatusHttpError("chunk not followed by CRLF")
+        at += size + 2
+
+
+def _after_trailers(buffer: bytes, at: int, body: bytes) -> tuple[bytes, int] | None:
+    """After the last chunk: an empty line ends the message, anything else is trailers."""
+    if len(buffer) < at + 2:
+        return None
+    if buffer[at : at + 2] == b"\r\n":
+        return body, at + 2
+    end = buffer.find(b"\r\n\r\n", at)
+    if end < 0:
+        if len(buffer) - at > MAX_HEAD_BYTES:
+            raise StatusHttpError(f"trailers over {MAX_HEAD_BYTES} bytes")
+        return None
+    return body, end + 4
+
+
 class KeepAliveRequest:
     def __init__(
         self,
@@ -53,10 +145,9 @@ class KeepAliveRequest:
         self.port = parts.port or 80
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = f"{self.host}:{self.port}"
-        self._request = build_request(method, path, host, headers or {}, body)
+        self.request = build_request(method, path, host, headers or {}, body)
         self._timeout_s = timeout_s
         self._socket: socket.socket | None = None
-        self._buffer = b""
 
     def get(self) -> tuple[int, bytes]:
         """(status code, body). Raises OSError or StatusHttpError; either way the connection is
@@ -71,90 +162,21 @@ class KeepAliveRequest:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        self._buffer = b""
 
     def _exchange(self) -> tuple[int, bytes]:
         if self._socket is None:
             self._socket = socket.create_connection((self.host, self.port), self._timeout_s)
             self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._socket.sendall(self._request)
-        head = self._read_until(b"\r\n\r\n", MAX_HEAD_BYTES)
-        status, headers = _parse_head(head)
-        if status in BODILESS_STATUSES:
-            body = b""
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
-            body = self._read_chunked()
-        elif "content-length" in headers:
-            body = self._read_exactly(_content_length(headers["content-length"]))
-        else:
-            body = self._read_to_close()
-        if headers.get("connection", "").lower() == "close":
-            self.close()
-        return status, body
-
-    def _receive(self) -> None:
-        assert self._socket is not None
-        data = self._socket.recv(65536)
-        if not data:
-            raise StatusHttpError("connection closed by the server mid-answer")
-        self._buffer += data
-
-    def _read_until(self, marker: bytes, limit: int) -> bytes:
-        while True:
-            end = self._buffer.find(marker)
-            if end >= 0:
-                found, self._buffer = self._buffer[:end], self._buffer[end + len(marker) :]
-                return found
-            if len(self._buffer) > limit:
-                raise StatusHttpError(f"no {marker!r} within {limit} bytes")
-            self._receive()
-
-    def _read_exactly(self, length: int) -> bytes:
-        while len(self._buffer) < length:
-            self._receive()
-        body, self._buffer = self._buffer[:length], self._buffer[length:]
-        return body
-
-    def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            size_line = self._read_until(b"\r\n", 1024).split(b";")[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise StatusHttpError(f"bad chunk size {size_line!r}") from None
-            if size == 0:
-                if self._trailers_follow():
-                    self._read_until(b"\r\n\r\n", MAX_HEAD_BYTES)
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise StatusHttpError(f"chunked body over {MAX_BODY_BYTES} bytes")
-            parts.append(self._read_exactly(size))
-            if self._read_exactly(2) != b"\r\n":
-                raise StatusHttpError("chunk not followed by CRLF")
-
-    def _trailers_follow(self) -> bool:
-        """After the last chunk: an empty line ends the message, anything else is trailers."""
-        while len(self._buffer) < 2:
-            self._receive()
-        if self._buffer.startswith(b"\r\n"):
-            self._buffer = self._buffer[2:]
-            return False
-        return True
-
-    def _read_to_close(self) -> bytes:
-        assert self._socket is not None
-        while True:
+        self._socket.sendall(self.request)
+        buffer = b""
+        at_eof = False
+        while (response := parse_response(buffer, at_eof)) is None:
             data = self._socket.recv(65536)
-            if not data:
-                body = self._buffer
-                self.close()
-                return body
-            self._buffer += data
-            if len(self._buffer) > MAX_BODY_BYTES:
-                raise StatusHttpError(f"body over {MAX_BODY_BYTES} bytes")
+            at_eof = not data
+            buffer += data
+        if response.close:
+            self.close()
+        return response.status, response.body
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
