@@ -183,10 +183,17 @@ def _clock_skew_on(backend: LocalBackend, tmp_path: Path) -> None:
     urls = {m.name: m.raft_status_url or "" for m in backend.plan.raft_members()}
 
     def offsets() -> dict[str, float]:
-        return {
-            node: (int(fetch_json(url)["wall_ns"]) - time.time_ns()) / NS_PER_MS
-            for node, url in urls.items()
-        }
+        """Each node's wall clock against this host's, read at the middle of the status
+        round trip; a reading whose round trip took over 100 ms is left out, since its error
+        is up to that round trip (a CI run once read 550 ms from one slow answer)."""
+        found = {}
+        for node, url in urls.items():
+            before = time.time_ns()
+            wall_ns = int(fetch_json(url)["wall_ns"])
+            after = time.time_ns()
+            if after - before <= 100 * NS_PER_MS:
+                found[node] = (wall_ns - (before + after) / 2) / NS_PER_MS
+        return found
 
     with sampling(offsets) as samples:
         result = run(
@@ -200,8 +207,9 @@ faults:
   - {type: clock_skew, at_s: 1.5, duration_s: 3, offset_ms: 5000, target: n2}
 """,
         )
-    skewed = [s["n2"] for s in samples if isinstance(s, dict)]
-    others = [s["n1"] for s in samples if isinstance(s, dict)]
+    skewed = [s["n2"] for s in samples if isinstance(s, dict) and "n2" in s]
+    others = [s["n1"] for s in samples if isinstance(s, dict) and "n1" in s]
+    assert len(others) >= 50, f"only {len(others)} readings of n1's clock were precise"
     assert max(skewed) > 4800, f"n2 never ran 5 s ahead: max offset {max(skewed):.0f} ms"
     assert max(abs(o) for o in others) < 500, "the skew leaked to another node"
     # Monotonic time is untouched: Raft kept working, orders flowed.

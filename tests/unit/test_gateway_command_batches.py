@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,15 @@ def batches_for(exchange: Exchange, senders: int = 1) -> CommandBatches[str, obj
     )
 
 
+NOT_SENT = ("not sent",)
+
+
+def attempt(
+    batches: CommandBatches[str, object], node: str, body: bytes, within_s: float = 30.0
+) -> object:
+    return batches.attempt(node, body, time.monotonic() + within_s, NOT_SENT)
+
+
 def queued(*sizes: int) -> deque[_Queued[object]]:
     return deque(_Queued(b"x" * size) for size in sizes)
 
@@ -63,8 +73,8 @@ def test_a_lone_command_goes_at_once_in_a_batch_of_its_own() -> None:
     exchange = Exchange()
     batches = batches_for(exchange)
     try:
-        assert batches.attempt("n1", b"a") == ("n1", b"a", 1)
-        assert batches.attempt("n2", b"b") == ("n2", b"b", 1)
+        assert attempt(batches, "n1", b"a") == ("n1", b"a", 1)
+        assert attempt(batches, "n2", b"b") == ("n2", b"b", 1)
     finally:
         batches.close()
     assert exchange.batches == [[b"a"], [b"b"]]
@@ -77,9 +87,9 @@ def test_commands_queued_behind_a_batch_in_flight_share_the_next_and_get_their_o
     bodies = [f"c{n}".encode() for n in range(9)]
     try:
         with ThreadPoolExecutor(len(bodies)) as pool:
-            first = pool.submit(batches.attempt, "n1", bodies[0])
+            first = pool.submit(attempt, batches, "n1", bodies[0])
             assert exchange.in_flight.acquire(timeout=5)  # the first batch is out, and held
-            rest = [pool.submit(batches.attempt, "n1", body) for body in bodies[1:]]
+            rest = [pool.submit(attempt, batches, "n1", body) for body in bodies[1:]]
             while len(batches._queues["n1"].items) < len(rest):  # all queued behind it
                 threading.Event().wait(0.001)
             exchange.hold.set()
@@ -97,7 +107,7 @@ def test_a_batch_whose_exchange_raises_is_a_crash_for_every_command_in_it() -> N
     exchange.fail = True
     batches = batches_for(exchange)
     try:
-        answer = batches.attempt("n1", b"a")
+        answer = attempt(batches, "n1", b"a")
     finally:
         batches.close()
     assert answer == ("crash", "sending a batch failed: ConnectionError('the wire broke')")
@@ -108,19 +118,57 @@ def test_close_answers_what_is_still_queued_and_refuses_new_commands() -> None:
     exchange.hold.clear()
     batches = batches_for(exchange)
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(batches.attempt, "n1", b"a")
+        first = pool.submit(attempt, batches, "n1", b"a")
         assert exchange.in_flight.acquire(timeout=5)
-        waiting = pool.submit(batches.attempt, "n1", b"b")
+        waiting = pool.submit(attempt, batches, "n1", b"b")
         while not batches._queues["n1"].items:
             threading.Event().wait(0.001)
         batches.close()
         assert waiting.result(5) == ("closed",)  # never sent
         exchange.hold.set()
         assert first.result(5) == ("n1", b"a", 1)  # in flight: its own answer
-    assert batches.attempt("n1", b"c") == ("closed",)
+    assert attempt(batches, "n1", b"c") == ("closed",)
     assert exchange.batches == [[b"a"]]
 
 
 def test_bounds_must_leave_room_for_a_command() -> None:
     with pytest.raises(ValueError, match="room for one command"):
-        CommandBatches(Exchange(), on_crash=str, on_closed="", max_commands=0)
+        CommandBatches[str, object](Exchange(), on_crash=str, on_closed="", max_commands=0)
+
+
+def test_a_command_no_sender_took_by_its_deadline_is_taken_back_unsent() -> None:
+    exchange = Exchange()
+    exchange.hold.clear()
+    batches = batches_for(exchange)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(attempt, batches, "n1", b"a")
+            assert exchange.in_flight.acquire(timeout=5)  # the only sender is stuck with it
+            assert attempt(batches, "n1", b"late", within_s=0.05) == NOT_SENT
+            assert not batches._queues["n1"].items  # taken back, so never sent
+            exchange.hold.set()
+            assert first.result(5) == ("n1", b"a", 1)
+    finally:
+        batches.close()
+    assert exchange.batches == [[b"a"]]
+
+
+def test_withdraw_answers_every_queued_command_unsent_and_none_in_flight() -> None:
+    exchange = Exchange()
+    exchange.hold.clear()
+    batches = batches_for(exchange)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            first = pool.submit(attempt, batches, "n1", b"a")
+            assert exchange.in_flight.acquire(timeout=5)
+            waiting = [pool.submit(attempt, batches, "n1", body) for body in (b"b", b"c")]
+            while len(batches._queues["n1"].items) < 2:
+                threading.Event().wait(0.001)
+            assert batches.withdraw("n1", ("withdrawn",)) == 2
+            assert [future.result(5) for future in waiting] == [("withdrawn",)] * 2
+            assert batches.withdraw("n2", ("withdrawn",)) == 0  # a node never used
+            exchange.hold.set()
+            assert first.result(5) == ("n1", b"a", 1)  # in flight: its own answer
+    finally:
+        batches.close()
+    assert exchange.batches == [[b"a"]]

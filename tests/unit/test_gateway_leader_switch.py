@@ -645,3 +645,38 @@ def test_a_batch_left_without_an_answer_is_unknown_for_every_order_in_it_and_non
     assert all(isinstance(outcome, OutcomeUnknownError) for outcome in outcomes), outcomes
     assert engines["n1"].batches == [1, 5]
     assert [len(engine.commands) for engine in engines.values()] == [6, 0, 0]
+
+
+def test_orders_queued_for_a_replaced_leader_go_to_the_new_one_and_never_to_the_old(
+    engines: dict[str, FakeEngine], log_lines: list[str]
+) -> None:
+    """n1's one sender is stuck on a batch n1 never answers (paused) while three orders queue
+    behind it; the others elect n2. The three were never sent, so the gateway sends them to
+    n2 as soon as the watch sees the election, instead of after n1's read timeout."""
+    elect(engines, "n1", term=1)
+    engines["n1"].answer_hold = threading.Event()  # n1 holds every answer: never set here
+    watching = EngineClient(
+        tuple(engine.node for engine in engines.values()),
+        dataclasses.replace(ONE_SENDER, leader_watch_s=0.02),
+        log_line=log_lines.append,
+    )
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            stuck = pool.submit(_outcome_of, watching, {**NEW_ORDER, "client_order_id": "s"})
+            _wait_until(lambda: len(engines["n1"].batches) == 1)
+            queued = [
+                pool.submit(_outcome_of, watching, {**NEW_ORDER, "client_order_id": f"q-{n}"})
+                for n in range(3)
+            ]
+            queue = watching._command_batches._queues[engines["n1"].node]
+            _wait_until(lambda: len(queue.items) == 3)
+            engines["n2"].become_leader(term=2)
+            engines["n3"].leader, engines["n3"].term = "n2", 2
+            replies = [future.result(5) for future in queued]
+            # The watch also lets the stuck exchange go: it was sent, so it is unknown.
+            assert isinstance(stuck.result(5), OutcomeUnknownError)
+    finally:
+        watching.close()
+    assert all(isinstance(r, EngineReply) and r.node_id == "n2" for r in replies), replies
+    assert [c["client_order_id"] for c in engines["n1"].commands] == ["s"]
+    assert sorted(c["client_order_id"] for c in engines["n2"].commands) == ["q-0", "q-1", "q-2"]

@@ -12,11 +12,18 @@ waits for nothing (group commit, as the engine does with Raft entries).
 Each command gets its own outcome back (`split` turns the batch's one exchange into one
 outcome per command, in order): a batch never decides for a command what its own answer
 does not say. Pure of HTTP: the exchange is a function given by the caller.
+
+A queued command is not sent yet, so it can still be taken back, safely: when its caller's
+deadline passes while every sender of the node is stuck (a link that swallows requests holds
+each sender until its read timeout), and when the node stops being the leader (`withdraw`).
+Either way the caller gets the "not sent" outcome and may retry elsewhere; a command a sender
+has taken is never taken back, whatever happens to it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -75,19 +82,37 @@ class CommandBatches(Generic[Node, Outcome]):
         self._queues_lock = threading.Lock()
         self._closed = False
 
-    def attempt(self, node: Node, body: bytes) -> Outcome:
-        """Send `body` to `node` in the next batch; its own outcome once the batch is answered."""
+    def attempt(self, node: Node, body: bytes, deadline: float, not_sent: Outcome) -> Outcome:
+        """Send `body` to `node` in the next batch; its own outcome once the batch is answered,
+        or `not_sent` if no sender took it by `deadline` (time.monotonic())."""
         queue = self._queue_for(node)
         queued: _Queued[Outcome] = _Queued(body)
-        queued.done.acquire()  # released by the sender once the outcome is in
+        queued.done.acquire()  # released by whoever gives it its outcome
         with queue.ready:
             if self._closed:
                 return self._on_closed
             queue.items.append(queued)
             queue.ready.notify()
-        queued.done.acquire()
+        if not queued.done.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            with queue.ready:
+                still_queued = _take_back(queue.items, queued)
+            if still_queued:
+                return not_sent
+            queued.done.acquire()  # a sender has it: it gets the batch's answer
         assert queued.outcome is not None
         return queued.outcome
+
+    def withdraw(self, node: Node, not_sent: Outcome) -> int:
+        """Every command queued for `node` and not taken by a sender yet is answered
+        `not_sent` (its caller may send it elsewhere); how many there were."""
+        with self._queues_lock:
+            queue = self._queues.get(node)
+        if queue is None:
+            return 0
+        with queue.ready:
+            taken, queue.items = list(queue.items), deque()
+        _answer(taken, [not_sent] * len(taken))
+        return len(taken)
 
     def close(self) -> None:
         """Senders stop; commands still queued (never sent) get `on_closed`."""
@@ -144,6 +169,15 @@ def take_batch(
         size += len(item.body) + 1  # the comma between list items
         batch.append(item)
     return batch
+
+
+def _take_back(items: deque[_Queued[Outcome]], item: _Queued[Outcome]) -> bool:
+    """Removes `item` (by identity) if it is still queued."""
+    for index, queued in enumerate(items):
+        if queued is item:
+            del items[index]
+            return True
+    return False
 
 
 def _answer(batch: Sequence[_Queued[Outcome]], outcomes: Sequence[Outcome]) -> None:

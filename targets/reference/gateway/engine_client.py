@@ -224,9 +224,13 @@ class EngineClient:
     def send_command(self, command: Mapping[str, object]) -> EngineReply:
         """POST /commands. Raises EngineUnavailableError (unsent) or OutcomeUnknownError."""
         body = json.dumps(command, separators=(",", ":")).encode()
-        return self._exchange(
-            partial(self._command_batches.attempt, body=body), resend_after_sent=False
-        )
+        deadline = time.monotonic() + self._settings.retry_budget_s
+
+        def attempt(node: EngineNode) -> _Attempt:
+            not_sent = _NotSent(f"no connection to engine {node} came free within the budget")
+            return self._command_batches.attempt(node, body, deadline, not_sent)
+
+        return self._exchange(attempt, resend_after_sent=False, deadline=deadline)
 
     def read(self, path: str) -> EngineReply:
         """GET `path` on the leader. Raises EngineUnavailableError."""
@@ -242,9 +246,13 @@ class EngineClient:
         self._status_pool.close_all()
 
     def _exchange(
-        self, attempt: Callable[[EngineNode], _Attempt], resend_after_sent: bool
+        self,
+        attempt: Callable[[EngineNode], _Attempt],
+        resend_after_sent: bool,
+        deadline: float | None = None,
     ) -> EngineReply:
-        deadline = time.monotonic() + self._settings.retry_budget_s
+        if deadline is None:
+            deadline = time.monotonic() + self._settings.retry_budget_s
         with self._state_lock:
             leader, generation = self._leader, self._generation
         if leader is None:
@@ -388,6 +396,10 @@ class EngineClient:
         previous = self._leader
         self._leader = leader
         self._generation += 1
+        if previous is not None and leader != previous:
+            # Commands still queued for the old leader were never sent: their callers send
+            # them to the new one instead of waiting behind a node that stopped leading.
+            self._command_batches.withdraw(previous, _NotSent(f"{previous} stopped leading"))
         if leader != previous:
             self._log_line(
                 f"LEADER gateway leader={leader.node_id if leader else 'none'} "
