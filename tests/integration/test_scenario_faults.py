@@ -340,9 +340,16 @@ faults:
         assert len(window(result, index)) >= 30, (index, len(window(result, index)))
     assert p50_ms(window(result, 0)) > baseline + 120  # 80 ms each way
     assert p50_ms(window(result, 1)) > baseline + 60  # 8-byte slices, 20 ms apart
-    for index in (2, 3):  # held, reset: orders in flight fail or end unknown
-        failed = [r for r in window(result, index) if not r.available]
-        assert len(failed) >= 5, f"fault {index} failed only {len(failed)} requests"
+    # Held: the gateway's batches in flight end unknown; orders queued behind them were never
+    # sent, so they wait (at most the gateway's 2 s retry budget) and then fail or go once the
+    # link is back: either many fail or the window is slow.
+    held = window(result, 2)
+    failed = [r for r in held if not r.available]
+    assert failed, "no order in flight failed while the link held every request"
+    assert len(failed) >= 5 or p50_ms(held) > baseline + 500, (len(failed), p50_ms(held))
+    # Reset: every batch sent while it lasts is cut off, so its orders end unknown.
+    failed = [r for r in window(result, 3) if not r.available]
+    assert len(failed) >= 5, f"the reset failed only {len(failed)} requests"
     # Link down refuses connections before anything is sent: the gateway retries within its
     # budget (2 s), so orders either fail or wait for the link to come back.
     down = window(result, 4)
