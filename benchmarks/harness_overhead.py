@@ -9,7 +9,9 @@
   the time its file configures (warm-up + load duration), with where the rest went (before
   the load: bring-up and warm-up checks; after it: heal, collect, judge, report, tear down);
 - `suite_overhead_pct`: the same for `hftchaos suite` of two library scenarios, wall time
-  of the command over the sum of its scenarios' configured times.
+  of the command over the sum of its scenarios' configured times;
+- `suite_overhead_pct_shared_topology`: the same suite with `share_topology: true` (one
+  topology kept up across its runs).
 
 Part of `hftchaos bench`; --quick uses a 5 s scenario and one round.
 """
@@ -184,12 +186,14 @@ def one_run(scenario: Path) -> dict[str, Any]:
     }
 
 
-def suite_run(scenarios: list[tuple[Path, int]], work: Path) -> dict[str, Any]:
-    """`scenarios`: (file, repeat) in the suite's order."""
-    suite_file = work / "overhead-suite.yaml"
+def suite_run(scenarios: list[tuple[Path, int]], work: Path, shared: bool) -> dict[str, Any]:
+    """`scenarios`: (file, repeat) in the suite's order; `shared`: share_topology."""
+    suite_file = work / f"overhead-suite{'-shared' if shared else ''}.yaml"
     listed = "\n".join(f"  - {{file: {file}, repeat: {repeat}}}" for file, repeat in scenarios)
+    sharing = f"share_topology: {'true' if shared else 'false'}"
     suite_file.write_text(
-        f"name: bench-overhead\nrelease: bench\nscenarios:\n{listed}\n{SUITE_AVAILABILITY}"
+        f"name: bench-overhead\nrelease: bench\n{sharing}\nscenarios:\n{listed}\n"
+        f"{SUITE_AVAILABILITY}"
     )
     started = time.monotonic()
     completed = subprocess.run(
@@ -229,7 +233,8 @@ def measure(quick: bool) -> Measurement:
                 run_file, suite_files = RUN_SCENARIO, list(SUITE_SCENARIOS)
             timings = up_and_down(rounds, work)
             run = one_run(run_file)
-            suite = suite_run(suite_files, work)
+            suite = suite_run(suite_files, work, shared=False)
+            shared_suite = suite_run(suite_files, work, shared=True)
     ups, downs = [up for up, _ in timings], [down for _, down in timings]
     local = {"backend": "local", "topology": "reference"}
 
@@ -278,6 +283,14 @@ def measure(quick: bool) -> Measurement:
             runs=suite["runs"],
             configured_s=suite["configured_s"],
         ),
+        figure(
+            "suite_overhead_pct_shared_topology",
+            shared_suite["overhead_pct"],
+            "%",
+            "<= 10 %",
+            runs=shared_suite["runs"],
+            configured_s=shared_suite["configured_s"],
+        ),
     ]
     notes = [
         f"one run of {run['scenario']}: {run['wall_s']} s for {run['configured_s']} s "
@@ -287,6 +300,11 @@ def measure(quick: bool) -> Measurement:
     return Measurement(
         figures,
         conditions=local,
-        details={"up_down_s": timings, "run": run, "suite": suite},
+        details={
+            "up_down_s": timings,
+            "run": run,
+            "suite": suite,
+            "suite_shared_topology": shared_suite,
+        },
         notes=notes,
     )

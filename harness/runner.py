@@ -212,6 +212,7 @@ class ScenarioRun:
         self.abort = AbortWatch(self.scenario.abort, self._stop_for, results_root())
         self.bus.subscribe(self.abort.listen)
         self._stoppable: list[Callable[[], None]] = []  # what an abort stops: timeline, load
+        self.run_dir = Path()  # set by execute
 
     def execute(
         self,
@@ -222,6 +223,9 @@ class ScenarioRun:
         """Bring the topology up for this run, or use one that is `running` already
         (tests share one; it must have been started with the clock control this needs)."""
         run_id = run_dir.name.replace(".", "")[-10:].lower()
+        # The run's own files (its load logs) go here, also on a topology shared with other
+        # runs, whose plan directory holds only the services' files.
+        self.run_dir = run_dir
         self.registry.journal = self.journal.open(run_dir, run_id)
         try:
             if running is not None:
@@ -271,8 +275,8 @@ class ScenarioRun:
                 id_prefix=f"{run_id}w",
                 seed=self.seed + 1,
                 on_record=self.warmup_requests.append,
-                log_file=plan.run_dir / "logs" / "load-warmup.log",
-                run_dir=plan.run_dir,
+                log_file=self.run_dir / "logs" / "load-warmup.log",
+                run_dir=self.run_dir,
                 targets=self.load_addresses,
             )
         )
@@ -284,7 +288,7 @@ class ScenarioRun:
             warmup.stop()
             raise BackendError(
                 f"the warm-up load did not start within {LOAD_START_TIMEOUT_S:g} s; "
-                f"see {plan.run_dir}/logs/load-warmup.log"
+                f"see {self.run_dir}/logs/load-warmup.log"
             )
         timeout_s = profile.warmup_s + profile.request_timeout_s + 30
         return WarmUp(warmup, origin + int(profile.warmup_s * NS), timeout_s)
@@ -441,8 +445,8 @@ class ScenarioRun:
                 id_prefix=run_id,
                 seed=self.seed,
                 on_record=self.bus.publish,
-                log_file=plan.run_dir / "logs" / "load.log",
-                run_dir=plan.run_dir,
+                log_file=self.run_dir / "logs" / "load.log",
+                run_dir=self.run_dir,
                 targets=self.load_addresses,
             )
         )
@@ -472,7 +476,7 @@ class ScenarioRun:
         if origin is None:
             raise BackendError(
                 f"the load generator did not start within {LOAD_START_TIMEOUT_S:g} s; "
-                f"see {plan.run_dir}/logs/load.log"
+                f"see {self.run_dir}/logs/load.log"
             )
         self.bus.publish(PhaseMark("load", origin))
         timeline.start(origin)

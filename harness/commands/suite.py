@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from harness.consoles import make_console
 # (the runner, pandas, matplotlib) is imported when a suite runs, not here.
 if TYPE_CHECKING:
     from harness.suite.runner import RunOne, SuiteResult
+    from harness.suite.shared_topology import SharedTopology
 
 # Output going to a CI log is not cut to rich's default of 80 columns.
 PIPED_WIDTH = 160
@@ -44,8 +46,11 @@ def _say(message: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
 
 
-def scenario_runner(release: str | None, backend: str | None = None) -> RunOne:
-    """Each repeat is a fresh `hftchaos run`: its own topology, run directory and live view."""
+def scenario_runner(
+    release: str | None, backend: str | None = None, shared: SharedTopology | None = None
+) -> RunOne:
+    """Each repeat is an `hftchaos run` with its own run directory and live view, on a fresh
+    topology, or on the `shared` one when the suite keeps one up."""
     from harness.history import EventBus
     from harness.live import LiveView
     from harness.run_parts import LeaderWatch
@@ -58,7 +63,17 @@ def scenario_runner(release: str | None, backend: str | None = None) -> RunOne:
             bus.subscribe(view.listen)
             return view
 
-        return run_scenario(planned.file, release, _say, live, backend=backend)
+        if shared is None:
+            return run_scenario(planned.file, release, _say, live, backend=backend)
+        try:
+            running = shared.for_scenario(planned.file)
+            result = run_scenario(planned.file, release, _say, live, running, backend=backend)
+        except BaseException:
+            shared.discard()
+            raise
+        if result.errors:
+            shared.discard()
+        return result
 
     return run_one
 
@@ -77,7 +92,14 @@ def run(arguments: argparse.Namespace) -> int:
             f"scenarios, release {release or '(none)'}; output in {suite_dir}"
         )
     )
-    result = run_suite(loaded, release, scenario_runner(release, arguments.backend), _say)
+    with ExitStack() as stack:
+        shared = None
+        if loaded.suite.share_topology:
+            from harness.suite.shared_topology import SharedTopology
+
+            shared = stack.enter_context(SharedTopology(suite_dir, _say, arguments.backend))
+        runner = scenario_runner(release, arguments.backend, shared)
+        result = run_suite(loaded, release, runner, _say)
     write_outputs(result, suite_dir, Path(arguments.junit) if arguments.junit else None)
     print_summary(result, suite_dir)
     if result.interrupted_by is not None:

@@ -70,4 +70,9 @@ class Suite(StrictModel):
         default=None, min_length=1, max_length=100, description="label of its runs; --release wins"
     )
     scenarios: list[SuiteEntry] = Field(min_length=1, max_length=1000)
+    share_topology: bool = Field(
+        default=False,
+        description="keep one topology up across runs that can use it (faster; runs are then "
+        "not independent: each starts from the state the previous one left)",
+    )
     availability: AvailabilityModel

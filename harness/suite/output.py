@@ -91,6 +91,7 @@ def suite_document(result: SuiteResult, root: Path) -> dict[str, Any]:
         "interrupted_by": str(result.interrupted_by) if result.interrupted_by else None,
         "file": str(result.loaded.file.resolve()),
         "planned_runs": result.loaded.total_runs,
+        "share_topology": result.loaded.suite.share_topology,
         "projection": _projection_entry(projection),
     }
 

@@ -33,6 +33,10 @@ CASES = {
         GOOD.replace("release: rc1\n", "release: rc1\ncolour: red\n"),
         [":3: colour: unknown key 'colour'; valid keys here:", "scenarios"],
     ),
+    "share_topology not a boolean": (
+        GOOD.replace("release: rc1\n", "release: rc1\nshare_topology: sometimes\n"),
+        [":3: share_topology: Input should be a valid boolean"],
+    ),
     "repeat zero": (
         GOOD.replace("repeat: 2", "repeat: 0"),
         [":5: scenarios.0.repeat: Input should be greater than or equal to 1"],
@@ -107,6 +111,7 @@ def test_fault_classes_are_derived_or_stated(tmp_path: Path) -> None:
     }
     assert loaded.total_runs == 5
     assert loaded.suite.release == "rc1"
+    assert loaded.suite.share_topology is False  # runs are independent unless asked
     assert loaded.scenarios[0].load_duration_s == 14
 
 

@@ -140,7 +140,7 @@ def test_sigterm_mid_suite_writes_what_finished_then_stops(
     from harness.verdicts import Verdict
     from tests.summaries import a_summary, metrics
 
-    def scenario_runner(release: str | None, backend: str | None = None):  # type: ignore[no-untyped-def]
+    def scenario_runner(release: str | None, backend: str | None = None, shared: object = None):  # type: ignore[no-untyped-def]
         def run_one(planned, repeat):  # type: ignore[no-untyped-def]
             if repeat == 2:
                 raise Interrupted(15)
