@@ -27,6 +27,10 @@ from harness.status_client import KeepAliveRequest, StatusHttpError, parse_respo
 
 # How long the loop sleeps at most, so that `stop` is noticed without a wake-up pipe.
 _MAX_WAIT_S = 0.05
+# Members due within this much of one that is due are asked with it, and keep that step: their
+# answers then come back together and the thread wakes once per round, not once per member
+# (left each on its own schedule they drift apart, and one thread woke as often as three had).
+ALIGN_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,15 @@ class StatusPoller:
         return min(_MAX_WAIT_S, max(0.0, min(moments) - time.monotonic()))
 
     def _start_due_and_expire_late(self, now: float) -> None:
-        for member in self._members:
-            if member.sent_ns is None:
-                if member.next_due <= now:
+        idle = [member for member in self._members if member.sent_ns is None]
+        if any(member.next_due <= now for member in idle):
+            for member in idle:
+                if member.next_due <= now + ALIGN_S:
+                    # From now on in step with the members it was asked with.
+                    member.next_due = min(member.next_due, now)
                     self._send(member)
-            elif member.deadline <= now:
+        for member in self._members:
+            if member.sent_ns is not None and member.deadline <= now:
                 self._fail(member)
 
     def _send(self, member: _Member) -> None:
@@ -132,7 +140,12 @@ class StatusPoller:
         return True
 
     def _on_ready(self, member: _Member, mask: int) -> None:
-        if member.sock is None or member.sent_ns is None:
+        if member.sock is None:
+            return
+        if member.sent_ns is None:
+            # Readable while idle: the server closed the keep-alive connection (or sent what
+            # nobody asked for). The next poll connects again.
+            self._close(member)
             return
         if mask & selectors.EVENT_WRITE:
             if member.connecting:
@@ -154,7 +167,8 @@ class StatusPoller:
             self._fail(member)
             return
         member.unsent = member.unsent[sent:]
-        self._watch(member, selectors.EVENT_WRITE if member.unsent else selectors.EVENT_READ)
+        ready = selectors.EVENT_READ
+        self._watch(member, ready | selectors.EVENT_WRITE if member.unsent else ready)
 
     def _read(self, member: _Member) -> None:
         assert member.sock is not None
@@ -191,8 +205,8 @@ class StatusPoller:
         now = time.monotonic()
         if member.next_due < now:
             member.next_due = now
-        if member.sock is not None:
-            self._watch(member, 0)  # idle until the next poll: no events wanted
+        # An idle connection stays registered for reading (one registration per connection,
+        # not per poll): readable while idle means the server closed it.
 
     def _watch(self, member: _Member, events: int) -> None:
         assert member.sock is not None
