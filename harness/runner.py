@@ -10,9 +10,9 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,9 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     summary: RunSummary | None = None  # set by _finish once the run is judged (or not)
     history: History | None = None
+    # Every request the safety checks judged: this run's, its warm-up's, and those of earlier
+    # runs on the same (shared) topology, whose orders are in the same state.
+    checked_requests: list[RequestRecord] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     stopped_by: str | None = None  # the abort condition that tripped
 
@@ -182,8 +185,12 @@ class ScenarioRun:
         release: str | None,
         report: Report,
         parts: RunParts | None = None,
+        earlier_requests: Sequence[RequestRecord] = (),
     ) -> None:
         self.loaded = loaded
+        # Requests of earlier runs on a topology this run shares (harness/suite/
+        # shared_topology.py): their orders are in the state the safety checks read.
+        self.earlier_requests = list(earlier_requests)
         self.parts = parts if parts is not None else real_parts()
         self.scenario = loaded.scenario
         self.release = release
@@ -522,7 +529,7 @@ class ScenarioRun:
             checks = not_judged(self.target, self.scenario.checks, self.final_problem)
         else:
             checks = run_checks(
-                self.target, self.scenario.checks, self._checked_history(), self.final
+                self.target, self.scenario.checks, self._safety_history(), self.final
             )
         checks += self._read_back_result()
         verdicts = [s.verdict for s in slos] + [s.verdict for s in steady]
@@ -552,6 +559,14 @@ class ScenarioRun:
             phases=self.history.phases,
             metrics=self.history.metrics,
         )
+
+    def _safety_history(self) -> History:
+        """What the system's own safety checks judge: also every request of earlier runs on
+        a shared topology (the state holds their orders; none acked may be lost since)."""
+        checked = self._checked_history()
+        if not self.earlier_requests:
+            return checked
+        return replace(checked, requests=[*self.earlier_requests, *checked.requests])
 
     def _steady_states(self) -> list[SteadyStateResult]:
         load_start = self.history.phase_ns("load")
@@ -588,15 +603,17 @@ def run_scenario(
     running: Backend | None = None,
     parts: RunParts | None = None,
     backend: str | None = None,
+    earlier_requests: Sequence[RequestRecord] = (),
 ) -> RunResult:
-    """Run the scenario in `file` on a fresh topology (or on one that is `running`), with the
-    real parts on the backend chosen by `backend`/$HFTCHAOS_BACKEND/the topology, or `parts`."""
+    """Run the scenario in `file` on a fresh topology (or on one that is `running`, which
+    earlier runs sent `earlier_requests`), with the real parts on the backend chosen by
+    `backend`/$HFTCHAOS_BACKEND/the topology, or `parts`."""
     loaded = load_scenario(file)
     check_requirements(loaded.scenario)
     check_results_writable(results_root())
     if parts is None:
         parts = real_parts(chosen_backend(backend, loaded.topology.topology.backend))
-    run = ScenarioRun(loaded, release, report, parts)
+    run = ScenarioRun(loaded, release, report, parts, earlier_requests)
     run_dir = new_run_dir(loaded.scenario.name)
     write_scenario(run_dir, file, loaded.scenario.model_dump(mode="json", by_alias=True))
     report(f"run directory {escape(str(run_dir))}")
@@ -637,6 +654,7 @@ def _finish(run: ScenarioRun, run_dir: Path, started_wall: float, status: RunSta
             history=run.history,
             checks=checks,
         )
+    result.checked_requests = run._safety_history().requests
     result.summary = summarise(_facts(run, started_wall, status, counts), result)
     write_summary(run_dir, result.summary)
     if status is RunStatus.FINISHED:

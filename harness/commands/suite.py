@@ -67,12 +67,23 @@ def scenario_runner(
             return run_scenario(planned.file, release, _say, live, backend=backend)
         try:
             running = shared.for_scenario(planned.file)
-            result = run_scenario(planned.file, release, _say, live, running, backend=backend)
+            earlier = shared.earlier_requests()
+            result = run_scenario(
+                planned.file,
+                release,
+                _say,
+                live,
+                running,
+                backend=backend,
+                earlier_requests=earlier,
+            )
         except BaseException:
             shared.discard()
             raise
         if result.errors:
             shared.discard()
+        else:
+            shared.ran(result)
         return result
 
     return run_one

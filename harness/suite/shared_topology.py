@@ -11,14 +11,16 @@ one the next scenario cannot use (another topology, other services under clock c
 backend), is torn down and a fresh one brought up for that run.
 
 The faults of a run are healed by the run itself, before it returns, as always; what is kept
-here is only the topology.
+here is the topology and what its runs sent: the state holds every earlier run's orders, so the
+safety checks of a run judge those too (no order acked in an earlier run may be lost since, and
+none is taken for an order nobody sent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -27,8 +29,9 @@ from rich.markup import escape
 from harness.backends.base import Backend, ServiceState
 from harness.backends.registry import chosen_backend
 from harness.errors import BackendError
+from harness.records import RequestRecord
 from harness.run_parts import real_parts
-from harness.runner import with_clock_control
+from harness.runner import RunResult, with_clock_control
 from harness.scenario.loader import load_scenario
 from harness.topology.model import Topology
 
@@ -42,6 +45,9 @@ class _Running:
     backend_name: str
     backend: Backend
     stack: ExitStack
+    # Every request its runs sent so far: their orders are in its state, so the next run's
+    # safety checks judge them too (else an order of an earlier run is one "nobody sent").
+    requests: list[RequestRecord] = field(default_factory=list)
 
 
 class SharedTopology:
@@ -93,6 +99,16 @@ class SharedTopology:
             raise
         self._running = _Running(topology, backend_name, backend, stack)
         return backend
+
+    def earlier_requests(self) -> list[RequestRecord]:
+        """What the runs on the topology `for_scenario` last gave sent before this one."""
+        return list(self._running.requests) if self._running is not None else []
+
+    def ran(self, result: RunResult) -> None:
+        """After a run on the shared topology: what its safety checks judged, earlier runs'
+        requests included, is what the next run's must judge too."""
+        if self._running is not None:
+            self._running.requests = list(result.checked_requests)
 
     def discard(self) -> None:
         """After a run that erred: its faults may not all be healed, so no later run may
