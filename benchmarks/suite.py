@@ -39,6 +39,7 @@ BENCHMARKS = (
     "harness_overhead",
     "load_path",
     "order_path",
+    "failover",
     "faketime_cost",
 )
 PACKAGES = ("locust", "gevent", "geventhttpclient", "pysyncobj", "confluent-kafka")

@@ -208,3 +208,36 @@ def test_cpu_per_order_is_each_process_s_own_use_largest_first_and_a_gone_one_le
     assert per_order_us(before, after, 1000) == {"n1": 500.0, "gateway": 100.0}
     assert list(per_order_us(before, after, 1000)) == ["n1", "gateway"]
     assert per_order_us(before, after, 0) == {}
+
+
+def test_failover_fidelity_is_the_harness_election_minus_the_engine_s_own_after_the_kill(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.failover import fidelity_ms, logged_elections, percentile
+    from harness.metrics import Failover
+
+    (tmp_path / "n1.log").write_text(
+        "ROLE n1 leader term=1 leader=n1 mono_ns=1000000000 wall_ns=5\n"
+        "ROLE n1 follower term=2 leader=n2 mono_ns=3000000000 wall_ns=6\n"
+    )
+    (tmp_path / "n2.log").write_text(
+        "ROLE n2 follower term=1 leader=n1 mono_ns=900000000 wall_ns=1\n"
+        "ROLE n2 leader term=2 leader=n2 mono_ns=2200000000 wall_ns=7\n"
+        "ROLE n2 leader term=4 leader=n2 mono_ns=9000000000 wall_ns=8\n"
+    )
+    elections = logged_elections(tmp_path)
+    assert elections == {
+        ("n1", 1): 1_000_000_000,
+        ("n2", 2): 2_200_000_000,
+        ("n2", 4): 9_000_000_000,
+    }
+    # Killed at 2.0 s; the harness placed n2's election 0.4 ms after n2's own stamp.
+    killed = Failover(0, 0, "n1", 1, 2_000_000_000, "n2", 2_200_400_000)
+    assert fidelity_ms(killed, elections) == 0.4
+    # A leader no ROLE line names after the kill, or no new leader: nothing to compare.
+    assert (
+        fidelity_ms(Failover(0, 1, "n2", 4, 9_500_000_000, "n3", 9_600_000_000), elections) is None
+    )
+    assert fidelity_ms(Failover(0, 2, "n2", 4, 9_500_000_000), elections) is None
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile([], 0.99) is None
