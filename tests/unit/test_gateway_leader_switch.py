@@ -71,6 +71,8 @@ class FakeEngine:
         self.commands: list[dict[str, object]] = []
         self.batches: list[int] = []  # commands per POST, in arrival order
         self.answer_hold: threading.Event | None = None  # acks wait for it when set
+        # Status requests closed unanswered too: a dead node behind a proxy that still accepts.
+        self.status_dead = False
         self.command_connections: set[tuple[str, int]] = set()  # client addresses
         self.status_connections: set[tuple[str, int]] = set()
         self.after_command: list[FakeEngine] = []  # nodes that become leader once this one fails
@@ -179,7 +181,9 @@ def _handler_for(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
             super().finish()
 
         def do_GET(self) -> None:
-            if self.path == "/status":
+            if self.path == "/status" and engine.status_dead:
+                self.close_connection = True
+            elif self.path == "/status":
                 engine.status_connections.add(self.client_address)
                 self._answer(200, engine.status())
             elif engine.behaviour in (Behaviour.HANG_UP, Behaviour.SILENT):
@@ -680,3 +684,32 @@ def test_orders_queued_for_a_replaced_leader_go_to_the_new_one_and_never_to_the_
     assert all(isinstance(r, EngineReply) and r.node_id == "n2" for r in replies), replies
     assert [c["client_order_id"] for c in engines["n1"].commands] == ["s"]
     assert sorted(c["client_order_id"] for c in engines["n2"].commands) == ["q-0", "q-1", "q-2"]
+
+
+def test_a_leader_that_dropped_a_command_is_not_taken_back_from_stale_hints(
+    engines: dict[str, FakeEngine], client: EngineClient
+) -> None:
+    """n1 dies behind a proxy: it takes a command and drops it, and answers no status; n2 and
+    n3 still name it leader until they elect. The next order must not be sent to n1 on their
+    word (it would be one more unknown): it waits, unsent, and goes to n2 once n2 leads."""
+    elect(engines, "n1")
+    assert client.send_command(NEW_ORDER).node_id == "n1"
+    engines["n1"].behaviour = Behaviour.HANG_UP
+    engines["n1"].status_dead = True
+    with pytest.raises(OutcomeUnknownError):
+        client.send_command({**NEW_ORDER, "client_order_id": "c-2"})
+    threading.Timer(0.3, elect, args=(engines, "n2", 3)).start()
+    reply = client.send_command({**NEW_ORDER, "client_order_id": "c-3"})
+    assert reply.node_id == "n2"
+    assert [c["client_order_id"] for c in engines["n1"].commands] == ["c-1", "c-2"]
+
+
+def test_hints_naming_a_distrusted_node_are_ignored_but_its_own_claim_is_not() -> None:
+    from targets.reference.gateway.engine_client import choose_leader
+
+    nodes = {name: EngineNode(name, "127.0.0.1", 1) for name in ("n1", "n2", "n3")}
+    hinting = {"n2": {"role": "follower", "term": 2, "leader": "n1"}}
+    assert choose_leader(hinting, nodes) == nodes["n1"]
+    assert choose_leader(hinting, nodes, frozenset({"n1"})) is None
+    claiming = {**hinting, "n1": {"role": "leader", "term": 2, "leader": "n1"}}
+    assert choose_leader(claiming, nodes, frozenset({"n1"})) == nodes["n1"]

@@ -75,6 +75,10 @@ class EngineReply:
 
 
 WATCH_STATUS_TIMEOUT_S = 0.1
+# How long a node that took a command and never answered is not taken back from followers'
+# hints (only from its own claim): about the longest election timeout, after which the
+# followers have elected or stopped naming it.
+DISTRUST_HINTS_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,18 @@ def parse_engine_nodes(spec: str) -> tuple[EngineNode, ...]:
 
 
 def choose_leader(
-    statuses: Mapping[str, Mapping[str, object]], nodes: Mapping[str, EngineNode]
+    statuses: Mapping[str, Mapping[str, object]],
+    nodes: Mapping[str, EngineNode],
+    distrusted: frozenset[str] = frozenset(),
 ) -> EngineNode | None:
     """The leader according to GET /status answers keyed by node id.
 
     A node claiming leadership wins over hints, and among several claims (an old leader cut off
-    in a minority does not know it yet) the highest term wins.
+    in a minority does not know it yet) the highest term wins. A hint naming a `distrusted`
+    node (one that just took a command and never answered) is ignored: followers keep naming a
+    dead leader until they elect, and through a proxy a dead node takes each command and drops
+    it, so following the hint costs every command sent there an unknown outcome. The node's
+    own claim still counts: answering its status, it is alive.
     """
     claims = [
         (_term(status), node_id)
@@ -151,7 +161,9 @@ def choose_leader(
     hints = [
         (_term(status), hint)
         for status in statuses.values()
-        if isinstance(hint := status.get("leader"), str) and hint in nodes
+        if isinstance(hint := status.get("leader"), str)
+        and hint in nodes
+        and hint not in distrusted
     ]
     if hints:
         return nodes[max(hints)[1]]
@@ -201,6 +213,8 @@ class EngineClient:
         # Bumped on every leader decision, so threads that failed together rediscover once.
         self._generation = 0
         self._discovery_lock = threading.Lock()
+        # Node id -> when it last took a command and gave no answer (see choose_leader).
+        self._no_answer_at: dict[str, float] = {}
         self._status_executor = ThreadPoolExecutor(
             max_workers=len(nodes), thread_name_prefix="engine-status"
         )
@@ -344,13 +358,21 @@ class EngineClient:
                 if self._generation != seen_generation:
                     # Another thread decided while this one waited; its answer is fresher.
                     return self._leader, self._generation
-            leader = choose_leader(self._poll_statuses(), self._nodes)
+            leader = choose_leader(self._poll_statuses(), self._nodes, self._distrusted())
             with self._state_lock:
                 self._adopt_leader(leader, cause="discovery")
                 return self._leader, self._generation
 
+    def _distrusted(self) -> frozenset[str]:
+        now = time.monotonic()
+        with self._state_lock:
+            return frozenset(
+                node for node, at in self._no_answer_at.items() if now - at < DISTRUST_HINTS_S
+            )
+
     def _forget_leader(self, failed: EngineNode) -> None:
         with self._state_lock:
+            self._no_answer_at[failed.node_id] = time.monotonic()
             if self._leader == failed:
                 self._adopt_leader(None, cause="no answer")
 
@@ -368,7 +390,7 @@ class EngineClient:
                 # The executor was shut down, or its queued polls cancelled: the client is
                 # closing (a cancelled poll's result() raises CancelledError, not RuntimeError).
                 return
-            elected = choose_leader(statuses, self._nodes)
+            elected = choose_leader(statuses, self._nodes, self._distrusted())
             with self._state_lock:
                 current = self._leader
                 if elected is None or elected == current:
