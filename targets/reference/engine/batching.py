@@ -59,11 +59,7 @@ class CommandBatcher:
     def add(self, text: str, on_result: ResultCallback) -> bool:
         """Queue one command; True when the queue was empty, i.e. the caller must wake the tick
         thread (a non-empty queue has a wake-up on its way from whoever queued first)."""
-        pending = Pending(text, len(text.encode()), on_result)
-        with self._lock:
-            was_empty = not self._pending
-            self._pending.append(pending)
-        return was_empty
+        return self.add_many([(text, on_result)])
 
     def add_many(self, commands: Sequence[tuple[str, ResultCallback]]) -> bool:
         """Queue several commands in order under one hold of the lock (one client request's
