@@ -319,14 +319,35 @@ class Tolerance:
     min_requests: int = 1
 
 
-def _window_healthy(window: Sequence[RequestRecord], tolerance: Tolerance) -> bool:
-    if len(window) < tolerance.min_requests:
-        return False
-    available = sum(1 for r in window if r.available)
-    if available / len(window) < tolerance.success_rate_min:
-        return False
-    p99 = percentile([r.latency_ns / NS_PER_MS for r in window if r.available], 0.99)
-    return p99 is not None and p99 <= tolerance.latency_p99_ms_max
+class _SlidingWindow:
+    """The requests of a window that only moves forward, with what health needs kept up to date
+    as requests enter and leave: each window costs a few list operations rather than a pass
+    over its requests (at 1,000/s a 1.5 s window holds 1,500 of them, and a run that never
+    recovers tries a window at every request: a 30-kill bench spent over 15 minutes here)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._available_latencies_ms: list[float] = []  # sorted
+
+    def enter(self, request: RequestRecord) -> None:
+        self.size += 1
+        if request.available:
+            bisect.insort(self._available_latencies_ms, request.latency_ns / NS_PER_MS)
+
+    def leave(self, request: RequestRecord) -> None:
+        self.size -= 1
+        if request.available:
+            latencies = self._available_latencies_ms
+            del latencies[bisect.bisect_left(latencies, request.latency_ns / NS_PER_MS)]
+
+    def healthy(self, tolerance: Tolerance) -> bool:
+        if self.size < tolerance.min_requests or self.size == 0:
+            return False
+        latencies = self._available_latencies_ms
+        if len(latencies) / self.size < tolerance.success_rate_min or not latencies:
+            return False
+        rank = max(1, math.ceil(0.99 * len(latencies)))  # nearest rank, as `percentile`
+        return latencies[rank - 1] <= tolerance.latency_p99_ms_max
 
 
 def recovered_at(
@@ -339,13 +360,19 @@ def recovered_at(
     starts = [r.intended_ns for r in ordered]
     first = bisect.bisect_left(starts, since_ns)
     last_intended = starts[-1] if starts else 0
+    window = _SlidingWindow()
+    stop = first  # the window is ordered[index:stop]
     for index in range(first, len(ordered)):
         window_start = starts[index]
         window_end = window_start + tolerance.window_ns
         if window_end > last_intended:
             return None  # not enough run left to see a whole window
-        stop = bisect.bisect_left(starts, window_end, lo=index)
-        if _window_healthy(ordered[index:stop], tolerance):
+        if index > first:
+            window.leave(ordered[index - 1])
+        while stop < len(ordered) and starts[stop] < window_end:
+            window.enter(ordered[stop])
+            stop += 1
+        if window.healthy(tolerance):
             return window_start
     return None
 

@@ -19,6 +19,7 @@ from harness.leadership import LeadershipLoss
 from harness.metrics import NS_PER_MS, Failover, LatencySummary, Recovery, RunMetrics
 from harness.records import FaultEvent, ProbeSample
 from harness.rig import RigLoad
+from harness.send_lateness import lateness_warnings
 from harness.status_timing import ClusterTiming, precision_warnings, status_timing
 from harness.store.summary import (
     BackendFacts,
@@ -134,9 +135,14 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
         leadership_losses=[_loss(loss) for loss in metrics.leadership_losses] if metrics else [],
         status_timing=[_timing(timing) for timing in timings],
         clock_anchors=[_anchor(anchor) for anchor in facts.clock_anchors],
-        measurement_warnings=precision_warnings(timings, facts.failover_precision_ms)
-        if facts.failover_precision_ms is not None
-        else [],
+        measurement_warnings=[
+            *(
+                precision_warnings(timings, facts.failover_precision_ms)
+                if facts.failover_precision_ms is not None
+                else []
+            ),
+            *lateness_warnings(history.requests),
+        ],
     )
 
 

@@ -113,3 +113,26 @@ def test_election_watch_gives_up_after_the_burst_limit() -> None:
     assert watch.observe(leader, ProbeSample(node="n1", arrival_ns=1, reachable=False))
     later = int(BURST_MAX_S * 1e9) + 10
     assert not watch.observe(None, ProbeSample(node="n2", arrival_ns=later, reachable=False))
+
+
+def test_only_a_follower_that_reports_its_role_age_under_an_answering_leader_is_relaxed() -> None:
+    from harness.probes import relaxed
+    from harness.records import ProbeSample
+
+    def sample(
+        node: str, role: str, term: int = 3, role_age_ms: float | None = 40.0
+    ) -> ProbeSample:
+        return ProbeSample(node, 0, True, role, term, None, role_age_ms=role_age_ms)
+
+    leader = sample("n1", "leader")
+    follower = sample("n2", "follower")
+    assert relaxed(follower, [leader, follower])
+    # Its election would be placed by when the probe saw it: full cadence.
+    assert not relaxed(sample("n2", "follower", role_age_ms=None), [leader])
+    # No leader answering in its term (gone, older, or not known yet): full cadence.
+    assert not relaxed(follower, [follower])
+    assert not relaxed(follower, [sample("n1", "leader", term=2), follower])
+    assert not relaxed(follower, [ProbeSample("n1", 0, False), follower])
+    # The leader and candidates are never relaxed.
+    assert not relaxed(leader, [leader, follower])
+    assert not relaxed(sample("n3", "candidate", term=4), [leader, follower])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from harness.metrics import (
@@ -157,6 +159,54 @@ def test_recovery_is_none_when_the_run_ends_unhealthy() -> None:
     tolerance = Tolerance(window_ns=200 * MS, success_rate_min=0.99, latency_p99_ms_max=50)
     history = flow(0, 1000) + flow(1000, 2000, outcome=Outcome.ERROR)
     assert recovered_at(history, 1000 * MS, tolerance) is None
+
+
+def _recovered_at_by_definition(
+    requests: list[RequestRecord], since_ns: int, tolerance: Tolerance
+) -> int | None:
+    """recovered_at as its docstring defines it, one whole pass per window: the reference the
+    sliding window must agree with."""
+    ordered = sorted(requests, key=lambda r: r.intended_ns)
+    last = ordered[-1].intended_ns
+    for position, first in enumerate(ordered):
+        if first.intended_ns < since_ns:
+            continue
+        end = first.intended_ns + tolerance.window_ns
+        if end > last:
+            return None
+        window = [r for r in ordered[position:] if r.intended_ns < end]
+        good = [r.latency_ns / MS for r in window if r.available]
+        if (
+            len(window) >= tolerance.min_requests
+            and len(good) / len(window) >= tolerance.success_rate_min
+            and good
+            and percentile(good, 0.99) <= tolerance.latency_p99_ms_max  # type: ignore[operator]
+        ):
+            return first.intended_ns
+    return None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_sliding_recovery_window_agrees_with_the_definition(seed: int) -> None:
+    randomness = random.Random(seed)
+    outcomes = [Outcome.ACKED] * 20 + [Outcome.REJECTED, Outcome.UNKNOWN, Outcome.ERROR]
+    history = []
+    t = 0
+    for _ in range(randomness.randrange(1, 1500)):
+        t += randomness.choice([0, 1, 3, 10])  # ties in intended time included
+        # Rare slow answers, so that windows fall either side of a p99 limit; repeats included.
+        latency = 200 if randomness.random() < 0.02 else randomness.choice([1, 5, 5, 30, 60])
+        history.append(request(t, outcome=randomness.choice(outcomes), latency_ms=latency))
+    tolerance = Tolerance(
+        window_ns=randomness.choice([5, 50, 200, 500]) * MS,
+        success_rate_min=randomness.choice([0.5, 0.8, 0.9]),
+        latency_p99_ms_max=randomness.choice([10, 50, 100]),
+        min_requests=randomness.choice([1, 5]),
+    )
+    since = randomness.randrange(0, t + 1) * MS
+    assert recovered_at(history, since, tolerance) == _recovered_at_by_definition(
+        history, since, tolerance
+    )
 
 
 def test_latency_is_measured_from_the_intended_send_time() -> None:
