@@ -77,7 +77,7 @@ def shared_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalB
 
 
 # Two releases of the reference engine that differ only in their Raft election timeouts
-# (defaults 150-300 ms); "slow" must lose visibly more time electing a new leader.
+# (defaults 80-160 ms); "slow" must lose visibly more time electing a new leader.
 SLOW_ELECTION_TIMEOUTS = {
     "ENGINE_ELECTION_TIMEOUT_MIN_MS": "800",
     "ENGINE_ELECTION_TIMEOUT_MAX_MS": "1200",

@@ -37,6 +37,7 @@ class EngineProcess:
     http_port: int
     stderr_path: Path
     process: subprocess.Popen[bytes] | None = None
+    extra_args: tuple[str, ...] = ()  # more flags, from the next (re)start on
 
     def status(self) -> dict[str, Any] | None:
         try:
@@ -131,25 +132,31 @@ def _start_cluster(directory: Path) -> dict[str, EngineProcess]:
         for index, (node_id, host) in enumerate(hosts)
     }
     for node in nodes.values():
-        peers = ",".join(f"{o.node_id}={o.raft}" for o in nodes.values() if o is not node)
-        command = [
-            sys.executable, "-m", "targets.reference.engine",
-            "--node-id", node.node_id,
-            "--raft", node.raft,
-            "--peers", peers,
-            "--http", f"{node.http_host}:{node.http_port}",
-            "--data-dir", str(directory / node.node_id),
-        ]  # fmt: skip
-        with node.stderr_path.open("wb") as stderr:
-            node.process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                env={k: v for k, v in os.environ.items() if not k.startswith("ENGINE_")},
-                start_new_session=True,
-            )
+        spawn(node, nodes, directory)
     return nodes
+
+
+def spawn(node: EngineProcess, nodes: dict[str, EngineProcess], directory: Path) -> None:
+    """Start (or restart, on its data directory) one node of the cluster."""
+    peers = ",".join(f"{o.node_id}={o.raft}" for o in nodes.values() if o is not node)
+    command = [
+        sys.executable, "-m", "targets.reference.engine",
+        "--node-id", node.node_id,
+        "--raft", node.raft,
+        "--peers", peers,
+        "--http", f"{node.http_host}:{node.http_port}",
+        "--data-dir", str(directory / node.node_id),
+        *node.extra_args,
+    ]  # fmt: skip
+    with node.stderr_path.open("ab") as stderr:
+        node.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={k: v for k, v in os.environ.items() if not k.startswith("ENGINE_")},
+            start_new_session=True,
+        )
 
 
 def _all_serving(nodes: dict[str, EngineProcess]) -> bool:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local.network import inject_packet_loss, inject_partition
-from harness.faults import netfilter, stale
-from harness.faults.journal import FaultJournal
+from harness.faults import netfilter
+from tests.integration.netfilter_run import netfilter_run
 
 pytestmark = [
     pytest.mark.integration,
@@ -36,20 +36,10 @@ _run_numbers = itertools.count()
 
 @pytest.fixture
 def run_id(tmp_path: Path) -> Iterator[str]:
-    netfilter.require_netfilter()
-    run = f"test{os.getpid()}n{next(_run_numbers)}"
-    # Registered as a live run with a journal, like a harness's: a run elsewhere on the
-    # machine heals the rules of runs it does not know to be alive (seen: a concurrent run
-    # swept this test's).
-    stale.register_run(run, FaultJournal.start(tmp_path, run).path)
-    try:
+    with netfilter_run(tmp_path, f"test{os.getpid()}n{next(_run_numbers)}") as run:
         yield run
-    finally:
-        stale.unregister_run(run)
-        netfilter.sweep(run)
-        assert netfilter.list_rules(run) == []
-        if not netfilter.list_rules():  # no other run active: the chain must be gone too
-            assert netfilter.CHAIN not in netfilter._read_table().chains
+    if not netfilter.list_rules():  # no other run active: the chain must be gone too
+        assert netfilter.CHAIN not in netfilter._read_table().chains
 
 
 class EchoServer:

@@ -2,8 +2,8 @@
 newer term, on real reference engine nodes through a whole scenario run; summary.json must
 count it as a leadership loss of that node, re-elected, with its leaderless_ms.
 
-Only the leader can win the next election here: n1 keeps the engine's usual Raft timings
-(election timeout 150-300 ms, stepping down after 1 s without a majority), n2 and n3 wait
+Only the leader can win the next election here: n1 keeps Raft timings close to the engine's
+defaults (election timeout 150-300 ms, stepping down after 1 s without a majority), n2 and n3 wait
 12-15 s for a leader before they stand. n1 leads first (nobody else stands that soon); losing
 every packet to and from it for 2.5 s makes it step down after 1 s, and once the rules are
 gone it stands again (in a newer term) long before either follower's timeout, which started
@@ -34,8 +34,14 @@ LEADER_FLAGS = (
     "--election-timeout-max-ms=300",
     "--leader-fallback-timeout-ms=1000",
 )
-# Far longer than the loss window plus n1's reconnection and election: only n1 stands.
-FOLLOWER_FLAGS = ("--election-timeout-min-ms=12000", "--election-timeout-max-ms=15000")
+# Far longer than the loss window plus n1's reconnection and election: only n1 stands. Their
+# leader stickiness (by default their minimum election timeout, 12 s) is brought back to the
+# usual 150 ms, or they would refuse n1's pre-votes for 12 s after its last heartbeat.
+FOLLOWER_FLAGS = (
+    "--election-timeout-min-ms=12000",
+    "--election-timeout-max-ms=15000",
+    "--leader-stickiness-ms=150",
+)
 LOSS_S = 2.5  # over n1's 1 s leader fallback: it steps down while cut off
 SCENARIO = """\
 name: same-node-reelection

@@ -201,6 +201,10 @@ class ExecutionFeed:
             # error_cb reports each kind of error once instead.
             "log_level": 2,
             "log.connection.close": False,
+            # The broker answers a fetch once 16 KiB are there or 20 ms have passed, not at
+            # every produced batch: fewer, fuller fetches, at most 20 ms later.
+            "fetch.wait.max.ms": 20,
+            "fetch.min.bytes": 16384,
         }
 
     def _close_clients(self) -> None:

@@ -21,7 +21,7 @@ from typing import NoReturn
 
 from pysyncobj import SyncObjException
 
-from targets.reference import gc_log
+from targets.reference import gc_log, heap
 from targets.reference.bugs import SKIPPED_AFTER_FAILOVER, UnknownBugError, active_bugs
 from targets.reference.engine.http_api import EngineHttpServer
 from targets.reference.engine.node import EngineNode, NodeConfig, RaftTimings, ReplicatedEngine
@@ -50,8 +50,8 @@ OPTIONS = (
     Option("--data-dir", "ENGINE_DATA_DIR", "directory of the Raft journal and dump files"),
     Option("--kafka", "ENGINE_KAFKA", "Kafka bootstrap host:port; empty disables publishing", ""),
     Option("--topic", "ENGINE_TOPIC", "executions topic", "executions"),
-    Option("--election-timeout-min-ms", "ENGINE_ELECTION_TIMEOUT_MIN_MS", "raftMinTimeout", "150"),
-    Option("--election-timeout-max-ms", "ENGINE_ELECTION_TIMEOUT_MAX_MS", "raftMaxTimeout", "300"),
+    Option("--election-timeout-min-ms", "ENGINE_ELECTION_TIMEOUT_MIN_MS", "raftMinTimeout", "80"),
+    Option("--election-timeout-max-ms", "ENGINE_ELECTION_TIMEOUT_MAX_MS", "raftMaxTimeout", "160"),
     Option(
         "--append-entries-period-ms",
         "ENGINE_APPEND_ENTRIES_PERIOD_MS",
@@ -64,6 +64,20 @@ OPTIONS = (
         "ENGINE_LEADER_FALLBACK_TIMEOUT_MS",
         "an isolated leader steps down after this long",
         "1000",
+    ),
+    Option(
+        "--leader-stickiness-ms",
+        "ENGINE_LEADER_STICKINESS_MS",
+        "refuse pre-votes this long after a leader was heard from; empty: the minimum "
+        "election timeout",
+        "",
+    ),
+    Option(
+        "--checkpoint-min-commands",
+        "ENGINE_CHECKPOINT_MIN_COMMANDS",
+        "write a state checkpoint once this many commands were applied since the last one "
+        "(and half as many as the last one held); 0: never",
+        "5000",
     ),
     Option(
         "--commit-timeout-ms",
@@ -131,6 +145,11 @@ def _build_settings(values: dict[str, str]) -> EngineSettings:
         append_entries_period_s=_milliseconds(values, "--append-entries-period-ms"),
         tick_s=_milliseconds(values, "--tick-ms"),
         leader_fallback_timeout_s=_milliseconds(values, "--leader-fallback-timeout-ms"),
+        leader_stickiness_s=(
+            _milliseconds(values, "--leader-stickiness-ms")
+            if values["--leader-stickiness-ms"].strip()
+            else None
+        ),
     )
     problems = timings.problems()
     if problems:
@@ -154,6 +173,7 @@ def _build_settings(values: dict[str, str]) -> EngineSettings:
             peers=peers,
             data_dir=Path(values["--data-dir"]),
             timings=timings,
+            checkpoint_min_commands=_count(values, "--checkpoint-min-commands"),
         ),
         http_address=(host, port),
         kafka=values["--kafka"].strip(),
@@ -171,6 +191,13 @@ def _milliseconds(values: dict[str, str], flag: str) -> float:
     if milliseconds <= 0:
         _fail(f"{flag}: must be positive, got {values[flag]}")
     return milliseconds / 1000
+
+
+def _count(values: dict[str, str], flag: str) -> int:
+    text = values[flag].strip()
+    if not text.isdigit():
+        _fail(f"{flag}: expected a whole number, 0 or more, got {values[flag]!r}")
+    return int(text)
 
 
 def _split_address(text: str, flag: str) -> tuple[str, int]:
@@ -207,6 +234,7 @@ def run(settings: EngineSettings) -> int:
     signal.signal(signal.SIGINT, request_stop)
 
     gc_log.install(f"engine {settings.node.node_id}")
+    heap.freeze_survivors()  # no full collections of the history (heap.py)
     bugs = settings.bugs
     if bugs:
         print(f"BUGS {settings.node.node_id} {','.join(sorted(bugs))}", file=sys.stderr, flush=True)

@@ -15,8 +15,8 @@ Bounds, and why:
 - `MAX_BATCH_COMMANDS` (128): every replica applies an entry in one go on its tick thread,
   holding the engine lock (so /status never sees half a batch), and answers none of its
   callers before the last command is applied. At ~70 us per order (measured here, with fills
-  and digests) a full batch is ~9 ms: under the 10 ms heartbeat period, far under the 150 ms
-  election timeout, and less than half the 20 ms latency a trading client would accept.
+  and digests) a full batch is ~9 ms: under the 10 ms heartbeat period, far under the 80 ms
+  minimum election timeout, and less than half the 20 ms latency a trading client would accept.
 
 A command larger than `MAX_BATCH_BYTES` still goes, alone in its entry, as before batching.
 Pure logic (no PySyncObj, no clock): the node decides when to take and how to propose.

@@ -144,6 +144,12 @@ class OrderBook:
             self._resting[order.client_order_id] = order
         return fills
 
+    def rest(self, order: Order) -> None:
+        """Put an open order back without matching it: a book rebuilt from its open orders in
+        arrival order is the book they came from (a checkpoint read back)."""
+        self._sides[order.side].add(order)
+        self._resting[order.client_order_id] = order
+
     def cancel(self, client_order_id: str) -> Order | None:
         """Take a resting order out of the book; None if it is not resting (unknown or done)."""
         order = self._resting.pop(client_order_id, None)

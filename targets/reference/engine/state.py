@@ -43,7 +43,7 @@ import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from targets.reference.engine.commands import (
     CancelOrder,
@@ -262,7 +262,67 @@ class EngineState:
         self._order_terms[order.client_order_id] = term
         self._orders_digest = (self._orders_digest - previous + term) % _DIGEST_MODULUS
 
+    # ----------------------------------------------------------------- checkpoints
+    #
+    # Pickled as they are, the orders, executions and commands took ~28 us per command to
+    # write and ~30 us to read (slotted dataclasses, enums and named tuples each go through a
+    # Python-level reduce), as long as replaying the commands. As plain tuples they pickle in
+    # C; the books are rebuilt from the open orders, in arrival order.
+
+    def __getstate__(self) -> dict[str, object]:
+        return {
+            "format": STATE_FORMAT,
+            "orders": [_order_entry(order) for order in self._orders.values()],
+            "acceptances": {
+                order_id: (a.filled, a.status.value, a.first_seq, a.execution_count)
+                for order_id, a in self._acceptances.items()
+            },
+            "executions": [_execution_row(execution) for execution in self._executions],
+            "commands": [(c.raft_index, c.text, c.position) for c in self._commands],
+            "published_seq": self._published_seq,
+            "order_terms": self._order_terms,
+            "orders_digest": self._orders_digest,
+            "executions_digest": self._executions_digest,
+            "commands_digest": self._commands_digest,
+        }
+
+    def __setstate__(self, image: dict[str, Any]) -> None:
+        if image.get("format") != STATE_FORMAT:
+            raise ValueError(f"state format {image.get('format')!r}, expected {STATE_FORMAT}")
+        EngineState.__init__(self)  # the empty state, then its content
+        for row in image["orders"]:
+            order = _order_of(row)
+            self._orders[order.client_order_id] = order
+            book = self._books.get(order.symbol)
+            if book is None:
+                book = self._books[order.symbol] = OrderBook(order.symbol)
+            if order.is_open:
+                book.rest(order)
+        self._acceptances = {
+            order_id: _Acceptance(filled, _STATUSES[status], first_seq, count)
+            for order_id, (filled, status, first_seq, count) in image["acceptances"].items()
+        }
+        self._executions = [_execution_of(row) for row in image["executions"]]
+        self._commands = list(map(AppliedCommand._make, image["commands"]))
+        self._published_seq = image["published_seq"]
+        self._order_terms = image["order_terms"]
+        self._orders_digest = image["orders_digest"]
+        self._executions_digest = image["executions_digest"]
+        self._commands_digest = image["commands_digest"]
+
     # ----------------------------------------------------------------- read-only views
+
+    @property
+    def bugs(self) -> frozenset[str]:
+        return self._bugs
+
+    def use_bugs(self, bugs: frozenset[str]) -> None:
+        """For a state read back from a checkpoint: the deliberate bugs of the process now."""
+        self._bugs = bugs
+
+    @property
+    def command_count(self) -> int:
+        return len(self._commands)
 
     @property
     def last_index(self) -> int:
@@ -408,6 +468,28 @@ def _order_entry(order: Order) -> list[object]:
         str(order.status),
         order.ts_ns,
     ]
+
+
+_SIDES = {side.value: side for side in Side}
+_STATUSES = {status.value: status for status in OrderStatus}
+
+
+def _order_of(row: list[Any]) -> Order:
+    """The inverse of `_order_entry`."""
+    arrival, order_id, account, symbol, side, price, quantity, filled, status, ts_ns = row
+    return Order(order_id, account, symbol, _SIDES[side], price, quantity, ts_ns, arrival,
+                 filled, _STATUSES[status])  # fmt: skip
+
+
+def _execution_row(e: Execution) -> tuple[object, ...]:
+    return (e.seq, e.symbol, e.price, e.quantity, e.buy_order_id, e.sell_order_id,
+            e.buy_account, e.sell_account, e.aggressor.value, e.ts_ns)  # fmt: skip
+
+
+def _execution_of(row: tuple[Any, ...]) -> Execution:
+    seq, symbol, price, quantity, buy_id, sell_id, buy_account, sell_account, side, ts = row
+    return Execution(seq, symbol, price, quantity, buy_id, sell_id, buy_account, sell_account,
+                     _SIDES[side], ts)  # fmt: skip
 
 
 def _order_term(order: Order) -> int:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from targets.reference import gc_log
+from targets.reference import gc_log, heap
 from targets.reference.gateway.engine_client import (
     EngineClient,
     EngineClientSettings,
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     gc_log.install("gateway")
+    heap.freeze_survivors()  # no full collections of the history (heap.py)
     settings = EngineClientSettings(
         connect_timeout_s=options.connect_timeout_ms / 1000,
         read_timeout_s=options.read_timeout_ms / 1000,
