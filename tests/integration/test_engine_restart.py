@@ -22,7 +22,6 @@ import pytest
 
 from targets.reference.engine.checkpoint import (
     CHECKPOINT_FILE,
-    Checkpoint,
     checkpoint_bytes,
     read_checkpoint,
 )
@@ -175,8 +174,10 @@ def test_a_restarted_node_starts_from_its_checkpoint_only_if_its_journal_agrees(
     # A checkpoint whose last entry the journal holds in another term is someone else's
     # history: the node must not start from it.
     kill(follower)
-    foreign = Checkpoint(checkpoint.applied_index, checkpoint.applied_term + 100, checkpoint.state)
-    (data_dir(follower) / CHECKPOINT_FILE).write_bytes(checkpoint_bytes(foreign))
+    foreign = checkpoint_bytes(
+        checkpoint.applied_index, checkpoint.applied_term + 100, checkpoint.state
+    )
+    (data_dir(follower) / CHECKPOINT_FILE).write_bytes(foreign)
     spawn(follower, cluster, follower.stderr_path.parent)
     applied = statuses_until_same_state(follower, leader)
     assert [n for n in applied if 1 < n < checkpoint.applied_index], applied  # replayed

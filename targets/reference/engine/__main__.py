@@ -75,9 +75,9 @@ OPTIONS = (
     Option(
         "--checkpoint-min-commands",
         "ENGINE_CHECKPOINT_MIN_COMMANDS",
-        "write a state checkpoint once this many commands were applied since the last one "
-        "(and half as many as the last one held); 0: never",
-        "5000",
+        "append a checkpoint record of the state's changes once this many commands were "
+        "applied since the last one; 0: never",
+        "1000",
     ),
     Option(
         "--commit-timeout-ms",

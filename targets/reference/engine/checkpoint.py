@@ -6,49 +6,56 @@ the failover bench's 30 leader kills at 1,000 orders/s that replay grew to ~3 s 
 restart, on a host whose two cores the order path already fills: the load generator fell
 seconds behind its schedule and first_commit_ms grew with every kill.
 
-A checkpoint is the whole `EngineState` after the entry at `applied_index`, with that entry's
-Raft term. It is written by a forked child (as PySyncObj's own dumps are): the fork copies the
-state as it is between two ticks, the parent goes on at once, and the child's pickling costs
-the tick thread nothing. Followers write them, the leader does not (node.py), and the child
-runs at nice 19. On start the node uses a checkpoint only if its journal holds the
-same entry (index and term) at `applied_index`: entries up to it were applied, so they were
-committed, and a committed entry is never rewritten. Anything else is ignored with a line on
-stderr, and the node replays from the start as before.
+The checkpoint is a log of what changed: every `min_commands` applied commands the tick
+thread takes the state's changes since the last record (`EngineState.take_changes`: rows of
+the orders that changed, the new executions and commands, the digests) and a writer thread
+appends them as one record to `<data-dir>/state.checkpoints`. Each record costs the tick
+thread about a microsecond per changed order, whatever the size of the state. (An earlier
+version wrote the whole state from a forked child. Its cost grew with the state: at ~400,000
+commands each fork copied the page tables of a ~1 GB process, every page either process
+wrote afterwards was copied again for seconds, and each file was 140-200 MB; in a 10-minute
+steady run at 1,000/s the leader changed six times near 400 s, and never with checkpoints
+off.) The leader writes records too, so a node that led for long restarts from a recent one.
 
-The file is `<data-dir>/state.checkpoint`, written to a temporary name and renamed into place,
-so a reader sees a whole checkpoint or the previous one. It is a pickle written by this
-node's own process: trusted input, like PySyncObj's journal and dump files beside it.
+Reading replays the records in order into one image, stopping at the first that is torn or
+does not follow on (a node killed mid-append, or a crash of the host, which can lose any
+unsynced part: records are never fsynced, being only a shortcut). The node uses the result
+only if its journal holds the entry (index and term) that the last good record ends at:
+entries up to it were applied, so they were committed, and a committed entry is never
+rewritten. Anything else is ignored with a line on stderr, the file is started afresh, and
+the node replays from the start as before. Like the journal, the file only grows.
+
+Each record is its byte length, the CRC-32 of its bytes, and a pickle written by this node's
+own process: trusted input, like PySyncObj's journal and dump files beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
-import io
 import os
 import pickle
-import signal
-from collections.abc import Iterator
+import queue
+import struct
+import sys
+import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from targets.reference.engine.state import EngineState
+from targets.reference.engine.state import STATE_FORMAT, EngineState, StateChanges
 
-CHECKPOINT_FILE = "state.checkpoint"
-_MAGIC = b"HFTCHAOS-ENGINE-CHECKPOINT-3\n"  # 3: orders in the layout of their digest entry
+CHECKPOINT_FILE = "state.checkpoints"
+# Files of the whole-state checkpoints of earlier versions, removed on start.
+_LEGACY_FILES = ("state.checkpoint", "state.checkpoint.*.tmp")
+_MAGIC = b"HFTCHAOS-ENGINE-CHECKPOINTS-1\n"
+_HEADER = struct.Struct("<II")  # the record's length and CRC-32
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-_PR_SET_PDEATHSIG = 1
-_EXIT_FAILED = 1
-# Loaded here, not in the child: dlopen after a fork can wait forever on a loader lock that
-# another thread of the parent held at the fork.
-_LIBC = ctypes.CDLL(None, use_errno=True)
-# A checkpoint is due when the commands applied since the last one reach this share of the
-# commands in it. Each checkpoint writes the whole state (~6 us per command in the child, by
-# hand: 120,000 commands in 0.75 s), so the share trades the writing, ~6 / share us per
-# command applied, against the restart, which replays at most share / (1 + share) of the
-# commands (~31 us each) after reading the rest from the checkpoint (~5 us each).
-TAIL_SHARE = 0.5
+# Changes taken but not yet written beyond which the tick thread waits (the changes stay in the
+# state's tracking meanwhile, and the next record is larger): memory stays bounded if the
+# writer is starved of CPU.
+_MAX_PENDING = 2
 
 
 @dataclass(frozen=True)
@@ -56,24 +63,25 @@ class Checkpoint:
     applied_index: int
     applied_term: int
     state: EngineState
+    valid_bytes: int  # the file's length up to the end of the last good record
 
 
-def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
-    """The file's content for `checkpoint`: the magic line, then a sequence of pickles (the
-    header, then the state's image a piece at a time; see `_image_pieces`)."""
-    out = io.BytesIO()
-    out.write(_MAGIC)
-    pickle.dump((checkpoint.applied_index, checkpoint.applied_term), out, _PROTOCOL)
-    for piece in _image_pieces(checkpoint.state.__getstate__()):
-        pickle.dump(piece, out, _PROTOCOL)
-    pickle.dump(_END, out, _PROTOCOL)
-    return out.getvalue()
+def record_bytes(applied_index: int, applied_term: int, image: dict[str, object]) -> bytes:
+    payload = pickle.dumps((applied_index, applied_term, image), _PROTOCOL)
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def checkpoint_bytes(applied_index: int, applied_term: int, state: EngineState) -> bytes:
+    """A whole checkpoint file of one record that holds all of `state` (for tests and tools:
+    a node writes only changes)."""
+    image = {**state.__getstate__(), "executions_from": 0, "commands_from": 0}
+    return _MAGIC + record_bytes(applied_index, applied_term, image)
 
 
 def read_checkpoint(data_dir: Path) -> Checkpoint | None:
-    """The checkpoint in `data_dir`, or None if there is none or it cannot be read (the
+    """The state as of the last good record in `data_dir`, or None if there is none (the
     caller replays from the start; a damaged file is never fatal). Meant for a thread of its
-    own: it takes ~5 us per command on an idle host and 3 times that on a busy one."""
+    own: it takes a few us per command, and lets other threads run between records."""
     path = data_dir / CHECKPOINT_FILE
     try:
         data = path.read_bytes()
@@ -86,174 +94,179 @@ def read_checkpoint(data_dir: Path) -> Checkpoint | None:
     # read (1.4 s against 0.6 s for 120,000 commands), and they hold no cycles.
     gc.disable()
     try:
-        # One unpickler per pickle: an unpickler keeps its memo from one load to the next,
-        # and each piece was written with a fresh one.
-        stream = io.BytesIO(memoryview(data)[len(_MAGIC) :])
-        applied_index, applied_term = pickle.load(stream)
-        image = _image_from(stream)
+        merged = _MergedImage()
+        offset = valid = len(_MAGIC)
+        last: tuple[int, int] | None = None
+        view = memoryview(data)
+        while offset + _HEADER.size <= len(data):
+            length, crc = _HEADER.unpack_from(data, offset)
+            payload = view[offset + _HEADER.size : offset + _HEADER.size + length]
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break  # torn: the records before it stand
+            try:
+                applied_index, applied_term, image = pickle.loads(payload)
+                merged.add(image)
+            except Exception:  # not a record of this format: stop here as at a torn one
+                break
+            offset += _HEADER.size + length
+            valid, last = offset, (int(applied_index), int(applied_term))
+        if last is None:
+            return None
         state = EngineState.__new__(EngineState)
-        state.__setstate__(image)
-    except Exception:  # a torn or foreign file: replaying from the start is always correct
+        state.__setstate__(merged.image())
+    except Exception:  # a foreign file: replaying from the start is always correct
         return None
     finally:
         if collecting:
             gc.enable()
-    if not isinstance(applied_index, int) or not isinstance(applied_term, int):
-        return None
-    return Checkpoint(applied_index, applied_term, state)
+    return Checkpoint(last[0], last[1], state, valid)
 
 
-# One pickle.loads is one C call that holds the GIL throughout: a whole checkpoint in one
-# would stop the node's Raft thread for as long (~0.3 s of the 0.6 s for 120,000 commands).
-# In pieces of this many items, the reading thread lets the others run between pieces.
-_PIECE_ITEMS = 2_000
-_END = "end"
+class _MergedImage:
+    """Records folded, in order, into one image of `EngineState.__getstate__`'s layout."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, list[Any]] = {}
+        self.acceptances: dict[str, tuple[Any, ...]] = {}
+        self.order_terms: dict[str, int] = {}
+        self.executions: list[tuple[Any, ...]] = []
+        self.commands: list[tuple[Any, ...]] = []
+        self.last: dict[str, Any] = {}
+
+    def add(self, image: dict[str, Any]) -> None:
+        if image["format"] != STATE_FORMAT:
+            raise ValueError(f"state format {image['format']!r}, expected {STATE_FORMAT}")
+        if (image["executions_from"], image["commands_from"]) != (
+            len(self.executions),
+            len(self.commands),
+        ):
+            raise ValueError("a record that does not follow on from the one before")
+        for row in image["orders"]:
+            self.orders[row[1]] = row  # the order id; a later row supersedes
+        self.acceptances.update(image["acceptances"])
+        self.order_terms.update(image["order_terms"])
+        self.executions.extend(image["executions"])
+        self.commands.extend(image["commands"])
+        self.last = image
+
+    def image(self) -> dict[str, object]:
+        return {
+            "format": STATE_FORMAT,
+            # In arrival order (the first field), which rebuilds each book's time priority.
+            "orders": sorted(self.orders.values(), key=lambda row: int(row[0])),
+            "acceptances": self.acceptances,
+            "executions": self.executions,
+            "commands": self.commands,
+            "published_seq": self.last["published_seq"],
+            "order_terms": self.order_terms,
+            "orders_digest": self.last["orders_digest"],
+            "executions_digest": self.last["executions_digest"],
+            "commands_digest": self.last["commands_digest"],
+        }
 
 
-def _image_pieces(image: dict[str, object]) -> Iterator[tuple[str, str, object]]:
-    """(key, kind, content): a list or dict value goes as ("list"|"dict", count) followed by
-    `count` pieces of at most _PIECE_ITEMS items; any other value as ("value", value)."""
-    for key, value in image.items():
-        if isinstance(value, list | dict):
-            items = list(value.items()) if isinstance(value, dict) else value
-            pieces = [items[at : at + _PIECE_ITEMS] for at in range(0, len(items), _PIECE_ITEMS)]
-            yield key, type(value).__name__, len(pieces)
-            for piece in pieces:
-                yield key, "piece", piece
-        else:
-            yield key, "value", value
+class CheckpointLog:
+    """Appends the state's changes to the checkpoint file. `begin` and `maybe_append` are for
+    the tick thread only (the state's one mutator); a writer thread does the pickling and the
+    writing."""
 
-
-def _image_from(stream: io.BytesIO) -> dict[str, object]:
-    image: dict[str, object] = {}
-    while (record := pickle.load(stream)) != _END:
-        key, kind, content = record
-        if kind == "value":
-            image[key] = content
-            continue
-        items: list[object] = []
-        for _ in range(int(content)):
-            piece_key, piece_kind, piece = pickle.load(stream)
-            if (piece_key, piece_kind) != (key, "piece"):
-                raise ValueError(f"piece of {piece_key!r} where one of {key!r} belongs")
-            items.extend(piece)
-        image[key] = dict(items) if kind == "dict" else items  # type: ignore[arg-type]
-    return image
-
-
-def is_due(commands_now: int, commands_at_last: int, min_commands: int) -> bool:
-    """Whether enough has been applied since the last checkpoint to write another one."""
-    if min_commands <= 0:
-        return False
-    grown = commands_now - commands_at_last
-    return grown >= max(min_commands, int(commands_at_last * TAIL_SHARE))
-
-
-class CheckpointWriter:
-    """Forks a child per checkpoint, one at a time; used from the tick thread only."""
-
-    def __init__(self, data_dir: Path, min_commands: int, rank: int = 0, members: int = 1) -> None:
-        """`rank` of `members`: this node's place among the cluster's. The followers of one
-        leader apply the same commands at the same time, and with the same thresholds they
-        would all fork at once, slowing every member that acknowledges the leader's entries
-        together; the first checkpoint of each comes `rank / members` of `min_commands`
-        earlier, and the ones after keep their distance."""
+    def __init__(self, data_dir: Path, min_commands: int, node_id: str) -> None:
         self._path = data_dir / CHECKPOINT_FILE
         self._min_commands = min_commands
-        self._child: int | None = None
-        self._commands_at_last = -(min_commands * rank // max(members, 1))
-        self.written = 0  # checkpoints whose child exited cleanly (seen once reaped)
+        self._node_id = node_id
+        self._commands_at_last = 0
+        self._pending: queue.SimpleQueue[tuple[int, int, StateChanges] | None] = queue.SimpleQueue()
+        self._pending_count = 0  # taken, not yet written (the writer decrements it)
+        self._count_lock = threading.Lock()
+        self._fd: int | None = None
+        self._state: EngineState | None = None  # the state whose changes are tracked
+        self._failed = False
+        self.appended = 0  # records written (by the writer thread)
 
-    def started_from(self, commands: int) -> None:
-        """The node began from a checkpoint holding `commands` commands."""
-        self._commands_at_last = commands
+    def begin(self, state: EngineState, checkpoint: Checkpoint | None) -> None:
+        """Start appending after `checkpoint`, the one the node started from (or afresh with
+        None), and track `state`'s changes from here on."""
+        if self._min_commands <= 0:
+            return
+        try:
+            fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644)
+            if checkpoint is None:
+                os.ftruncate(fd, 0)
+                os.write(fd, _MAGIC)
+            else:
+                os.ftruncate(fd, checkpoint.valid_bytes)  # a torn tail is cut off
+            os.lseek(fd, 0, os.SEEK_END)
+        except OSError as error:
+            self._give_up(error)
+            return
+        self._fd = fd
+        self._state = state
+        state.track_changes()
+        self._commands_at_last = state.command_count
+        threading.Thread(target=self._write_records, name="checkpoint-write", daemon=True).start()
 
-    def maybe_write(self, state: EngineState, applied_index: int, applied_term: int) -> bool:
-        """Fork a writer if one is due and none is running. The caller must not let the
-        state change during the call (the tick thread is its only mutator)."""
-        self._reap()
-        commands = state.command_count
-        if self._child is not None or not is_due(
-            commands, self._commands_at_last, self._min_commands
-        ):
+    def maybe_append(self, state: EngineState, applied_index: int, applied_term: int) -> bool:
+        """Take the changes for a record if one is due and the writer keeps up. The caller
+        gives the Raft index and term of the last entry `state` applied."""
+        if not self.due(state):
             return False
-        payload = (applied_index, applied_term, state)
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            _write_in_child(self._path, payload, parent)  # never returns
-        self._child = pid
-        self._commands_at_last = commands
+        with self._count_lock:
+            if self._pending_count >= _MAX_PENDING:
+                return False
+            self._pending_count += 1
+        self._pending.put((applied_index, applied_term, state.take_changes()))
+        self._commands_at_last = state.command_count
         return True
 
-    def _reap(self) -> None:
-        if self._child is None:
-            return
-        with contextlib.suppress(ChildProcessError):
-            pid, status = os.waitpid(self._child, os.WNOHANG)
-            if pid == 0:
-                return  # still writing
-            if os.waitstatus_to_exitcode(status) == 0:
-                self.written += 1
-        self._child = None
+    def due(self, state: EngineState) -> bool:
+        if self._fd is None or self._failed:
+            return False
+        if state is not self._state:
+            # Replaced wholesale (a PySyncObj snapshot, which this engine never sends): its
+            # changes were never tracked, so no record of it would follow on.
+            self._give_up(OSError("the state was replaced"))
+            return False
+        return state.command_count - self._commands_at_last >= self._min_commands
+
+    def close(self) -> None:
+        """Write what was taken, then stop the writer (for tests; a node just exits)."""
+        self._pending.put(None)
+
+    def _write_records(self) -> None:
+        while (item := self._pending.get()) is not None:
+            applied_index, applied_term, changes = item
+            try:
+                if not self._failed and self._fd is not None:
+                    _write_all(self._fd, record_bytes(applied_index, applied_term, changes.image()))
+                    self.appended += 1
+            except OSError as error:
+                # A record written in part ends what a reader takes: nothing more is appended.
+                self._give_up(error)
+            finally:
+                with self._count_lock:
+                    self._pending_count -= 1
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _give_up(self, error: OSError) -> None:
+        self._failed = True
+        print(
+            f"CHECKPOINT {self._node_id} not written: {error}; a restart replays the journal",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def _write_in_child(path: Path, payload: tuple[int, int, EngineState], parent: int) -> None:
-    """The child: only this thread exists, holding whatever locks other threads held at the
-    fork, so it touches nothing shared (no logging, no print, no PySyncObj) and leaves with
-    os._exit, running no atexit handler or finaliser of the parent's objects."""
-    code = _EXIT_FAILED
-    try:
-        # Inherited sockets (Raft, HTTP, Kafka) would keep the node's ports bound after the
-        # node itself died, and delay its restart.
-        os.closerange(3, _max_fd())
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _die_with_parent()
-        _yield_the_cpu()
-        if os.getppid() != parent:
-            return  # the node died before the line above: nobody wants this checkpoint
-        data = checkpoint_bytes(Checkpoint(*payload))
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-        code = 0
-    finally:
-        os._exit(code)
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
-def _max_fd() -> int:
-    try:
-        return int(os.sysconf("SC_OPEN_MAX"))
-    except (ValueError, OSError):
-        return 65536
-
-
-def _die_with_parent() -> None:
-    # A node killed mid-checkpoint takes its writer with it: nothing outlives a kill fault
-    # (its temporary file is removed when the node starts again).
-    with contextlib.suppress(AttributeError):
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _yield_the_cpu() -> None:
-    # Background work on a host the order path fills: at normal priority the writers' pickling
-    # took CPU from the order path (order-path bench, alternated, p99 at 1,000/s 42 / 43 ms with
-    # follower checkpoints against 27 / 32 without). Nice 19 rather than SCHED_IDLE: an idle-
-    # class writer on a host with no idle CPU would never finish.
-    with contextlib.suppress(OSError):
-        os.nice(19)
-
-
-def remove_unfinished(data_dir: Path) -> None:
-    """Temporary files of writers that were killed before their rename."""
-    for leftover in data_dir.glob(f"{CHECKPOINT_FILE}.*.tmp"):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
+def remove_legacy(data_dir: Path) -> None:
+    """Whole-state checkpoints of earlier versions (and their writers' temporary files)."""
+    for pattern in _LEGACY_FILES:
+        for leftover in data_dir.glob(pattern):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()

@@ -39,13 +39,14 @@ from pysyncobj import (
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.pipe_notifier import PipeNotifier
 
+from targets.reference import stall_log
 from targets.reference.bugs import REAPPLIED_SUFFIX
 from targets.reference.engine.batching import CommandBatcher, Pending, hand_out
 from targets.reference.engine.checkpoint import (
     Checkpoint,
-    CheckpointWriter,
+    CheckpointLog,
     read_checkpoint,
-    remove_unfinished,
+    remove_legacy,
 )
 from targets.reference.engine.commands import (
     CancelOrder,
@@ -140,9 +141,9 @@ class NodeConfig:
     peers: dict[str, str]  # node id -> Raft address of every other member
     data_dir: Path
     timings: RaftTimings = RaftTimings()
-    # A checkpoint is written once this many commands, and half as many as the last one held,
-    # were applied since the last one; 0: never (checkpoint.py).
-    checkpoint_min_commands: int = 5000
+    # A checkpoint record is appended once this many commands were applied since the last
+    # one; 0: never (checkpoint.py).
+    checkpoint_min_commands: int = 1000
 
 
 @dataclass(frozen=True)
@@ -267,12 +268,8 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         self._checkpoint_read = threading.Event()
         self._checkpoint_found: Checkpoint | None = None
         self._checkpoint_read_ms = 0.0
-        members = sorted([config.node_id, *config.peers])
-        self._checkpoints = CheckpointWriter(
-            config.data_dir,
-            config.checkpoint_min_commands,
-            rank=members.index(config.node_id),
-            members=len(members),
+        self._checkpoints = CheckpointLog(
+            config.data_dir, config.checkpoint_min_commands, config.node_id
         )
         config.data_dir.mkdir(parents=True, exist_ok=True)
         # Read beside Raft, not before it or on its thread: a restarted node votes and takes
@@ -287,6 +284,7 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             _syncobj_conf(config, on_state_changed=self._on_raft_state_changed),
             consumers=[engine],
         )
+        self._watch_ticks = stall_log.tick_watch(f"engine {config.node_id}")
         self.addOnTickCallback(self._after_tick)
         self._hold_first_election_after_restart(config.timings)
 
@@ -394,7 +392,7 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
 
     def _read_checkpoint(self) -> None:
         try:
-            remove_unfinished(self.config.data_dir)
+            remove_legacy(self.config.data_dir)
             started = time.monotonic()
             self._checkpoint_found = read_checkpoint(self.config.data_dir)
             self._checkpoint_read_ms = (time.monotonic() - started) * 1000
@@ -402,8 +400,11 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
             self._checkpoint_read.set()
 
     def _start_from_checkpoint(self, checkpoint: Checkpoint | None) -> None:
-        if checkpoint is None:
-            return
+        used = checkpoint if checkpoint is not None and self._restore(checkpoint) else None
+        # Records are appended after the one the state came from, or to a new file.
+        self._checkpoints.begin(self.engine.checkpoint_view(), used)
+
+    def _restore(self, checkpoint: Checkpoint) -> bool:
         index, term = checkpoint.applied_index, checkpoint.applied_term
         entry = self._SyncObj__getEntries(index, 1)
         # The journal must hold the very entry the state ends with; entries up to it were
@@ -413,35 +414,32 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
                 f"CHECKPOINT {self.config.node_id} ignored: the journal has no entry "
                 f"{index} of term {term}; replaying from the start"
             )
-            return
+            return False
         if int(self._SyncObj__raftLastApplied) >= index:
-            return
+            return False
         self.engine.restore(checkpoint.state, index)
         setattr(self, _LAST_APPLIED, index)
         if int(getattr(self, _COMMIT_INDEX)) < index:
             # The stored commit index is written about once a second and may lag what was
             # applied; an applied entry is committed.
             setattr(self, _COMMIT_INDEX, index)
-        self._checkpoints.started_from(checkpoint.state.command_count)
         self._say(
             f"CHECKPOINT {self.config.node_id} restored index={index} "
             f"commands={checkpoint.state.command_count} "
             f"read in {self._checkpoint_read_ms:.0f} ms"
         )
+        return True
 
-    def _write_checkpoint_if_due(self) -> None:
-        if self._raft_state == _LEADER:
-            # Followers only: the fork stops the tick thread for a few ms, and until the child
-            # exits every object the parent touches costs a copy-on-write page fault. On the
-            # leader that was in every order's latency: the order-path bench, alternated, p99
-            # at 1,000/s 60 / 224 ms with checkpoints against 32 without, at 2,000/s 458 /
-            # 1,575 against 198. A node that leads for long restarts on an older checkpoint.
+    def _append_checkpoint_if_due(self) -> None:
+        # Every node, the leader too: a record costs the tick thread ~1 us per changed order
+        # (checkpoint.py), unlike the whole-state forks of before, which only followers made.
+        state = self.engine.checkpoint_view()
+        if not self._checkpoints.due(state):
             return
         applied = int(self._SyncObj__raftLastApplied)
         entry = self._SyncObj__getEntries(applied, 1)
-        if not entry:
-            return
-        self._checkpoints.maybe_write(self.engine.checkpoint_view(), applied, int(entry[0][2]))
+        if entry:
+            self._checkpoints.maybe_append(state, applied, int(entry[0][2]))
 
     @staticmethod
     def _say(line: str) -> None:
@@ -680,11 +678,13 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         self._role_since_ns = self._role_changed_ns[0]
 
     def _after_tick(self) -> None:
+        if self._watch_ticks is not None:
+            self._watch_ticks()
         if not self._wakeup_installed:
             self._install_wakeup()
         self.engine.note_applied_through(int(self.raftLastApplied))
         if self._checkpoint_considered:  # never before the node has started from one
-            self._write_checkpoint_if_due()
+            self._append_checkpoint_if_due()
         self._keep_links_alive()
         view = (self.role, self.term, self.leader_node_id())
         if view != self._reported:

@@ -111,6 +111,43 @@ class _Acceptance:
     execution_count: int
 
 
+@dataclass(frozen=True)
+class StateChanges:
+    """An `EngineState`'s changes between two `take_changes` calls, and its digests after
+    them: one record of a checkpoint log (checkpoint.py)."""
+
+    order_rows: list[list[object]]
+    order_terms: list[tuple[str, int]]
+    acceptances: list[tuple[str, _Acceptance]]
+    executions_from: int
+    executions: list[Execution]
+    commands_from: int
+    commands: list[AppliedCommand]
+    published_seq: int
+    orders_digest: int
+    executions_digest: bytes
+    commands_digest: bytes
+
+    def image(self) -> dict[str, object]:
+        """As plain data, in the layout of `EngineState.__getstate__` (orders, acceptances and
+        order terms only of the changed orders; executions and commands only the new ones,
+        after the first `executions_from` and `commands_from`)."""
+        return {
+            "format": STATE_FORMAT,
+            "orders": self.order_rows,
+            "acceptances": {order_id: _acceptance_row(a) for order_id, a in self.acceptances},
+            "order_terms": dict(self.order_terms),
+            "executions_from": self.executions_from,
+            "executions": [_execution_row(execution) for execution in self.executions],
+            "commands_from": self.commands_from,
+            "commands": [_command_row(command) for command in self.commands],
+            "published_seq": self.published_seq,
+            "orders_digest": self.orders_digest,
+            "executions_digest": self.executions_digest,
+            "commands_digest": self.commands_digest,
+        }
+
+
 class EngineState:
     def __init__(self, bugs: frozenset[str] = frozenset()) -> None:
         # Deliberate bugs (targets/reference/bugs.py); a replay never passes any.
@@ -126,6 +163,11 @@ class EngineState:
         self._executions_digest = _CHAIN_START
         self._commands_digest = _CHAIN_START
         self._hash_cache: str | None = None
+        # Checkpoints (track_changes): the orders changed since the last take_changes, and
+        # how many executions and commands had been taken by then.
+        self._changed: dict[str, None] | None = None
+        self._executions_taken = 0
+        self._commands_taken = 0
 
     # ----------------------------------------------------------------- the only mutator
 
@@ -261,6 +303,8 @@ class EngineState:
         previous = self._order_terms.get(order.client_order_id, 0)
         self._order_terms[order.client_order_id] = term
         self._orders_digest = (self._orders_digest - previous + term) % _DIGEST_MODULUS
+        if self._changed is not None:
+            self._changed[order.client_order_id] = None
 
     # ----------------------------------------------------------------- checkpoints
     #
@@ -274,11 +318,10 @@ class EngineState:
             "format": STATE_FORMAT,
             "orders": [_order_entry(order) for order in self._orders.values()],
             "acceptances": {
-                order_id: (a.filled, a.status.value, a.first_seq, a.execution_count)
-                for order_id, a in self._acceptances.items()
+                order_id: _acceptance_row(a) for order_id, a in self._acceptances.items()
             },
             "executions": [_execution_row(execution) for execution in self._executions],
-            "commands": [(c.raft_index, c.text, c.position) for c in self._commands],
+            "commands": [_command_row(c) for c in self._commands],
             "published_seq": self._published_seq,
             "order_terms": self._order_terms,
             "orders_digest": self._orders_digest,
@@ -309,6 +352,39 @@ class EngineState:
         self._orders_digest = image["orders_digest"]
         self._executions_digest = image["executions_digest"]
         self._commands_digest = image["commands_digest"]
+
+    def track_changes(self) -> None:
+        """Remember from now on which orders change, for `take_changes` (an order changes
+        only through `_refresh_order_term`, which every mutation of one calls)."""
+        self._changed = {}
+        self._executions_taken = len(self._executions)
+        self._commands_taken = len(self._commands)
+
+    def take_changes(self) -> StateChanges:
+        """What changed since `track_changes` or the last call: rows of the changed orders
+        (copied now, ~1 us each: orders are mutable), and the new executions and commands
+        (immutable, so only the lists are sliced here; `StateChanges.image` converts them
+        later, on another thread)."""
+        changed = self._changed
+        if changed is None:
+            raise RuntimeError("take_changes before track_changes")
+        self._changed = {}
+        ids = list(changed)
+        executions_from, self._executions_taken = self._executions_taken, len(self._executions)
+        commands_from, self._commands_taken = self._commands_taken, len(self._commands)
+        return StateChanges(
+            order_rows=[_order_entry(self._orders[order_id]) for order_id in ids],
+            order_terms=[(order_id, self._order_terms[order_id]) for order_id in ids],
+            acceptances=[(order_id, self._acceptances[order_id]) for order_id in ids],
+            executions_from=executions_from,
+            executions=self._executions[executions_from:],
+            commands_from=commands_from,
+            commands=self._commands[commands_from:],
+            published_seq=self._published_seq,
+            orders_digest=self._orders_digest,
+            executions_digest=self._executions_digest,
+            commands_digest=self._commands_digest,
+        )
 
     # ----------------------------------------------------------------- read-only views
 
@@ -479,6 +555,14 @@ def _order_of(row: list[Any]) -> Order:
     arrival, order_id, account, symbol, side, price, quantity, filled, status, ts_ns = row
     return Order(order_id, account, symbol, _SIDES[side], price, quantity, ts_ns, arrival,
                  filled, _STATUSES[status])  # fmt: skip
+
+
+def _acceptance_row(a: _Acceptance) -> tuple[int, str, int, int]:
+    return (a.filled, a.status.value, a.first_seq, a.execution_count)
+
+
+def _command_row(c: AppliedCommand) -> tuple[int, str, int]:
+    return (c.raft_index, c.text, c.position)
 
 
 def _execution_row(e: Execution) -> tuple[object, ...]:
