@@ -116,9 +116,11 @@ class StateChanges:
     """An `EngineState`'s changes between two `take_changes` calls, and its digests after
     them: one record of a checkpoint log (checkpoint.py)."""
 
-    order_rows: list[list[object]]
+    # Each changed order with its fill and status as they were when taken: those are the only
+    # fields of an order that change, so the rest is read later, on the writer's thread.
+    orders: list[tuple[Order, int, OrderStatus]]
     order_terms: list[tuple[str, int]]
-    acceptances: list[tuple[str, _Acceptance]]
+    acceptances: list[tuple[str, _Acceptance]]  # of the orders new since the last take
     executions_from: int
     executions: list[Execution]
     commands_from: int
@@ -134,7 +136,7 @@ class StateChanges:
         after the first `executions_from` and `commands_from`)."""
         return {
             "format": STATE_FORMAT,
-            "orders": self.order_rows,
+            "orders": [_order_row(order, filled, status) for order, filled, status in self.orders],
             "acceptances": {order_id: _acceptance_row(a) for order_id, a in self.acceptances},
             "order_terms": dict(self.order_terms),
             "executions_from": self.executions_from,
@@ -166,6 +168,7 @@ class EngineState:
         # Checkpoints (track_changes): the orders changed since the last take_changes, and
         # how many executions and commands had been taken by then.
         self._changed: dict[str, None] | None = None
+        self._orders_taken = 0
         self._executions_taken = 0
         self._commands_taken = 0
 
@@ -357,25 +360,32 @@ class EngineState:
         """Remember from now on which orders change, for `take_changes` (an order changes
         only through `_refresh_order_term`, which every mutation of one calls)."""
         self._changed = {}
+        self._orders_taken = len(self._orders)
         self._executions_taken = len(self._executions)
         self._commands_taken = len(self._commands)
 
     def take_changes(self) -> StateChanges:
-        """What changed since `track_changes` or the last call: rows of the changed orders
-        (copied now, ~1 us each: orders are mutable), and the new executions and commands
-        (immutable, so only the lists are sliced here; `StateChanges.image` converts them
-        later, on another thread)."""
+        """What changed since `track_changes` or the last call, as little as can be copied
+        here on the tick thread: each changed order's fill and status (the rest of an order
+        never changes), its digest term, and slices of the new executions and commands
+        (immutable). `StateChanges.image` makes plain data of it later, on another thread."""
         changed = self._changed
         if changed is None:
             raise RuntimeError("take_changes before track_changes")
         self._changed = {}
-        ids = list(changed)
+        orders, terms, acceptances = self._orders, self._order_terms, self._acceptances
+        new_from, self._orders_taken = self._orders_taken, len(orders)
+        taken = [orders[order_id] for order_id in changed]
         executions_from, self._executions_taken = self._executions_taken, len(self._executions)
         commands_from, self._commands_taken = self._commands_taken, len(self._commands)
         return StateChanges(
-            order_rows=[_order_entry(self._orders[order_id]) for order_id in ids],
-            order_terms=[(order_id, self._order_terms[order_id]) for order_id in ids],
-            acceptances=[(order_id, self._acceptances[order_id]) for order_id in ids],
+            orders=[(order, order.filled, order.status) for order in taken],
+            order_terms=[(order.client_order_id, terms[order.client_order_id]) for order in taken],
+            acceptances=[
+                (order.client_order_id, acceptances[order.client_order_id])
+                for order in taken
+                if order.arrival > new_from
+            ],
             executions_from=executions_from,
             executions=self._executions[executions_from:],
             commands_from=commands_from,
@@ -555,6 +565,17 @@ def _order_of(row: list[Any]) -> Order:
     arrival, order_id, account, symbol, side, price, quantity, filled, status, ts_ns = row
     return Order(order_id, account, symbol, _SIDES[side], price, quantity, ts_ns, arrival,
                  filled, _STATUSES[status])  # fmt: skip
+
+
+_SIDE_VALUES = {side: side.value for side in Side}
+_STATUS_VALUES = {status: status.value for status in OrderStatus}
+
+
+def _order_row(order: Order, filled: int, status: OrderStatus) -> list[object]:
+    """`_order_entry` of `order` with that fill and status."""
+    return [order.arrival, order.client_order_id, order.account, order.symbol,
+            _SIDE_VALUES[order.side], order.price, order.quantity, filled,
+            _STATUS_VALUES[status], order.ts_ns]  # fmt: skip
 
 
 def _acceptance_row(a: _Acceptance) -> tuple[int, str, int, int]:
