@@ -48,7 +48,9 @@ def logged(
     for text in texts:
         index = state.last_index + 1 if state.command_count else 2
         state.apply(index, text)
-        log.maybe_append(state, index, 1)
+        # A due record waits while two are still being written (the log's back-pressure).
+        while log.due(state) and not log.maybe_append(state, index, 1):
+            time.sleep(0.001)
     return state, log
 
 

@@ -111,15 +111,17 @@ class _Acceptance:
     execution_count: int
 
 
+_OrderChange = tuple[Order, int, OrderStatus, int]  # order, filled, status, digest term
+
+
 @dataclass(frozen=True)
 class StateChanges:
     """An `EngineState`'s changes between two `take_changes` calls, and its digests after
     them: one record of a checkpoint log (checkpoint.py)."""
 
-    # Each changed order with its fill and status as they were when taken: those are the only
-    # fields of an order that change, so the rest is read later, on the writer's thread.
-    orders: list[tuple[Order, int, OrderStatus]]
-    order_terms: list[tuple[str, int]]
+    # Every change of an order, in order, with its fill, status and digest term right after
+    # it (an order changed twice is here twice; the later supersedes).
+    orders: list[_OrderChange]
     acceptances: list[tuple[str, _Acceptance]]  # of the orders new since the last take
     executions_from: int
     executions: list[Execution]
@@ -134,11 +136,12 @@ class StateChanges:
         """As plain data, in the layout of `EngineState.__getstate__` (orders, acceptances and
         order terms only of the changed orders; executions and commands only the new ones,
         after the first `executions_from` and `commands_from`)."""
+        changes = self.orders
         return {
             "format": STATE_FORMAT,
-            "orders": [_order_row(order, filled, status) for order, filled, status in self.orders],
+            "orders": [_order_row(order, filled, status) for order, filled, status, _ in changes],
             "acceptances": {order_id: _acceptance_row(a) for order_id, a in self.acceptances},
-            "order_terms": dict(self.order_terms),
+            "order_terms": {order.client_order_id: term for order, _, _, term in changes},
             "executions_from": self.executions_from,
             "executions": [_execution_row(execution) for execution in self.executions],
             "commands_from": self.commands_from,
@@ -167,8 +170,8 @@ class EngineState:
         self._hash_cache: str | None = None
         # Checkpoints (track_changes): the orders changed since the last take_changes, and
         # how many executions and commands had been taken by then.
-        self._changed: dict[str, None] | None = None
-        self._orders_taken = 0
+        self._changed: list[_OrderChange] | None = None
+        self._new_acceptances: list[tuple[str, _Acceptance]] = []
         self._executions_taken = 0
         self._commands_taken = 0
 
@@ -221,12 +224,14 @@ class EngineState:
         first_seq = self.last_exec_seq + 1
         fills = book.submit(order)
         executions = [self._record_execution(order, fill, command) for fill in fills]
-        self._acceptances[order.client_order_id] = _Acceptance(
+        accepted = self._acceptances[order.client_order_id] = _Acceptance(
             filled=order.filled,
             status=order.status,
             first_seq=first_seq,
             execution_count=len(executions),
         )
+        if self._changed is not None:
+            self._new_acceptances.append((order.client_order_id, accepted))
         for touched in [order, *(fill.maker for fill in fills)]:
             self._refresh_order_term(touched)
         return {
@@ -307,7 +312,9 @@ class EngineState:
         self._order_terms[order.client_order_id] = term
         self._orders_digest = (self._orders_digest - previous + term) % _DIGEST_MODULUS
         if self._changed is not None:
-            self._changed[order.client_order_id] = None
+            # Its fill and status now: the only fields of an order that change, so the rest
+            # can be read later, on the checkpoint writer's thread.
+            self._changed.append((order, order.filled, order.status, term))
 
     # ----------------------------------------------------------------- checkpoints
     #
@@ -359,33 +366,26 @@ class EngineState:
     def track_changes(self) -> None:
         """Remember from now on which orders change, for `take_changes` (an order changes
         only through `_refresh_order_term`, which every mutation of one calls)."""
-        self._changed = {}
-        self._orders_taken = len(self._orders)
+        self._changed = []
+        self._new_acceptances = []
         self._executions_taken = len(self._executions)
         self._commands_taken = len(self._commands)
 
     def take_changes(self) -> StateChanges:
-        """What changed since `track_changes` or the last call, as little as can be copied
-        here on the tick thread: each changed order's fill and status (the rest of an order
-        never changes), its digest term, and slices of the new executions and commands
-        (immutable). `StateChanges.image` makes plain data of it later, on another thread."""
+        """What changed since `track_changes` or the last call. The applies kept the list as
+        they went (a tuple per order change), so taking it costs the tick thread two list
+        swaps and two slices of immutable objects, whatever the number of changes;
+        `StateChanges.image` makes plain data of it later, on another thread."""
         changed = self._changed
         if changed is None:
             raise RuntimeError("take_changes before track_changes")
-        self._changed = {}
-        orders, terms, acceptances = self._orders, self._order_terms, self._acceptances
-        new_from, self._orders_taken = self._orders_taken, len(orders)
-        taken = [orders[order_id] for order_id in changed]
+        acceptances = self._new_acceptances
+        self._changed, self._new_acceptances = [], []
         executions_from, self._executions_taken = self._executions_taken, len(self._executions)
         commands_from, self._commands_taken = self._commands_taken, len(self._commands)
         return StateChanges(
-            orders=[(order, order.filled, order.status) for order in taken],
-            order_terms=[(order.client_order_id, terms[order.client_order_id]) for order in taken],
-            acceptances=[
-                (order.client_order_id, acceptances[order.client_order_id])
-                for order in taken
-                if order.arrival > new_from
-            ],
+            orders=changed,
+            acceptances=acceptances,
             executions_from=executions_from,
             executions=self._executions[executions_from:],
             commands_from=commands_from,
