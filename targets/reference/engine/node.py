@@ -431,7 +431,7 @@ class EngineNode(SyncObj):  # type: ignore[misc]  # PySyncObj is untyped
         return True
 
     def _append_checkpoint_if_due(self) -> None:
-        # Every node, the leader too: a record costs the tick thread ~1 us per changed order
+        # Every node, the leader too: taking a record costs the tick thread two list swaps
         # (checkpoint.py), unlike the whole-state forks of before, which only followers made.
         state = self.engine.checkpoint_view()
         if not self._checkpoints.due(state):
