@@ -40,7 +40,11 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     """Nearest-rank percentile of unsorted values (None for no values)."""
     if not values:
         return None
-    ordered = sorted(values)
+    return nearest_rank(sorted(values), fraction)
+
+
+def nearest_rank(ordered: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of values already sorted (at least one)."""
     rank = max(1, math.ceil(fraction * len(ordered)))
     return ordered[rank - 1]
 
@@ -346,8 +350,7 @@ class _SlidingWindow:
         latencies = self._available_latencies_ms
         if len(latencies) / self.size < tolerance.success_rate_min or not latencies:
             return False
-        rank = max(1, math.ceil(0.99 * len(latencies)))  # nearest rank, as `percentile`
-        return latencies[rank - 1] <= tolerance.latency_p99_ms_max
+        return nearest_rank(latencies, 0.99) <= tolerance.latency_p99_ms_max
 
 
 def recovered_at(

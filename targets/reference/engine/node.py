@@ -211,8 +211,8 @@ class ReplicatedEngine(SyncObjConsumer):  # type: ignore[misc]  # PySyncObj is u
             self._applied_through = raft_index
 
     def checkpoint_view(self) -> EngineState:
-        """The live state, for a checkpoint writer that copies it on the tick thread (its only
-        mutator) before anything else can change it."""
+        """The live state, for the checkpoint log: it tracks the state's changes and takes them
+        on the tick thread, the state's only mutator."""
         return self._state
 
     def note_applied_through(self, raft_index: int) -> None:

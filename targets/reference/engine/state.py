@@ -168,8 +168,8 @@ class EngineState:
         self._executions_digest = _CHAIN_START
         self._commands_digest = _CHAIN_START
         self._hash_cache: str | None = None
-        # Checkpoints (track_changes): the orders changed since the last take_changes, and
-        # how many executions and commands had been taken by then.
+        # Checkpoints (track_changes): the order changes and new acceptances since the last
+        # take_changes, and how many executions and commands had been taken by then.
         self._changed: list[_OrderChange] | None = None
         self._new_acceptances: list[tuple[str, _Acceptance]] = []
         self._executions_taken = 0
@@ -542,18 +542,8 @@ def _decoded_or_none(text: str) -> Command | None:
 
 
 def _order_entry(order: Order) -> list[object]:
-    return [
-        order.arrival,
-        order.client_order_id,
-        order.account,
-        order.symbol,
-        str(order.side),
-        order.price,
-        order.quantity,
-        order.filled,
-        str(order.status),
-        order.ts_ns,
-    ]
+    """The order as its digest term and checkpoints hold it."""
+    return _order_row(order, order.filled, order.status)
 
 
 _SIDES = {side.value: side for side in Side}
@@ -572,7 +562,7 @@ _STATUS_VALUES = {status: status.value for status in OrderStatus}
 
 
 def _order_row(order: Order, filled: int, status: OrderStatus) -> list[object]:
-    """`_order_entry` of `order` with that fill and status."""
+    """`_order_entry` of `order` as it was with that fill and status (the fields that change)."""
     return [order.arrival, order.client_order_id, order.account, order.symbol,
             _SIDE_VALUES[order.side], order.price, order.quantity, filled,
             _STATUS_VALUES[status], order.ts_ns]  # fmt: skip
