@@ -35,6 +35,7 @@ from harness.results import git_facts
 # In the order they run; the cheap ones first so a quick run fails fast.
 BENCHMARKS = (
     "judging_scaling",
+    "recording_memory",
     "http_handler_cost",
     "harness_overhead",
     "load_path",

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from harness.history import History
 from harness.leadership import all_losses
 from harness.metrics import (
-    NS_PER_MS,
     Failover,
     LatencySummary,
     Recovery,
@@ -19,10 +18,10 @@ from harness.metrics import (
     find_failover,
     latency_by_phase,
     outages,
-    percentile,
     recovered_at,
 )
 from harness.records import DEFAULT_CLUSTER, FaultEvent, Outcome, ProbeSample, RequestRecord
+from harness.request_log import as_log
 from harness.rig import INTERVAL_NS as RIG_INTERVAL_NS
 from harness.rig import RigLoad, rig_load
 from harness.scenario.model import Scenario, SteadyState
@@ -94,7 +93,11 @@ def _recovery(
 ) -> int | None:
     """Recovered at the first healthy window after the last outage that began while the
     fault could still be acting (from `since_ns` to `until_ns`)."""
-    horizon = until_ns if until_ns is not None else max((r.end_ns for r in requests), default=0)
+    if until_ns is not None:
+        horizon = until_ns
+    else:
+        ends = as_log(requests).numbers().end_ns()
+        horizon = int(ends.max()) if len(ends) else 0
     related = [end for start, end in outages(requests) if since_ns <= start <= horizon]
     not_before = max([since_ns, *related])
     return recovered_at(requests, not_before, tolerance)
@@ -123,9 +126,10 @@ def _recoveries(
 
 
 def analyse(history: History, scenario: Scenario) -> RunMetrics:
-    requests = sorted(history.requests, key=lambda r: r.intended_ns)
+    requests = history.requests.in_intended_order()  # columns, not a list of records
+    numbers = requests.numbers()
     total = len(requests)
-    unavailable = sum(1 for r in requests if not r.available)
+    unavailable = int((~numbers.available()).sum())
     tolerance = tolerance_of(scenario.steady_state, scenario.load.rate_per_s)
     recoveries = _recoveries(requests, history.faults, tolerance)
     recovery = [r.recovery_ms for r in recoveries]
@@ -140,7 +144,7 @@ def analyse(history: History, scenario: Scenario) -> RunMetrics:
     return RunMetrics(
         requests=total,
         error_rate=unavailable / total if total else 0.0,
-        unknown_outcomes=sum(1 for r in requests if r.outcome is Outcome.UNKNOWN),
+        unknown_outcomes=int(numbers.outcome_is(Outcome.UNKNOWN).sum()),
         downtime_ms=downtime_ms(requests),
         failovers=_failovers(history),
         leadership_losses=all_losses(history.probes, history.faults),
@@ -181,14 +185,17 @@ def check_steady_state(
 ) -> SteadyStateResult:
     # Only requests answered inside the window: one sent just before a fault and caught in
     # flight by it is the fault's doing, not a sign the steady state was not reached.
-    window = [r for r in history.requests if start_ns <= r.intended_ns and r.end_ns < end_ns]
+    numbers = history.requests.numbers()
+    in_window = (numbers.intended_ns >= start_ns) & (numbers.end_ns() < end_ns)
+    window_size = int(in_window.sum())
     tolerance = tolerance_of(steady, rate_per_s)
     problems: list[str] = []
-    success_rate = sum(1 for r in window if r.available) / len(window) if window else None
-    p99 = percentile([r.latency_ns / NS_PER_MS for r in window if r.available], 0.99)
-    if len(window) < tolerance.min_requests:
+    available = numbers.available() & in_window
+    success_rate = int(available.sum()) / window_size if window_size else None
+    p99 = LatencySummary.of_latencies_ns(numbers.latency_ns[available]).p99_ms
+    if window_size < tolerance.min_requests:
         problems.append(
-            f"only {len(window)} requests in the window (need {tolerance.min_requests})"
+            f"only {window_size} requests in the window (need {tolerance.min_requests})"
         )
     if success_rate is not None and success_rate < steady.success_rate_min:
         problems.append(f"success rate {success_rate:.4f} < {steady.success_rate_min}")
@@ -208,11 +215,11 @@ def check_steady_state(
         elif probe.max is not None and max(values) > probe.max:
             problems.append(f"probe {probe.probe} reached {max(values):g} > {probe.max:g}")
     verdict = Verdict.INVALID if problems else Verdict.VALID
-    if not window:
+    if not window_size:
         verdict = Verdict.UNKNOWN
     # Each rig sample covers the interval before it: the one just after the window counts.
     rig = rig_load(history.metrics, start_ns, end_ns + RIG_INTERVAL_NS)
-    return SteadyStateResult(name, verdict, len(window), success_rate, p99, tuple(problems), rig)
+    return SteadyStateResult(name, verdict, window_size, success_rate, p99, tuple(problems), rig)
 
 
 def leader_at(probes: Sequence[ProbeSample], at_ns: int) -> tuple[str | None, int | None]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.records import FaultEvent, MetricSample, PhaseMark, ProbeSample, RequestRecord
+from harness.request_log import RequestLog
 
 Record = RequestRecord | ProbeSample | FaultEvent | PhaseMark | MetricSample
 Listener = Callable[[Record], None]
@@ -56,12 +57,17 @@ class EventBus:
 class History:
     """Everything that happened in a run, in arrival order per kind."""
 
-    requests: list[RequestRecord] = field(default_factory=list)
+    # Columns, not objects: ~30 bytes a request instead of ~330 (harness/request_log.py).
+    requests: RequestLog = field(default_factory=RequestLog)
     probes: list[ProbeSample] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
     phases: list[PhaseMark] = field(default_factory=list)
     metrics: list[MetricSample] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.requests, RequestLog):  # a list of records, as tests give
+            self.requests = RequestLog(self.requests)
 
     def record(self, record: Record) -> None:
         with self._lock:

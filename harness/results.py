@@ -13,6 +13,8 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +22,10 @@ import yaml
 
 from harness.clock_anchor import ClockAnchor
 from harness.history import History
-from harness.records import Outcome
+from harness.records import Outcome, RequestRecord
+from harness.request_log import as_log
 from harness.store.atomic import point_link, write_atomically, write_text_atomically
+from harness.store.request_parquet import write_requests
 from harness.store.summary import GitFacts, HostFacts
 
 if TYPE_CHECKING:
@@ -50,22 +54,28 @@ INSTANT_COLUMNS = ("intended_ns", "start_ns", "end_ns", "arrival_ns", "sent_ns",
 def write_history(
     run_dir: Path,
     history: History,
-    warmup_requests: list[Any] | None = None,
+    warmup_requests: Sequence[RequestRecord] | None = None,
     anchor: ClockAnchor | None = None,
 ) -> dict[str, int]:
     """One Parquet file per kind of record (the warm-up's requests in their own file);
     returns the row counts. With an anchor, every instant column `X_ns` has a twin
     `X_utc_ns` (nanoseconds since the epoch, UTC) next to it."""
     counts = {}
+    shift = anchor.utc_ns - anchor.monotonic_ns if anchor is not None else None
+    logs = [("requests", history.requests)]
+    if warmup_requests:
+        logs.append(("warmup_requests", as_log(warmup_requests)))
+    for name, log in logs:
+        write_atomically(
+            run_dir / f"{name}.parquet", partial(write_requests, log=log, utc_shift_ns=shift)
+        )
+        counts[name] = len(log)
     kinds: list[tuple[str, list[Any]]] = [
-        ("requests", history.requests),
         ("probes", history.probes),
         ("faults", history.faults),
         ("phases", history.phases),
         ("metrics", history.metrics),
     ]
-    if warmup_requests:
-        kinds.append(("warmup_requests", warmup_requests))
     # Imported here, when a run has records to write: pandas is 0.6 s of CPU that a command
     # refusing a bad file at once (`run`, `suite`) would pay first.
     import pandas as pd

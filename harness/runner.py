@@ -45,6 +45,7 @@ from harness.netaddr import url_address
 from harness.paths import new_run_dir, results_root
 from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
+from harness.request_log import RequestLog
 from harness.results import git_facts, host_facts, point_latest, write_history, write_scenario
 from harness.rig import RigLoad, rig_load, rig_probes
 from harness.run_parts import (
@@ -101,7 +102,7 @@ class RunResult:
     history: History | None = None
     # Every request the safety checks judged: this run's, its warm-up's, and those of earlier
     # runs on the same (shared) topology, whose orders are in the same state.
-    checked_requests: list[RequestRecord] = field(default_factory=list)
+    checked_requests: Sequence[RequestRecord] = field(default_factory=RequestLog)
     checks: list[CheckResult] = field(default_factory=list)
     stopped_by: str | None = None  # the abort condition that tripped
 
@@ -190,14 +191,14 @@ class ScenarioRun:
         self.loaded = loaded
         # Requests of earlier runs on a topology this run shares (harness/suite/
         # shared_topology.py): their orders are in the state the safety checks read.
-        self.earlier_requests = list(earlier_requests)
+        self.earlier_requests = earlier_requests
         self.parts = parts if parts is not None else real_parts()
         self.scenario = loaded.scenario
         self.release = release
         self.report = report
         self.bus = EventBus()
         self.history = History()
-        self.warmup_requests: list[RequestRecord] = []  # appended by the warm-up load only
+        self.warmup_requests = RequestLog()  # appended by the warm-up load only
         self.load_addresses: tuple[str, ...] = ()
         self.read_back_answers: ReadBackAnswers | None = None
         self.read_back_problem = ""
@@ -553,7 +554,7 @@ class ScenarioRun:
         if not self.warmup_requests:
             return self.history
         return History(
-            requests=[*self.warmup_requests, *self.history.requests],
+            requests=RequestLog.joined(self.warmup_requests, self.history.requests),
             probes=self.history.probes,
             faults=self.history.faults,
             phases=self.history.phases,
@@ -566,7 +567,7 @@ class ScenarioRun:
         checked = self._checked_history()
         if not self.earlier_requests:
             return checked
-        return replace(checked, requests=[*self.earlier_requests, *checked.requests])
+        return replace(checked, requests=RequestLog.joined(self.earlier_requests, checked.requests))
 
     def _steady_states(self) -> list[SteadyStateResult]:
         load_start = self.history.phase_ns("load")

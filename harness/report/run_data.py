@@ -22,6 +22,11 @@ from harness.store.summary import RecoverySpan, RunSummary, load_summary
 
 NS_PER_S = 1_000_000_000
 HISTORY_FILES = ("requests", "probes", "faults", "phases", "metrics")
+# What the report uses of each request: its ids and reasons would be most of a long run's
+# frame in memory (a Python string per request) and are not drawn; the outcome is read as
+# a category (a byte a request, not a pointer).
+COLUMNS_READ = {"requests": ["intended_ns", "end_ns", "outcome"]}
+CATEGORIES_READ = {"requests": ["outcome"]}
 # (label, fraction) of the latency percentiles the report shows; max is added to these.
 PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99.9", 0.999))
 PHASES = ("before", "during", "after")
@@ -54,13 +59,20 @@ def load_run(run_dir: Path) -> RunData:
         raise NotARunError(str(error)) from error
     scenario_path = run_dir / "scenario.yaml"
     scenario_text = scenario_path.read_text() if scenario_path.is_file() else None
-    return RunData(run_dir, summary, scenario_text, {n: _read(run_dir, n) for n in HISTORY_FILES})
+    return RunData(
+        run_dir, summary, scenario_text, {n: read_history_file(run_dir, n) for n in HISTORY_FILES}
+    )
 
 
-def _read(run_dir: Path, name: str) -> pd.DataFrame | None:
+def read_history_file(run_dir: Path, name: str) -> pd.DataFrame | None:
+    """The columns of `<name>.parquet` the report uses; None when not recorded."""
     path = run_dir / f"{name}.parquet"
+    if not path.is_file():
+        return None
     try:
-        return pd.read_parquet(path) if path.is_file() else None
+        return pd.read_parquet(
+            path, columns=COLUMNS_READ.get(name), read_dictionary=CATEGORIES_READ.get(name)
+        )
     except (OSError, ValueError):  # a truncated file of an aborted run is "not recorded"
         return None
 

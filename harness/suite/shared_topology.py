@@ -18,9 +18,9 @@ none is taken for an order nobody sent).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -47,7 +47,7 @@ class _Running:
     stack: ExitStack
     # Every request its runs sent so far: their orders are in its state, so the next run's
     # safety checks judge them too (else an order of an earlier run is one "nobody sent").
-    requests: list[RequestRecord] = field(default_factory=list)
+    requests: Sequence[RequestRecord] = ()
 
 
 class SharedTopology:
@@ -100,15 +100,15 @@ class SharedTopology:
         self._running = _Running(topology, backend_name, backend, stack)
         return backend
 
-    def earlier_requests(self) -> list[RequestRecord]:
+    def earlier_requests(self) -> Sequence[RequestRecord]:
         """What the runs on the topology `for_scenario` last gave sent before this one."""
-        return list(self._running.requests) if self._running is not None else []
+        return self._running.requests if self._running is not None else ()
 
     def ran(self, result: RunResult) -> None:
         """After a run on the shared topology: what its safety checks judged, earlier runs'
         requests included, is what the next run's must judge too."""
         if self._running is not None:
-            self._running.requests = list(result.checked_requests)
+            self._running.requests = result.checked_requests
 
     def discard(self) -> None:
         """After a run that erred: its faults may not all be healed, so no later run may

@@ -16,7 +16,7 @@ from benchmarks.figures import load_document
 
 pytestmark = pytest.mark.integration
 
-QUICK = ("judging_scaling", "http_handler_cost")
+QUICK = ("judging_scaling", "recording_memory", "http_handler_cost")
 
 
 def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -38,6 +38,7 @@ def test_quick_bench_writes_one_document_and_compare_flags_a_regression(tmp_path
     assert all(entry.status == "ok" and entry.figures for entry in document.benchmarks.values())
     assert document.conditions["cores"] == os.cpu_count()
     assert "checks_us_per_order" in ran.stdout and str(written) in ran.stdout
+    assert "harness_peak_rss_mb" in ran.stdout
 
     assert bench("--compare", str(written), str(written)).returncode == 0
     raw = json.loads(written.read_text())
