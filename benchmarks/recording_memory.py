@@ -30,12 +30,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 from benchmarks.common import python_json, ratio
 from benchmarks.figures import Better, Figure, Measurement
+from harness.analysis import SteadyStateResult
+from harness.checks.result import CheckResult
+from harness.history import History
+from harness.metrics import RunMetrics
+from harness.rig import RigLoad
+from harness.store.summarise import RunFacts
+from harness.verdicts import SloResult, Verdict
 
 RATE_PER_S = 10_000
 WORKERS = 2
@@ -113,13 +121,15 @@ def record_and_judge(count: int) -> dict[str, Any]:
     import pandas  # noqa: F401  # the harness has these loaded by the time a run records
 
     from harness.analysis import analyse, check_steady_state
-    from harness.history import EventBus, History
+    from harness.history import EventBus
     from harness.load import driver as driver_module
     from harness.load.driver import LoadDriver, Topology
     from harness.records import PhaseMark, ProbeSample
-    from harness.report.run_data import read_history_file
+    from harness.request_log import as_log
     from harness.results import write_history
     from harness.scenario.model import LoadProfile, Scenario
+    from harness.store.summarise import summarise
+    from harness.store.summary import write_summary
 
     duration_s = count / RATE_PER_S
     scenario = Scenario.model_validate(
@@ -160,35 +170,75 @@ def record_and_judge(count: int) -> dict[str, Any]:
         recorded_mb = rss_mb()
         peaks = {"recorded": peak_rss_mb()}
         started = time.perf_counter()
-        analyse(history, scenario)
-        check_steady_state("all", history, scenario.steady_state, START_NS, 2**62, RATE_PER_S)
+        metrics = analyse(history, scenario)
+        steady = check_steady_state(
+            "all", history, scenario.steady_state, START_NS, 2**62, RATE_PER_S
+        )
         judge_s = time.perf_counter() - started
         peaks["judged"] = peak_rss_mb()
         started = time.perf_counter()
-        write_history(run_dir, history)
+        counts = write_history(run_dir, history)
         write_s = time.perf_counter() - started
         peaks["written"] = peak_rss_mb()
-        parquet = run_dir / "requests.parquet"
-        parquet_bytes = parquet.stat().st_size
-        read_back = read_history_file(run_dir, "requests")  # as the run's report reads it
-        if read_back is None or len(read_back) != count:
-            raise SystemExit(f"requests.parquet does not hold the {count} requests")
-        peaks["read_back"] = peak_rss_mb()
+        parquet_bytes = (run_dir / "requests.parquet").stat().st_size
+        started = time.perf_counter()
+        judged = _Judged(Verdict.VALID, metrics, [], [steady], [], history, None)
+        write_summary(run_dir, summarise(_facts(duration_s, counts), judged))
+        # Imported here, as the runner does: matplotlib is not loaded while a run records.
+        from harness.report.run_report import write_run_report
+
+        write_run_report(run_dir)  # reads the history back from disk, as a run's does
+        report_s = time.perf_counter() - started
+        peaks["reported"] = peak_rss_mb()
     return {
         "requests": count,
         "probe_samples": probes,
         "base_rss_mb": round(base_mb, 1),
         "recorded_rss_mb": round(recorded_mb, 1),
         "memory_bytes_per_request": round((recorded_mb - base_mb) * 1e6 / count, 1),
-        "request_log_bytes_per_request": round(history.requests.nbytes() / count, 1),
+        "request_log_bytes_per_request": round(as_log(history.requests).nbytes() / count, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_rss_mb_by_phase": {phase: round(mb, 1) for phase, mb in peaks.items()},
         "read_s": round(read_s, 2),
         "reader_cpu_us_per_request": round(read_cpu_s / count * 1e6, 2),
         "judge_s": round(judge_s, 2),
         "write_s": round(write_s, 2),
+        "report_s": round(report_s, 2),
         "parquet_bytes_per_request": round(parquet_bytes / count, 1),
     }
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """A judged run as `summarise` reads one (runner.RunResult's fields)."""
+
+    verdict: Verdict
+    metrics: RunMetrics | None
+    slos: list[SloResult]
+    steady: list[SteadyStateResult]
+    checks: list[CheckResult]
+    history: History | None
+    rig: RigLoad | None
+
+
+def _facts(duration_s: float, counts: dict[str, int]) -> RunFacts:
+    from harness.results import git_facts, host_facts
+    from harness.store.summary import RecordCounts, RunStatus, TargetFacts
+
+    return RunFacts(
+        scenario="recording-memory-bench",
+        status=RunStatus.FINISHED,
+        release=None,
+        started_at="2026-12-04T00:00:00Z",
+        duration_s=duration_s,
+        seed=1,
+        harness=git_facts(),
+        target=TargetFacts(name="bench"),
+        host=host_facts(),
+        records=RecordCounts(**counts),
+        errors=[],
+        schedule=[],
+    )
 
 
 def objects_bytes_per_request(count: int) -> dict[str, Any]:

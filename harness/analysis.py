@@ -93,11 +93,8 @@ def _recovery(
 ) -> int | None:
     """Recovered at the first healthy window after the last outage that began while the
     fault could still be acting (from `since_ns` to `until_ns`)."""
-    if until_ns is not None:
-        horizon = until_ns
-    else:
-        ends = as_log(requests).numbers().end_ns()
-        horizon = int(ends.max()) if len(ends) else 0
+    last_end = until_ns if until_ns is not None else as_log(requests).numbers().max_end_ns()
+    horizon = last_end or 0
     related = [end for start, end in outages(requests) if since_ns <= start <= horizon]
     not_before = max([since_ns, *related])
     return recovered_at(requests, not_before, tolerance)
@@ -126,7 +123,7 @@ def _recoveries(
 
 
 def analyse(history: History, scenario: Scenario) -> RunMetrics:
-    requests = history.requests.in_intended_order()  # columns, not a list of records
+    requests = as_log(history.requests).in_intended_order()  # columns, not records
     numbers = requests.numbers()
     total = len(requests)
     unavailable = int((~numbers.available()).sum())
@@ -185,8 +182,9 @@ def check_steady_state(
 ) -> SteadyStateResult:
     # Only requests answered inside the window: one sent just before a fault and caught in
     # flight by it is the fault's doing, not a sign the steady state was not reached.
-    numbers = history.requests.numbers()
-    in_window = (numbers.intended_ns >= start_ns) & (numbers.end_ns() < end_ns)
+    numbers = as_log(history.requests).numbers()
+    in_window = numbers.ends_before(end_ns)
+    in_window &= numbers.intended_ns >= start_ns
     window_size = int(in_window.sum())
     tolerance = tolerance_of(steady, rate_per_s)
     problems: list[str] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from harness.records import FaultEvent, MetricSample, PhaseMark, ProbeSample, RequestRecord
@@ -57,8 +57,9 @@ class EventBus:
 class History:
     """Everything that happened in a run, in arrival order per kind."""
 
-    # Columns, not objects: ~30 bytes a request instead of ~330 (harness/request_log.py).
-    requests: RequestLog = field(default_factory=RequestLog)
+    # Columns, not objects: ~30 bytes a request instead of ~330 (harness/request_log.py);
+    # a history the checks judge may join several logs instead (JoinedRequests).
+    requests: Sequence[RequestRecord] = field(default_factory=RequestLog)
     probes: list[ProbeSample] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
     phases: list[PhaseMark] = field(default_factory=list)
@@ -66,14 +67,14 @@ class History:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.requests, RequestLog):  # a list of records, as tests give
+        if isinstance(self.requests, list | tuple):  # records, as tests give them
             self.requests = RequestLog(self.requests)
 
     def record(self, record: Record) -> None:
         with self._lock:
             match record:
                 case RequestRecord():
-                    self.requests.append(record)
+                    self._log().append(record)
                 case ProbeSample():
                     self.probes.append(record)
                 case FaultEvent():
@@ -82,6 +83,11 @@ class History:
                     self.phases.append(record)
                 case MetricSample():
                     self.metrics.append(record)
+
+    def _log(self) -> RequestLog:
+        if not isinstance(self.requests, RequestLog):
+            raise TypeError("a history of joined requests is read, not recorded to")
+        return self.requests
 
     def phase_ns(self, name: str) -> int | None:
         return next((p.at_ns for p in self.phases if p.name == name), None)

@@ -14,10 +14,14 @@ time), or by column (`intended_ns`, `columns`) where numbers are all that is nee
 
 from __future__ import annotations
 
+import bisect
 import re
+import threading
+import weakref
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, overload
 
 from harness.records import Outcome, RequestRecord
@@ -36,6 +40,11 @@ _OUTCOME_CODES = {outcome: code for code, outcome in enumerate(_OUTCOMES)}
 _TRAILING_NUMBER = re.compile(r"(.*?)(0|[1-9][0-9]{0,17})")
 _NO_NUMBER = -1
 _PIECE = 65_536  # requests per slice when iterating
+# How far back in the log a request arriving out of intended order is put in its place:
+# two workers' 50 ms batches at 10,000/s interleave over ~500 requests; inserting moves the
+# requests after it, so a request seconds late is appended and the log sorted when judged.
+REORDER_REACH = 8_192
+_CHUNK = 1_000_000  # requests per piece of whole-log arithmetic
 
 
 class IntColumn:
@@ -53,6 +62,13 @@ class IntColumn:
         except OverflowError:
             self._widen(value)
             self.values.append(value)
+
+    def insert(self, position: int, value: int) -> None:
+        try:
+            self.values.insert(position, value)
+        except OverflowError:
+            self._widen(value)
+            self.values.insert(position, value)
 
     def extend(self, values: Iterable[int]) -> None:
         for value in values:
@@ -119,7 +135,29 @@ def _status_of(code: int) -> int | None:
     return code - 1 if code > 0 else code
 
 
-class RequestLog(Sequence[RequestRecord]):
+class _Records(Sequence[RequestRecord]):
+    """Indexing of a sequence of records, in terms of the record at a valid index."""
+
+    @overload
+    def __getitem__(self, index: int) -> RequestRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RequestRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> RequestRecord | list[RequestRecord]:
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("request index out of range")
+        return self._at(index)
+
+    def _at(self, index: int) -> RequestRecord:
+        raise NotImplementedError
+
+
+class RequestLog(_Records):
     """Append-only (safe to append from one thread while another reads a length's worth)."""
 
     def __init__(self, records: Iterable[RequestRecord] = ()) -> None:
@@ -138,57 +176,66 @@ class RequestLog(Sequence[RequestRecord]):
         self._reasons = Interned()
         self._prefixes = Interned()
         self._in_intended_order = True
+        # Appends may insert: a reader takes its pieces of every column under this lock.
+        self._lock = threading.Lock()
+        self._version = 0  # moves when a request is put anywhere but at the end
+        self._numbers: weakref.ref[RequestNumbers] | None = None
         self.extend(records)
 
     def append(self, record: RequestRecord) -> None:
+        """Adds a request at its place in intended order when that is among the last
+        `REORDER_REACH` (the workers' batches interleave by tens of milliseconds), else at
+        the end, and the log is ordered when judged (`in_intended_order`)."""
         intended = record.intended_ns
-        if self._intended.values and intended < self._intended.values[-1]:
-            self._in_intended_order = False
         prefix, number = split_id(record.client_order_id)
-        # The instant goes last: a reader takes the length from it, so every other column
-        # already holds the request when it is counted.
-        self._start_offset.append(record.start_ns - intended)
-        self._end_offset.append(record.end_ns - intended)
-        self._kind.append(self._kinds.code(record.kind))
-        self._outcome.append(_OUTCOME_CODES[record.outcome])
-        self._status.append(_status_code(record.http_status))
-        self._reason.append(self._reasons.code(record.reason))
-        self._user.append(record.user)
-        self._fills.append(record.fills)
-        self._id_prefix.append(self._prefixes.code(prefix))
-        self._id_number.append(number)
-        self._intended.append(intended)
+        fields = (
+            (self._start_offset, record.start_ns - intended),
+            (self._end_offset, record.end_ns - intended),
+            (self._kind, self._kinds.code(record.kind)),
+            (self._outcome, _OUTCOME_CODES[record.outcome]),
+            (self._status, _status_code(record.http_status)),
+            (self._reason, self._reasons.code(record.reason)),
+            (self._user, record.user),
+            (self._fills, record.fills),
+            (self._id_prefix, self._prefixes.code(prefix)),
+            (self._id_number, number),
+            (self._intended, intended),
+        )
+        with self._lock:
+            instants = self._intended.values
+            if not instants or intended >= instants[-1]:
+                for column, value in fields:
+                    column.append(value)
+                return
+            position = self._place_of(intended)
+            if position is None:
+                self._in_intended_order = False
+                position = len(instants)
+            for column, value in fields:
+                column.insert(position, value)
+            self._version += 1
+
+    def _place_of(self, intended: int) -> int | None:
+        """Where `intended` goes (after equal instants), if among the last REORDER_REACH."""
+        instants = self._intended.values
+        reach = max(0, len(instants) - REORDER_REACH)
+        place = bisect.bisect_right(instants, intended, reach)
+        if place > reach or reach == 0 or instants[reach - 1] <= intended:
+            return place
+        return None
 
     def extend(self, records: Iterable[RequestRecord]) -> None:
         for record in records:
             self.append(record)
 
-    @classmethod
-    def joined(cls, *parts: Iterable[RequestRecord]) -> RequestLog:
-        log = cls()
-        for part in parts:
-            log.extend(part)
-        return log
-
     def __len__(self) -> int:
         return len(self._intended.values)
 
-    @overload
-    def __getitem__(self, index: int) -> RequestRecord: ...
+    def _at(self, i: int) -> RequestRecord:
+        with self._lock:
+            return self._record_unlocked(i)
 
-    @overload
-    def __getitem__(self, index: slice) -> list[RequestRecord]: ...
-
-    def __getitem__(self, index: int | slice) -> RequestRecord | list[RequestRecord]:
-        if isinstance(index, slice):
-            return [self._record(i) for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("request index out of range")
-        return self._record(index)
-
-    def _record(self, i: int) -> RequestRecord:
+    def _record_unlocked(self, i: int) -> RequestRecord:
         intended = self._intended.values[i]
         return RequestRecord(
             self._kinds.values[self._kind.values[i]],
@@ -206,23 +253,11 @@ class RequestLog(Sequence[RequestRecord]):
     def __iter__(self) -> Iterator[RequestRecord]:
         kinds, reasons, prefixes = self._kinds.values, self._reasons.values, self._prefixes.values
         count = len(self)
-        columns = (
-            self._intended.values,
-            self._start_offset.values,
-            self._end_offset.values,
-            self._kind.values,
-            self._outcome.values,
-            self._status.values,
-            self._reason.values,
-            self._user.values,
-            self._fills.values,
-            self._id_prefix.values,
-            self._id_number.values,
-        )
         # In pieces: a slice of every column is a copy, and a whole log's copy would double it.
         for begin in range(0, count, _PIECE):
             end_of_piece = min(begin + _PIECE, count)
-            rows = zip(*(column[begin:end_of_piece] for column in columns), strict=True)
+            with self._lock:
+                pieces = [getattr(self, name).values[begin:end_of_piece] for name in _COLUMN_NAMES]
             for (
                 intended,
                 start,
@@ -235,7 +270,7 @@ class RequestLog(Sequence[RequestRecord]):
                 fills,
                 prefix,
                 number,
-            ) in rows:
+            ) in zip(*pieces, strict=True):
                 yield RequestRecord(
                     kinds[kind],
                     join_id(prefixes[prefix], number),
@@ -269,6 +304,11 @@ class RequestLog(Sequence[RequestRecord]):
             return self
         import numpy as np
 
+        with self._lock:
+            self._order_by_intended(np)
+        return self
+
+    def _order_by_intended(self, np: Any) -> None:
         order = np.argsort(np.frombuffer(self._intended.values, dtype=np.int64), kind="stable")
         for name in _COLUMN_NAMES:  # in place, a column at a time: one column in flight
             column: IntColumn = getattr(self, name)
@@ -276,23 +316,25 @@ class RequestLog(Sequence[RequestRecord]):
             values[:] = values[order]
             del values  # while it lives, the array cannot grow
         self._in_intended_order = True
-        return self
+        self._version += 1
 
     def numbers(self) -> RequestNumbers:
-        """What judging a run needs, as numpy arrays (copies, in the log's order): instants
-        as int64, the rest in the narrowest type they fit."""
+        """What judging a run needs, as numpy arrays made when first asked for (copies of the
+        log's requests, in its order). While one is held (judging holds one), asking again
+        gives the same one, so nested figures share its arrays; once let go, it is freed."""
+        with self._lock:
+            held = self._numbers() if self._numbers is not None else None
+            if held is not None and held.count == len(self) and held.version == self._version:
+                return held
+            numbers = RequestNumbers(self, self._version)
+            self._numbers = weakref.ref(numbers)
+            return numbers
+
+    def _copy(self, column: IntColumn, count: int) -> Any:
         import numpy as np
 
-        def copy(column: IntColumn) -> Any:
-            return np.frombuffer(column.values, dtype=column.values.typecode).copy()
-
-        return RequestNumbers(
-            intended_ns=copy(self._intended).astype(np.int64, copy=False),
-            latency_ns=copy(self._end_offset),
-            outcome_codes=copy(self._outcome),
-            reason_codes=copy(self._reason),
-            reasons=tuple(self._reasons.values),
-        )
+        with self._lock:
+            return np.frombuffer(column.values, dtype=column.values.typecode)[:count].copy()
 
     def intended_ns(self) -> Sequence[int]:
         return self._intended.values
@@ -303,7 +345,8 @@ class RequestLog(Sequence[RequestRecord]):
         import numpy as np
 
         def of(column: IntColumn) -> Any:
-            values = column.values[piece]
+            with self._lock:
+                values = column.values[piece]
             return np.frombuffer(values, dtype=values.typecode).astype(np.int64)
 
         intended = of(self._intended)
@@ -348,18 +391,60 @@ _COLUMN_NAMES = (
 )
 
 
-@dataclass(frozen=True)
 class RequestNumbers:
-    """The numbers of a log that judging uses; `latency_ns` is end_ns - intended_ns."""
+    """A log's numbers for judging, each array made on first use and kept by this object:
+    a caller holds only the arrays it asked for (a few bytes a request each, where the
+    records would be hundreds). `latency_ns` is end_ns - intended_ns, `lateness_ns` start_ns
+    - intended_ns; codes index `reasons` and `OUTCOME_OF_CODE`."""
 
-    intended_ns: npt.NDArray[np.int64]
-    latency_ns: npt.NDArray[np.signedinteger[Any]]
-    outcome_codes: npt.NDArray[np.signedinteger[Any]]
-    reason_codes: npt.NDArray[np.signedinteger[Any]]
-    reasons: tuple[str, ...]
+    def __init__(self, log: RequestLog, version: int) -> None:
+        self._log = log
+        self.count = len(log)
+        self.version = version
+        self.reasons = tuple(log._reasons.values)
+
+    @cached_property
+    def intended_ns(self) -> npt.NDArray[np.int64]:
+        import numpy as np
+
+        intended: npt.NDArray[np.int64] = self._log._copy(self._log._intended, self.count)
+        return intended.astype(np.int64, copy=False)
+
+    @cached_property
+    def latency_ns(self) -> npt.NDArray[np.signedinteger[Any]]:
+        latency: npt.NDArray[np.signedinteger[Any]] = self._log._copy(
+            self._log._end_offset, self.count
+        )
+        return latency
+
+    @cached_property
+    def lateness_ns(self) -> npt.NDArray[np.signedinteger[Any]]:
+        lateness: npt.NDArray[np.signedinteger[Any]] = self._log._copy(
+            self._log._start_offset, self.count
+        )
+        return lateness
+
+    @cached_property
+    def outcome_codes(self) -> npt.NDArray[np.signedinteger[Any]]:
+        codes: npt.NDArray[np.signedinteger[Any]] = self._log._copy(self._log._outcome, self.count)
+        return codes
+
+    @cached_property
+    def reason_codes(self) -> npt.NDArray[np.signedinteger[Any]]:
+        codes: npt.NDArray[np.signedinteger[Any]] = self._log._copy(self._log._reason, self.count)
+        return codes
 
     def outcome_is(self, outcome: Outcome) -> npt.NDArray[np.bool_]:
         matches: npt.NDArray[np.bool_] = self.outcome_codes == _OUTCOME_CODES[outcome]
+        return matches
+
+    def reason_is(self, reason: str) -> npt.NDArray[np.bool_]:
+        import numpy as np
+
+        code = self._log._reasons.codes.get(reason)
+        if code is None:
+            return np.zeros(self.count, dtype=np.bool_)
+        matches: npt.NDArray[np.bool_] = self.reason_codes == code
         return matches
 
     def available(self) -> npt.NDArray[np.bool_]:
@@ -367,6 +452,25 @@ class RequestNumbers:
 
     def end_ns(self) -> npt.NDArray[np.int64]:
         return self.intended_ns + self.latency_ns
+
+    # Whole-log sums of int64s are 8 bytes a request each: these go a million at a time.
+
+    def max_end_ns(self) -> int | None:
+        if not self.count:
+            return None
+        return max(int((self.intended_ns[c] + self.latency_ns[c]).max()) for c in self._chunks())
+
+    def ends_before(self, limit_ns: int) -> npt.NDArray[np.bool_]:
+        import numpy as np
+
+        before = np.empty(self.count, dtype=np.bool_)
+        for chunk in self._chunks():
+            before[chunk] = self.intended_ns[chunk] + self.latency_ns[chunk] < limit_ns
+        return before
+
+    def _chunks(self) -> Iterator[slice]:
+        for begin in range(0, self.count, _CHUNK):
+            yield slice(begin, min(begin + _CHUNK, self.count))
 
 
 @dataclass(frozen=True)
@@ -393,4 +497,31 @@ class RequestColumns:
 
 
 def as_log(requests: Sequence[RequestRecord]) -> RequestLog:
+    """The requests as a log: themselves when they are one, else a copy."""
     return requests if isinstance(requests, RequestLog) else RequestLog(requests)
+
+
+class JoinedRequests(_Records):
+    """Several sequences of requests read as one, without copying them: the requests the
+    safety checks judge are the warm-up's, the run's, and on a shared topology every
+    earlier run's too (a copy would hold a long run's log twice)."""
+
+    def __init__(self, *parts: Sequence[RequestRecord]) -> None:
+        self._parts = tuple(part for part in parts if len(part))
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+    def _at(self, index: int) -> RequestRecord:
+        for part in self._parts:
+            if index < len(part):
+                return part[index]
+            index -= len(part)
+        raise IndexError("request index out of range")
+
+    def __iter__(self) -> Iterator[RequestRecord]:
+        for part in self._parts:
+            yield from part
+
+    def __repr__(self) -> str:
+        return f"JoinedRequests({', '.join(repr(part) for part in self._parts)})"

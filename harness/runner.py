@@ -45,7 +45,7 @@ from harness.netaddr import url_address
 from harness.paths import new_run_dir, results_root
 from harness.probes import PeriodicProbe, http_status_measure, kafka_lag_measure
 from harness.records import PhaseMark, RequestRecord
-from harness.request_log import RequestLog
+from harness.request_log import JoinedRequests, RequestLog
 from harness.results import git_facts, host_facts, point_latest, write_history, write_scenario
 from harness.rig import RigLoad, rig_load, rig_probes
 from harness.run_parts import (
@@ -554,7 +554,7 @@ class ScenarioRun:
         if not self.warmup_requests:
             return self.history
         return History(
-            requests=RequestLog.joined(self.warmup_requests, self.history.requests),
+            requests=JoinedRequests(self.warmup_requests, self.history.requests),
             probes=self.history.probes,
             faults=self.history.faults,
             phases=self.history.phases,
@@ -567,7 +567,7 @@ class ScenarioRun:
         checked = self._checked_history()
         if not self.earlier_requests:
             return checked
-        return replace(checked, requests=RequestLog.joined(self.earlier_requests, checked.requests))
+        return replace(checked, requests=JoinedRequests(self.earlier_requests, checked.requests))
 
     def _steady_states(self) -> list[SteadyStateResult]:
         load_start = self.history.phase_ns("load")

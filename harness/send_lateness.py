@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.load.wire import UNSENT_REASON
-from harness.metrics import NS_PER_MS, percentile
+from harness.metrics import NS_PER_MS, nearest_rank
 from harness.records import RequestRecord
+from harness.request_log import as_log
 
 # The load path keeps p99 send lateness to a few ms on a quiet 2-core host at 1,000/s
 # (`hftchaos bench --only load_path`); beyond this the lag is the run's, not the generator's
@@ -25,18 +26,25 @@ SEND_LATENESS_WARN_MS = 20.0
 def send_lateness_ms(requests: Sequence[RequestRecord]) -> list[float]:
     """How late each request that was sent left, after its intended time (ms); the slots
     never sent have no start, so they are not in it."""
-    return [(r.start_ns - r.intended_ns) / NS_PER_MS for r in requests if r.reason != UNSENT_REASON]
+    numbers = as_log(requests).numbers()
+    return [
+        ns / NS_PER_MS for ns in numbers.lateness_ns[~numbers.reason_is(UNSENT_REASON)].tolist()
+    ]
 
 
 def lateness_warnings(requests: Sequence[RequestRecord]) -> list[str]:
-    late_ms = send_lateness_ms(requests)
-    unsent = len(requests) - len(late_ms)
-    p99 = percentile(late_ms, 0.99)
+    numbers = as_log(requests).numbers()
+    late_ns = numbers.lateness_ns[~numbers.reason_is(UNSENT_REASON)]
+    unsent = numbers.count - len(late_ns)
+    # Ranked as integers, divided after: as ranking the milliseconds would.
+    ordered = late_ns.copy()
+    ordered.sort()
+    p99 = int(nearest_rank(ordered, 0.99)) / NS_PER_MS if len(ordered) else None  # type: ignore[arg-type]
     if unsent == 0 and (p99 is None or p99 <= SEND_LATENESS_WARN_MS):
         return []
-    worst = max(late_ms, default=0.0)
+    worst = int(ordered[-1]) / NS_PER_MS if len(ordered) else 0.0
     said = f"p99 {p99:,.1f} ms, at worst {worst:,.0f} ms" if p99 is not None else "none sent"
-    never = f"; {unsent:,} of {len(requests):,} slots never sent" if unsent else ""
+    never = f"; {unsent:,} of {numbers.count:,} slots never sent" if unsent else ""
     return [
         f"the load fell behind its schedule (send lateness {said}{never}): latencies count "
         "from the intended send times, so this lag is in them; either every sender was "

@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from harness.report.request_pieces import PointSampler, Requests, outcome_counts, pieces_of
 from harness.report.run_data import (
     NS_PER_S,
     FaultWindow,
@@ -33,7 +34,7 @@ FONT_SIZE = 10
 
 
 def timeline_figure(
-    requests: pd.DataFrame | None,
+    requests: Requests | None,
     origin_ns: int,
     throughput: pd.DataFrame,
     leaders: list[LeaderInterval],
@@ -107,26 +108,42 @@ def _throughput(axes: Axes, throughput: pd.DataFrame) -> None:
     axes.grid(axis="y", alpha=0.3)
 
 
-def _latency(axes: Axes, requests: pd.DataFrame | None, origin: int) -> None:
-    if requests is None or requests.empty:
+# More points than a 1,200-pixel-wide plot can tell apart cost memory and seconds to draw
+# (six million requests: ~100 MB of offsets alone) and show nothing more.
+MAX_POINTS_PER_OUTCOME = 150_000
+
+
+def _latency(axes: Axes, requests: Requests | None, origin: int) -> None:
+    totals = outcome_counts(requests)
+    if not totals:
         axes.text(0.5, 0.5, "no requests recorded", transform=axes.transAxes, ha="center")
         axes.set_ylabel("latency (ms)")
         return
-    seconds = (requests["intended_ns"] - origin) / NS_PER_S
-    latency = latencies_ms(requests).clip(lower=0.01)  # log scale needs positive values
-    for outcome, colour in OUTCOME_COLOURS.items():
-        chosen = requests["outcome"] == outcome
-        if chosen.any():
-            axes.scatter(
-                seconds[chosen],
-                latency[chosen],
-                s=5,
-                color=colour,
-                label=f"{outcome} ({int(chosen.sum())})",
-                alpha=0.6,
-                linewidths=0,
-                rasterized=True,
-            )
+    samplers = {
+        outcome: PointSampler(totals[outcome], MAX_POINTS_PER_OUTCOME)
+        for outcome in OUTCOME_COLOURS
+        if totals.get(outcome)
+    }
+    for piece in pieces_of(requests):
+        seconds = ((piece["intended_ns"] - origin) / NS_PER_S).to_numpy()
+        latency = latencies_ms(piece).clip(lower=0.01).to_numpy()  # log scale needs > 0
+        outcomes = piece["outcome"]
+        for outcome, sampler in samplers.items():
+            chosen = (outcomes == outcome).to_numpy()
+            sampler.add(seconds[chosen], latency[chosen])
+    for outcome, sampler in samplers.items():
+        drawn_seconds, drawn_latency = sampler.points()
+        shown = "" if sampler.keep_all else f"; {len(drawn_seconds):,} drawn"
+        axes.scatter(
+            drawn_seconds,
+            drawn_latency,
+            s=5,
+            color=OUTCOME_COLOURS[outcome],
+            label=f"{outcome} ({totals[outcome]:,}{shown})",
+            alpha=0.6,
+            linewidths=0,
+            rasterized=True,
+        )
     _log_ms_axis(axes)
     axes.set_ylabel("latency (ms)\nfrom intended send")
     axes.grid(axis="y", which="major", alpha=0.3)

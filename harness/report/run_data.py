@@ -2,31 +2,35 @@
 leader intervals from probe samples, fault windows from fault events, per-phase latency
 percentiles (corrected for coordinated omission) and throughput by outcome.
 
-Everything works on pandas frames read from the run's Parquet files; a missing file gives
-None, and every function accepts None or an empty frame, so aborted runs still report.
+Everything works on pandas frames read from the run's Parquet files, the requests a row
+group at a time (`request_pieces`); a missing file gives None, and every function accepts
+None or an empty frame, so aborted runs still report.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.errors import InputError, SummaryError
-from harness.metrics import NS_PER_MS, percentile
+from harness.metrics import NS_PER_MS, nearest_rank
+from harness.report.request_pieces import (
+    RequestFile,
+    Requests,
+    first_intended_ns,
+    pieces_of,
+    row_count,
+)
 from harness.store.summary import RecoverySpan, RunSummary, load_summary
 
 NS_PER_S = 1_000_000_000
-HISTORY_FILES = ("requests", "probes", "faults", "phases", "metrics")
-# What the report uses of each request: its ids and reasons would be most of a long run's
-# frame in memory (a Python string per request) and are not drawn; the outcome is read as
-# a category (a byte a request, not a pointer).
-COLUMNS_READ = {"requests": ["intended_ns", "end_ns", "outcome"]}
-CATEGORIES_READ = {"requests": ["outcome"]}
+HISTORY_FILES = ("probes", "faults", "phases", "metrics")  # requests: RunData.requests
 # (label, fraction) of the latency percentiles the report shows; max is added to these.
 PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99.9", 0.999))
 PHASES = ("before", "during", "after")
@@ -42,9 +46,10 @@ class RunData:
     summary: RunSummary
     scenario_text: str | None
     frames: dict[str, pd.DataFrame | None]
+    requests: RequestFile | None = None  # read in pieces: a long run's would not fit
 
     def frame(self, name: str) -> pd.DataFrame | None:
-        """The Parquet history `name`, or None when it was not recorded (or is empty)."""
+        """The Parquet history `name` (not requests), or None when not recorded (or empty)."""
         frame = self.frames.get(name)
         return frame if frame is not None and not frame.empty else None
 
@@ -59,33 +64,27 @@ def load_run(run_dir: Path) -> RunData:
         raise NotARunError(str(error)) from error
     scenario_path = run_dir / "scenario.yaml"
     scenario_text = scenario_path.read_text() if scenario_path.is_file() else None
+    frames = {name: read_history_file(run_dir, name) for name in HISTORY_FILES}
     return RunData(
-        run_dir, summary, scenario_text, {n: read_history_file(run_dir, n) for n in HISTORY_FILES}
+        run_dir, summary, scenario_text, frames, RequestFile.open(run_dir / "requests.parquet")
     )
 
 
 def read_history_file(run_dir: Path, name: str) -> pd.DataFrame | None:
-    """The columns of `<name>.parquet` the report uses; None when not recorded."""
     path = run_dir / f"{name}.parquet"
-    if not path.is_file():
-        return None
     try:
-        return pd.read_parquet(
-            path, columns=COLUMNS_READ.get(name), read_dictionary=CATEGORIES_READ.get(name)
-        )
+        return pd.read_parquet(path) if path.is_file() else None
     except (OSError, ValueError):  # a truncated file of an aborted run is "not recorded"
         return None
 
 
-def load_start_ns(phases: pd.DataFrame | None, requests: pd.DataFrame | None) -> int | None:
+def load_start_ns(phases: pd.DataFrame | None, requests: Requests | None) -> int | None:
     """Time zero of every chart: the `load` phase, else the first intended send."""
     if phases is not None and not phases.empty:
         load = phases[phases["name"] == "load"]
         if not load.empty:
             return int(load["at_ns"].min())
-    if requests is not None and not requests.empty:
-        return int(requests["intended_ns"].min())
-    return None
+    return first_intended_ns(requests)
 
 
 @dataclass(frozen=True)
@@ -197,48 +196,77 @@ class PhasePercentiles:
     values_ms: dict[str, float | None]  # PERCENTILES labels and "max"
 
 
+# Sort keys of acknowledged latencies: the phase in the top bits, so one in-place sort of one
+# array (8 bytes a request) orders every phase, and a phase is a slice of it.
+_PHASE_SHIFT = 61
+_LATENCY_BIAS = 1 << 60  # latencies within +-36 years
+
+
 def phase_percentiles(
-    requests: pd.DataFrame | None, first_fault_ns: int | None, recovered_ns: int | None
+    requests: Requests | None, first_fault_ns: int | None, recovered_ns: int | None
 ) -> list[PhasePercentiles]:
     """Latency of acknowledged requests before the first fault, from it until recovery, and
     after recovery, split by intended send time (as the summary's latency_by_phase)."""
-    empty = pd.Series([], dtype="float64")
-    if requests is None or requests.empty:
-        return [_summarise(phase, empty) for phase in PHASES]
-    acked = requests[requests["outcome"] == "acked"]
-    latency = latencies_ms(acked)
-    intended = acked["intended_ns"]
-    if first_fault_ns is None:
-        return [_summarise("before", latency), *(_summarise(p, empty) for p in PHASES[1:])]
-    end = recovered_ns if recovered_ns is not None else math.inf
+    keys = np.empty(row_count(requests), dtype=np.int64)
+    filled = 0
+    for piece in pieces_of(requests):
+        acked = (piece["outcome"] == "acked").to_numpy()
+        intended = piece["intended_ns"].to_numpy(dtype=np.int64)[acked]
+        latency = piece["end_ns"].to_numpy(dtype=np.int64)[acked] - intended
+        phase = np.zeros(len(intended), dtype=np.int64)
+        if first_fault_ns is not None:
+            phase[intended >= first_fault_ns] = 1
+            if recovered_ns is not None:
+                phase[intended >= recovered_ns] = 2
+        keys[filled : filled + len(latency)] = (phase << _PHASE_SHIFT) + latency + _LATENCY_BIAS
+        filled += len(latency)
+    keys = keys[:filled]
+    keys.sort()
+    bounds = [0, *np.searchsorted(keys, [1 << _PHASE_SHIFT, 2 << _PHASE_SHIFT]).tolist(), filled]
     return [
-        _summarise("before", latency[intended < first_fault_ns]),
-        _summarise("during", latency[(intended >= first_fault_ns) & (intended < end)]),
-        _summarise("after", latency[intended >= end]),
+        _summarise(phase, keys[bounds[number] : bounds[number + 1]], number)
+        for number, phase in enumerate(PHASES)
     ]
 
 
-def _summarise(phase: str, latency: pd.Series) -> PhasePercentiles:
-    values = [float(v) for v in latency]
+def _summarise(phase: str, keys: npt.NDArray[np.int64], number: int) -> PhasePercentiles:
+    offset = (number << _PHASE_SHIFT) + _LATENCY_BIAS
+
+    def ms(key: Any) -> float:
+        return (int(key) - offset) / NS_PER_MS
+
     summary: dict[str, float | None] = {
-        label: percentile(values, fraction) for label, fraction in PERCENTILES
+        label: ms(nearest_rank(keys, fraction)) if len(keys) else None  # type: ignore[arg-type]
+        for label, fraction in PERCENTILES
     }
-    summary["max"] = max(values) if values else None
-    return PhasePercentiles(phase, len(values), summary)
+    summary["max"] = ms(keys[-1]) if len(keys) else None
+    return PhasePercentiles(phase, len(keys), summary)
 
 
-def throughput_per_s(
-    requests: pd.DataFrame | None, origin_ns: int, bin_s: float = 0.1
-) -> pd.DataFrame:
+def throughput_per_s(requests: Requests | None, origin_ns: int, bin_s: float = 0.1) -> pd.DataFrame:
     """Completed requests per second by outcome, in bins of `bin_s` by completion time.
     Index: bin start in seconds from `origin_ns`; one column per outcome."""
-    if requests is None or requests.empty:
-        return pd.DataFrame()
     bin_ns = int(bin_s * NS_PER_S)
-    # Integer bin numbers: float division would drop or merge bins at their edges.
-    bins = (requests["end_ns"] - origin_ns) // bin_ns
-    counts = pd.crosstab(bins, requests["outcome"])
-    every_bin = range(int(counts.index.min()), int(counts.index.max()) + 1)
-    counts = counts.reindex(every_bin, fill_value=0) / bin_s
-    counts.index = [round(number * bin_s, 6) for number in every_bin]
-    return counts
+    counts: dict[str, pd.Series] = {}
+    for piece in pieces_of(requests):
+        # Integer bin numbers: float division would drop or merge bins at their edges.
+        bins = ((piece["end_ns"] - origin_ns) // bin_ns).to_numpy(dtype=np.int64)
+        outcome = piece["outcome"].astype("category")  # a code a request, not a string
+        codes = outcome.cat.codes.to_numpy()
+        for code, name in enumerate(outcome.cat.categories):
+            chosen = bins[codes == code]
+            if len(chosen):
+                first = int(chosen.min())
+                tally = np.bincount(chosen - first)
+                part = pd.Series(tally, index=range(first, first + len(tally)))
+                counts[str(name)] = (
+                    counts[str(name)].add(part, fill_value=0) if str(name) in counts else part
+                )
+    if not counts:
+        return pd.DataFrame()
+    table = pd.DataFrame({name: counts[name] for name in sorted(counts)})
+    every_bin = range(int(table.index.min()), int(table.index.max()) + 1)
+    table = table.reindex(every_bin).fillna(0).astype(np.int64) / bin_s
+    table.index = [round(number * bin_s, 6) for number in every_bin]
+    table.columns.name = "outcome"
+    return table

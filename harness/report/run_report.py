@@ -12,6 +12,7 @@ import yaml
 from harness.report import figures
 from harness.report.html import Raw, escape, figure_html, page, table_html, verdict_badge
 from harness.report.leadership import leadership_html
+from harness.report.request_pieces import last_end_ns
 from harness.report.run_data import (
     NS_PER_S,
     PERCENTILES,
@@ -133,13 +134,14 @@ def _stat(value: float | None, label: str, unit: str) -> str:
 
 
 def _timeline_section(data: RunData) -> str:
-    requests, probes = data.frame("requests"), data.frame("probes")
+    requests, probes = data.requests, data.frame("probes")
     origin = load_start_ns(data.frame("phases"), requests)
     if origin is None or (requests is None and probes is None):
         return _section("Timeline", NOT_RECORDED)
     ends = [origin]
-    if requests is not None:
-        ends.append(int(requests["end_ns"].max()))
+    last_request_end = last_end_ns(requests)
+    if last_request_end is not None:
+        ends.append(last_request_end)
     if probes is not None:
         ends.append(int(probes["arrival_ns"].max()))
     nodes = sorted(str(n) for n in probes["node"].unique()) if probes is not None else []
@@ -156,13 +158,16 @@ def _timeline_section(data: RunData) -> str:
         "Top: when each engine node reported itself leader (overlapping bars: two leaders at "
         "once). Middle: completed requests per "
         "second by outcome (100 ms bins). Bottom: each request's latency from its intended "
-        "send time (corrected for coordinated omission). Shaded: fault applied until healed."
+        "send time (corrected for coordinated omission); beyond "
+        f"{figures.MAX_POINTS_PER_OUTCOME:,} requests of an outcome, its slowest half of that "
+        "and an even sample of the rest, as the legend counts. Shaded: fault applied until "
+        "healed."
     )
     return _section("Timeline", figure_html(fig, "run timeline", caption))
 
 
 def _percentile_section(data: RunData) -> str:
-    requests = data.frame("requests")
+    requests = data.requests
     if requests is None:
         return _section("Latency before, during and after the faults", NOT_RECORDED)
     windows = fault_windows(data.frame("faults"))
@@ -317,7 +322,7 @@ def _fault_log_section(data: RunData) -> str:
     windows = fault_windows(data.frame("faults"))
     if not windows:
         return _section("Fault log", NOT_RECORDED)
-    origin = load_start_ns(data.frame("phases"), data.frame("requests")) or windows[0].applied_ns
+    origin = load_start_ns(data.frame("phases"), data.requests) or windows[0].applied_ns
     summaries = {(fault.fault, fault.repeat): fault for fault in data.summary.faults}
     rows = [
         [

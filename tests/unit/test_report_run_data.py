@@ -151,7 +151,7 @@ def test_load_run_reads_what_exists(tmp_path: Path) -> None:
     (tmp_path / "probes.parquet").write_text("truncated")  # an aborted run's partial file
     data = load_run(tmp_path)
     assert data.summary == a_summary(scenario="x") and data.scenario_text is None
-    assert data.frame("requests") is not None
+    assert data.requests is not None and data.requests.rows == 1
     assert data.frame("probes") is None and data.frame("faults") is None
 
 
@@ -173,3 +173,54 @@ def test_load_run_rejects_what_is_not_a_run(
         load_run(tmp_path)
     with pytest.raises(NotARunError, match="no such run directory"):
         load_run(tmp_path / "absent")
+
+
+def test_a_large_outcome_draws_its_slowest_requests_and_a_sample_of_the_rest() -> None:
+    import numpy as np
+
+    from harness.report.request_pieces import PointSampler
+
+    latency = np.random.default_rng(3).lognormal(size=100_000)
+    seconds = np.arange(100_000) / 1_000.0
+    small = PointSampler(500, 1_000)
+    small.add(seconds[:500], latency[:500])
+    assert len(small.points()[0]) == 500  # all of them, when they fit
+    sampler = PointSampler(100_000, 1_000)
+    for begin in range(0, 100_000, 7_000):  # in pieces, as row groups come
+        sampler.add(seconds[begin : begin + 7_000], latency[begin : begin + 7_000])
+    drawn_seconds, drawn_latency = sampler.points()
+    assert len(drawn_seconds) <= 1_000 and len(set(drawn_seconds.tolist())) == len(drawn_seconds)
+    slowest = set(np.sort(latency)[-500:].tolist())
+    assert slowest <= set(drawn_latency.tolist())  # no outlier hidden by the sample
+    assert drawn_seconds.min() < 1 and drawn_seconds.max() > 99  # the body spans the run
+
+
+def test_a_file_read_in_row_groups_gives_the_figures_of_the_whole_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from harness.history import History
+    from harness.records import Outcome, RequestRecord
+    from harness.report.request_pieces import RequestFile, last_end_ns
+    from harness.results import write_history
+    from harness.store import request_parquet
+
+    rnd = random.Random(5)
+    records = [
+        RequestRecord(
+            "new", f"c-{i}", S + i * MS, S + i * MS, S + i * MS + rnd.randint(1, 40) * MS,
+            rnd.choice([Outcome.ACKED, Outcome.ACKED, Outcome.UNKNOWN, Outcome.REJECTED]),
+        )
+        for i in range(2_000)
+    ]  # fmt: skip
+    monkeypatch.setattr(request_parquet, "ROWS_PER_GROUP", 300)
+    write_history(tmp_path, History(requests=records))
+    opened = RequestFile.open(tmp_path / "requests.parquet")
+    assert opened is not None and opened.rows == 2_000
+    assert len(list(opened.pieces())) == 7
+    whole = pd.read_parquet(tmp_path / "requests.parquet")
+    split = (S + 500 * MS, S + 1_500 * MS)
+    assert phase_percentiles(opened, *split) == phase_percentiles(whole, *split)
+    pd.testing.assert_frame_equal(throughput_per_s(opened, S), throughput_per_s(whole, S))
+    assert load_start_ns(None, opened) == S and last_end_ns(opened) == whole["end_ns"].max()

@@ -7,6 +7,7 @@ import random
 import re
 import threading
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,14 @@ from harness.metrics import (
     outages,
 )
 from harness.records import Outcome, RequestRecord
-from harness.request_log import IntColumn, RequestLog, join_id, split_id
+from harness.request_log import (
+    REORDER_REACH,
+    IntColumn,
+    JoinedRequests,
+    RequestLog,
+    join_id,
+    split_id,
+)
 from harness.results import write_history
 
 OUTCOMES = list(Outcome)
@@ -57,9 +65,13 @@ def random_records(count: int, seed: int = 7, in_order: bool = False) -> list[Re
     return records
 
 
-def test_records_come_back_exactly_in_order_and_by_index() -> None:
-    records = random_records(3_000)
-    log = RequestLog(records)
+def in_intended_order(records: list[RequestRecord]) -> list[RequestRecord]:
+    return sorted(records, key=lambda r: r.intended_ns)  # stable: ties in arrival order
+
+
+def test_records_come_back_exactly_in_intended_order_and_by_index() -> None:
+    records = in_intended_order(random_records(3_000))
+    log = RequestLog(random_records(3_000))  # out of order by less than REORDER_REACH
     assert len(log) == len(records)
     assert list(log) == records
     assert log[0] == records[0] and log[-1] == records[-1] and log[10:13] == records[10:13]
@@ -99,18 +111,27 @@ def test_an_id_splits_and_joins_back(identifier: str) -> None:
     assert join_id(*split_id(identifier)) == identifier
 
 
-def test_ordering_in_place_is_stable_by_intended_time() -> None:
+def test_a_request_a_little_late_goes_to_its_place_and_ties_keep_arrival_order() -> None:
     records = random_records(2_000)
     records += [records[5], records[5]]  # equal instants keep their order of arrival
     log = RequestLog(records)
     assert log.in_intended_order() is log
-    assert list(log) == sorted(records, key=lambda r: r.intended_ns)
-    log.append(records[0])  # appending after ordering goes on at the end
-    assert log[-1] == records[0]
+    assert list(log) == in_intended_order(records)
+
+
+def test_a_request_far_out_of_order_is_put_in_place_when_judged() -> None:
+    records = random_records(REORDER_REACH + 500, in_order=True)
+    late = replace(records[0], client_order_id="late-1", intended_ns=records[0].intended_ns + 1)
+    log = RequestLog([*records, late])
+    assert log[-1] == late  # beyond reach: appended as it came
+    assert list(log.in_intended_order()) == in_intended_order([*records, late])
+    assert log[1] == late
+    log.append(records[-1])  # in order again: goes on at the end
+    assert log[-1] == records[-1]
 
 
 def test_iterating_while_another_thread_appends_sees_whole_records() -> None:
-    records = random_records(20_000, in_order=True)
+    records = random_records(20_000)  # out of order: appends insert
     log = RequestLog()
     seen: list[list[RequestRecord]] = []
     done = threading.Event()
@@ -125,15 +146,18 @@ def test_iterating_while_another_thread_appends_sees_whole_records() -> None:
         log.append(record)
     done.set()
     reader.join()
-    for snapshot in seen:  # each a prefix of what was appended, never a torn record
-        assert snapshot == records[: len(snapshot)]
+    appended = set(records)
+    assert seen
+    for snapshot in seen:  # whole records, in intended order, however the appends went
+        assert all(record in appended for record in snapshot)
+        assert snapshot == in_intended_order(snapshot)
 
 
 def test_history_keeps_requests_as_columns() -> None:
     records = random_records(100)
     history = History(requests=records)  # a list, as tests give, becomes a log
     assert isinstance(history.requests, RequestLog)
-    assert list(history.requests) == records
+    assert list(history.requests) == in_intended_order(records)
 
 
 def test_parquet_holds_every_field_and_utc_twins(tmp_path: Path) -> None:
@@ -157,7 +181,7 @@ def test_parquet_holds_every_field_and_utc_twins(tmp_path: Path) -> None:
         )
         for row in frame.itertuples()
     ]
-    assert back == records
+    assert back == in_intended_order(records)
     shift = anchor.utc_ns - anchor.monotonic_ns
     assert (frame["end_utc_ns"] - frame["end_ns"] == shift).all()
     assert len(pd.read_parquet(tmp_path / "warmup_requests.parquet")) == 10
@@ -230,3 +254,18 @@ def test_a_run_all_failed_or_all_answered_has_the_defined_outages() -> None:
     answered = [r for r in random_records(300) if r.available]
     assert outages(failed) == plain_outages(failed) and len(outages(failed)) == 1
     assert outages(answered) == [] and outages([]) == []
+
+
+def test_joined_requests_read_as_one_without_a_copy() -> None:
+    first = in_intended_order(random_records(50, seed=1))
+    second = in_intended_order(random_records(70, seed=2))
+    joined = JoinedRequests(RequestLog(first), (), RequestLog(second))
+    assert len(joined) == 120 and list(joined) == first + second
+    assert joined[49] == first[49] and joined[50] == second[0] and joined[-1] == second[-1]
+    assert joined[48:52] == first[48:] + second[:2]
+    with pytest.raises(IndexError):
+        joined[120]
+    history = History(requests=joined)
+    assert history.requests is joined
+    with pytest.raises(TypeError, match="joined"):
+        history.record(first[0])
