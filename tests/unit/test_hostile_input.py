@@ -87,13 +87,14 @@ availability: {annual_downtime_budget_s: 9000}
 
 
 def _scenario_error(path: Path) -> str:
-    """The refusal, within 2 s of CPU (a busy CI machine must not fail it; a blocked read
-    would show in the wall time)."""
+    """The refusal, with a guard against a blow-up (an alias bomb expanded, a read that
+    blocks: minutes, not seconds), not a speed figure: refusing the 200,000-item value takes
+    ~1 s of CPU here, and a 2 s bound failed once on a loaded machine (2.16 s)."""
     started, cpu_started = time.monotonic(), time.process_time()
     with pytest.raises(InputError) as caught:
         load_scenario(path)
-    assert time.process_time() - cpu_started < 2
-    assert time.monotonic() - started < 10
+    assert time.process_time() - cpu_started < 10
+    assert time.monotonic() - started < 30
     assert caught.value.exit_code == EXIT_BAD_INPUT
     return str(caught.value)
 
