@@ -362,3 +362,20 @@ def test_a_journal_call_that_is_no_batch_of_texts_is_refused(
     journal._destroy()
     with pytest.raises(JournalError, match="entry 1: unexpected call"):
         read_entries(path, include_uncommitted=True)
+
+
+def test_orders_are_paged_in_arrival_order_also_from_a_restored_state() -> None:
+    state = EngineState()
+    for index, text in random_log(11, 400):
+        state.apply(index, text)
+    everything = state.order_records(1, 10_000)
+    numbers = [int(str(order["client_order_id"]).removeprefix("c-")) for order in everything]
+    assert numbers == sorted(numbers) and len(numbers) > 250  # random_log's new orders: c-<i>
+    pages = [state.order_records(start, 7) for start in range(1, len(everything) + 1, 7)]
+    assert [order for page in pages for order in page] == everything
+    image = state.__getstate__()
+    image["orders"] = list(reversed(image["orders"]))  # as a folded checkpoint log may give
+    restored = EngineState.__new__(EngineState)
+    restored.__setstate__(image)
+    assert restored.order_records(1, 10_000) == everything
+    assert restored.order_records(len(everything) - 2, 7) == everything[-3:]

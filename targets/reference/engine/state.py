@@ -39,7 +39,6 @@ whole state, each maintained incrementally so hashing stays O(1) however large t
 from __future__ import annotations
 
 import hashlib
-import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -159,6 +158,9 @@ class EngineState:
         self._bugs = bugs
         self._books: dict[str, OrderBook] = {}
         self._orders: dict[str, Order] = {}
+        # The same orders in arrival order, so that a page of them is a slice: skipping to
+        # the 590,000th of a dict's values held the GIL ~12 ms for each page read.
+        self._arrivals: list[Order] = []
         self._acceptances: dict[str, _Acceptance] = {}
         self._executions: list[Execution] = []
         self._commands: list[AppliedCommand] = []
@@ -218,6 +220,7 @@ class EngineState:
             arrival=len(self._orders) + 1,
         )
         self._orders[order.client_order_id] = order
+        self._arrivals.append(order)
         book = self._books.get(order.symbol)
         if book is None:
             book = self._books[order.symbol] = OrderBook(order.symbol)
@@ -346,6 +349,7 @@ class EngineState:
         for row in image["orders"]:
             order = _order_of(row)
             self._orders[order.client_order_id] = order
+            self._arrivals.append(order)
             book = self._books.get(order.symbol)
             if book is None:
                 book = self._books[order.symbol] = OrderBook(order.symbol)
@@ -362,6 +366,8 @@ class EngineState:
         self._orders_digest = image["orders_digest"]
         self._executions_digest = image["executions_digest"]
         self._commands_digest = image["commands_digest"]
+        # The rows of a folded checkpoint log need not come in arrival order.
+        self._arrivals.sort(key=lambda order: order.arrival)
 
     def track_changes(self) -> None:
         """Remember from now on which orders change, for `take_changes` (an order changes
@@ -434,8 +440,7 @@ class EngineState:
     def order_records(self, from_arrival: int, limit: int) -> list[dict[str, object]]:
         """Orders in arrival order, from the `from_arrival`-th (1-based), at most `limit`."""
         start = max(from_arrival, 1) - 1
-        chosen = itertools.islice(self._orders.values(), start, start + max(limit, 0))
-        return [order.to_record() for order in chosen]
+        return [order.to_record() for order in self._arrivals[start : start + max(limit, 0)]]
 
     def last_new_order(self) -> NewOrder | None:
         """The last applied `new` command (for the reapply_on_new_leader bug)."""
