@@ -253,6 +253,22 @@ def test_replicas_identical_unknown_when_a_replica_is_behind_or_unreachable() ->
     assert "n2 could not be read" in down.explanation
 
 
+def test_replicas_read_on_either_side_of_an_election_say_so() -> None:
+    from targets.reference.checks.collect import terms_moved
+
+    nodes = {
+        "n1": replica("n1", BASE, "leader", term=1),
+        "n2": replica("n2", BASE[:1], term=1),
+        "n3": replica("n3", BASE, "leader", term=2),
+    }
+    moved = terms_moved(nodes)
+    assert "n1 in term 1, n2 in term 1, n3 in term 2" in moved
+    result = replicas_identical(SENT, final_state(nodes=nodes, read_problem=moved))
+    assert result.verdict is Verdict.UNKNOWN
+    assert "an election between the reads" in result.explanation
+    assert terms_moved({name: replica(name, BASE) for name in ("n1", "n2")}) == ""
+
+
 # -- kafka_gap_free ----------------------------------------------------------------------------
 
 
@@ -403,7 +419,7 @@ def test_the_reference_topologies_name_the_reference_target() -> None:
 
 
 def test_final_state_survives_a_save_and_load(tmp_path: Path) -> None:
-    final = unreachable(final_state(), "n3")
+    final = dataclasses.replace(unreachable(final_state(), "n3"), read_problem="term moved")
     TARGET.save_final_state(tmp_path, final)
     assert load_final_state(tmp_path) == TARGET.load_final_state(tmp_path)
     loaded = TARGET.load_final_state(tmp_path)
@@ -412,6 +428,7 @@ def test_final_state_survives_a_save_and_load(tmp_path: Path) -> None:
     assert loaded.kafka == final.kafka
     assert loaded.leaders_by_term == final.leaders_by_term
     assert loaded.consumer == final.consumer
+    assert loaded.read_problem == "term moved"
 
 
 def write_journal(path: Path, commands: list[str]) -> None:

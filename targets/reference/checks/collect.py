@@ -60,8 +60,9 @@ def collect_final_state(
     consumer_status, consumer_problem = (None, "no consumer in the topology")
     if consumer is not None:
         consumer_status, consumer_problem = _try_json(consumer)
+    nodes = {member.name: _read_node(member, logs) for member in members}
     return FinalState(
-        nodes={member.name: _read_node(member, logs) for member in members},
+        nodes=nodes,
         kafka=kafka,
         kafka_problem=kafka_problem,
         consumer=consumer_status,
@@ -69,6 +70,23 @@ def collect_final_state(
         leaders_by_term=_leaders_by_term(members, logs),
         settled=settled,
         settle_problem=settle_problem,
+        read_problem=terms_moved(nodes),
+    )
+
+
+def terms_moved(nodes: dict[str, NodeFinal]) -> str:
+    """Said when the nodes' statuses, read one after another, are in different Raft terms."""
+    terms = {
+        name: node.status.get("term")
+        for name, node in sorted(nodes.items())
+        if node.status is not None and isinstance(node.status.get("term"), int)
+    }
+    if len(set(terms.values())) < 2:
+        return ""
+    seen = ", ".join(f"{name} in term {term}" for name, term in terms.items())
+    return (
+        f"the Raft term moved while the final state was read ({seen}): an election between "
+        "the reads, so the replicas were not read at one index"
     )
 
 
@@ -312,6 +330,7 @@ def save_final_state(run_dir: Path, final: FinalState) -> Path:
         "format": FORMAT,
         "settled": final.settled,
         "settle_problem": final.settle_problem,
+        "read_problem": final.read_problem,
         "nodes": {
             name: {
                 "status": node.status,
@@ -360,4 +379,5 @@ def load_final_state(run_dir: Path) -> FinalState:
         leaders_by_term={int(term): node for term, node in document["leaders_by_term"].items()},
         settled=document["settled"],
         settle_problem=document["settle_problem"],
+        read_problem=document.get("read_problem", ""),  # older files have none
     )

@@ -51,6 +51,9 @@ class FinalState:
     leaders_by_term: dict[int, str] = field(default_factory=dict)  # from the ROLE log lines
     settled: bool = True
     settle_problem: str = ""
+    # What moved while the nodes were read one after another (a new Raft term: the replicas
+    # were read on either side of an election, so their indexes need not meet).
+    read_problem: str = ""
 
     def reachable(self) -> list[NodeFinal]:
         return [node for node in self.nodes.values() if node.reachable]

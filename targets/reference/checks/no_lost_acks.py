@@ -58,6 +58,8 @@ def no_lost_acks(history: History, final: FinalState) -> CheckResult:
         for node in nodes
         if node not in current
     ]
+    if final.read_problem and any(node not in current for node in nodes):
+        undecided.append(final.read_problem)  # why some were behind
     if not nodes:
         undecided.append("no engine node could be read")
     if not acked_new and not acked_cancel:

@@ -47,6 +47,8 @@ def replicas_identical(history: History, final: FinalState) -> CheckResult:
         undecided.append("fewer than two replicas to compare")
     if not final.settled and final.settle_problem:
         undecided.append(f"replicas did not settle: {final.settle_problem}")
+    if behind and final.read_problem:  # why they are behind: the reads straddled an election
+        undecided.append(final.read_problem)
     counts = {
         "nodes": len(final.nodes),
         "nodes_compared": len(current),
