@@ -30,20 +30,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 from benchmarks.common import python_json, ratio
 from benchmarks.figures import Better, Figure, Measurement
-from harness.analysis import SteadyStateResult
-from harness.checks.result import CheckResult
 from harness.history import History
-from harness.metrics import RunMetrics
-from harness.rig import RigLoad
 from harness.store.summarise import RunFacts
-from harness.verdicts import SloResult, Verdict
+from harness.verdicts import Verdict
 
 RATE_PER_S = 10_000
 WORKERS = 2
@@ -127,6 +122,7 @@ def record_and_judge(count: int) -> dict[str, Any]:
     from harness.records import PhaseMark, ProbeSample
     from harness.request_log import as_log
     from harness.results import write_history
+    from harness.runner import RunResult
     from harness.scenario.model import LoadProfile, Scenario
     from harness.store.summarise import summarise
     from harness.store.summary import write_summary
@@ -182,7 +178,7 @@ def record_and_judge(count: int) -> dict[str, Any]:
         peaks["written"] = peak_rss_mb()
         parquet_bytes = (run_dir / "requests.parquet").stat().st_size
         started = time.perf_counter()
-        judged = _Judged(Verdict.VALID, metrics, [], [steady], [], history, None)
+        judged = RunResult(run_dir, Verdict.VALID, metrics, steady=[steady], history=history)
         write_summary(run_dir, summarise(_facts(duration_s, counts), judged))
         # Imported here, as the runner does: matplotlib is not loaded while a run records.
         from harness.report.run_report import write_run_report
@@ -206,19 +202,6 @@ def record_and_judge(count: int) -> dict[str, Any]:
         "report_s": round(report_s, 2),
         "parquet_bytes_per_request": round(parquet_bytes / count, 1),
     }
-
-
-@dataclass(frozen=True)
-class _Judged:
-    """A judged run as `summarise` reads one (runner.RunResult's fields)."""
-
-    verdict: Verdict
-    metrics: RunMetrics | None
-    slos: list[SloResult]
-    steady: list[SteadyStateResult]
-    checks: list[CheckResult]
-    history: History | None
-    rig: RigLoad | None
 
 
 def _facts(duration_s: float, counts: dict[str, int]) -> RunFacts:

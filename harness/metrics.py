@@ -76,7 +76,6 @@ class LatencySummary:
 
     @staticmethod
     def of_latencies_ns(latencies_ns: npt.NDArray[np.signedinteger[Any]]) -> LatencySummary:
-
         if len(latencies_ns) == 0:
             return LatencySummary(0, None, None, None, None)
         # Ranked as integers, divided after: the same figures as ranking the milliseconds.

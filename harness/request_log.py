@@ -9,7 +9,7 @@ have needed so far. Every field is kept exactly: iterating gives back records eq
 ones appended.
 
 Read it as a sequence of records (made as they are read, so a pass over the log holds one at a
-time), or by column (`intended_ns`, `columns`) where numbers are all that is needed.
+time), or as numpy arrays (`numbers` for judging, `columns` a piece at a time for writing).
 """
 
 from __future__ import annotations
@@ -88,11 +88,6 @@ class IntColumn:
             self.values = array(typecode, self.values)
             return
 
-    def numpy(self) -> npt.NDArray[np.int64]:
-        import numpy as np
-
-        return np.frombuffer(self.values, dtype=self.values.typecode).astype(np.int64)
-
 
 class Interned:
     """Distinct strings, each once, and the code of each."""
@@ -164,7 +159,8 @@ class _Records(Sequence[RequestRecord]):
 
 
 class RequestLog(_Records):
-    """Append-only (safe to append from one thread while another reads a length's worth)."""
+    """Requests in intended order, appended by one thread; readers take each piece of the
+    columns under the log's lock, so a record is never read half inserted."""
 
     def __init__(self, records: Iterable[RequestRecord] = ()) -> None:
         self._intended = IntColumn("q")
@@ -269,56 +265,46 @@ class RequestLog(_Records):
 
     def _at(self, i: int) -> RequestRecord:
         with self._lock:
-            return self._record_unlocked(i)
-
-    def _record_unlocked(self, i: int) -> RequestRecord:
-        intended = self._intended.values[i]
-        return RequestRecord(
-            self._kinds.values[self._kind.values[i]],
-            join_id(self._prefixes.values[self._id_prefix.values[i]], self._id_number.values[i]),
-            intended,
-            intended + self._start_offset.values[i],
-            intended + self._end_offset.values[i],
-            _OUTCOMES[self._outcome.values[i]],
-            _status_of(self._status.values[i]),
-            self._reasons.values[self._reason.values[i]],
-            self._user.values[i],
-            self._fills.values[i],
-        )
+            row = [column.values[i] for column in self._columns]
+        return self._decode(*row)
 
     def __iter__(self) -> Iterator[RequestRecord]:
-        kinds, reasons, prefixes = self._kinds.values, self._reasons.values, self._prefixes.values
         count = len(self)
         # In pieces: a slice of every column is a copy, and a whole log's copy would double it.
         for begin in range(0, count, _PIECE):
             end_of_piece = min(begin + _PIECE, count)
             with self._lock:
-                pieces = [getattr(self, name).values[begin:end_of_piece] for name in _COLUMN_NAMES]
-            for (
-                intended,
-                start,
-                end,
-                kind,
-                outcome,
-                status,
-                reason,
-                user,
-                fills,
-                prefix,
-                number,
-            ) in zip(*pieces, strict=True):
-                yield RequestRecord(
-                    kinds[kind],
-                    join_id(prefixes[prefix], number),
-                    intended,
-                    intended + start,
-                    intended + end,
-                    _OUTCOMES[outcome],
-                    _status_of(status),
-                    reasons[reason],
-                    user,
-                    fills,
-                )
+                pieces = [column.values[begin:end_of_piece] for column in self._columns]
+            for row in zip(*pieces, strict=True):
+                yield self._decode(*row)
+
+    def _decode(
+        self,
+        intended: int,
+        start: int,
+        end: int,
+        kind: int,
+        outcome: int,
+        status: int,
+        reason: int,
+        user: int,
+        fills: int,
+        prefix: int,
+        number: int,
+    ) -> RequestRecord:
+        """The record of one row of the columns, in the order of _COLUMN_NAMES."""
+        return RequestRecord(
+            self._kinds.values[kind],
+            join_id(self._prefixes.values[prefix], number),
+            intended,
+            intended + start,
+            intended + end,
+            _OUTCOMES[outcome],
+            _status_of(status),
+            self._reasons.values[reason],
+            user,
+            fills,
+        )
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, RequestLog | list | tuple):
@@ -341,18 +327,14 @@ class RequestLog(_Records):
         import numpy as np
 
         with self._lock:
-            self._order_by_intended(np)
+            order = np.argsort(np.frombuffer(self._intended.values, dtype=np.int64), kind="stable")
+            for column in self._columns:  # in place, a column at a time: one column in flight
+                values = np.frombuffer(column.values, dtype=column.values.typecode)
+                values[:] = values[order]
+                del values  # while it lives, the array cannot grow
+            self._in_intended_order = True
+            self._version += 1
         return self
-
-    def _order_by_intended(self, np: Any) -> None:
-        order = np.argsort(np.frombuffer(self._intended.values, dtype=np.int64), kind="stable")
-        for name in _COLUMN_NAMES:  # in place, a column at a time: one column in flight
-            column: IntColumn = getattr(self, name)
-            values = np.frombuffer(column.values, dtype=column.values.typecode)
-            values[:] = values[order]
-            del values  # while it lives, the array cannot grow
-        self._in_intended_order = True
-        self._version += 1
 
     def numbers(self) -> RequestNumbers:
         """What judging a run needs, as numpy arrays made when first asked for (copies of the
@@ -371,9 +353,6 @@ class RequestLog(_Records):
 
         with self._lock:
             return np.frombuffer(column.values, dtype=column.values.typecode)[:count].copy()
-
-    def intended_ns(self) -> Sequence[int]:
-        return self._intended.values
 
     def columns(self, piece: slice) -> RequestColumns:
         """The rows of `piece` as numpy int64 arrays, for writing them (copies: ask for a
@@ -406,10 +385,7 @@ class RequestLog(_Records):
 
     def nbytes(self) -> int:
         """Bytes held by the columns (not the tables of distinct strings)."""
-        return sum(
-            len(column.values) * column.values.itemsize
-            for column in (getattr(self, name) for name in _COLUMN_NAMES)
-        )
+        return sum(len(column.values) * column.values.itemsize for column in self._columns)
 
 
 _COLUMN_NAMES = (
@@ -485,9 +461,6 @@ class RequestNumbers:
 
     def available(self) -> npt.NDArray[np.bool_]:
         return self.outcome_is(Outcome.ACKED) | self.outcome_is(Outcome.REJECTED)
-
-    def end_ns(self) -> npt.NDArray[np.int64]:
-        return self.intended_ns + self.latency_ns
 
     # Whole-log sums of int64s are 8 bytes a request each: these go a million at a time.
 

@@ -41,17 +41,16 @@ def _record_columns(records: list[Any]) -> dict[str, list[Any]]:
         return {}
     columns: dict[str, list[Any]] = {}
     for name in (f.name for f in dataclasses.fields(records[0])):
-        values = [getattr(record, name) for record in records]
-        sample = next((value for value in values if value is not None), None)
-        if isinstance(sample, Outcome):
-            values = [value.value if isinstance(value, Outcome) else value for value in values]
-        elif isinstance(sample, dict | tuple | list):
-            values = [
-                json.dumps(value, default=str) if isinstance(value, dict | tuple | list) else value
-                for value in values
-            ]
-        columns[name] = values
+        columns[name] = [_stored(getattr(record, name)) for record in records]
     return columns
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, Outcome):
+        return value.value
+    if isinstance(value, dict | tuple | list):
+        return json.dumps(value, default=str)
+    return value
 
 
 # Columns that hold instants on the run's monotonic clock: each gets a UTC twin.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.load.wire import UNSENT_REASON
-from harness.metrics import NS_PER_MS, nearest_rank
+from harness.metrics import NS_PER_MS, LatencySummary
 from harness.records import RequestRecord
 from harness.request_log import as_log
 
@@ -36,13 +36,11 @@ def lateness_warnings(requests: Sequence[RequestRecord]) -> list[str]:
     numbers = as_log(requests).numbers()
     late_ns = numbers.lateness_ns[~numbers.reason_is(UNSENT_REASON)]
     unsent = numbers.count - len(late_ns)
-    # Ranked as integers, divided after: as ranking the milliseconds would.
-    ordered = late_ns.copy()
-    ordered.sort()
-    p99 = int(nearest_rank(ordered, 0.99)) / NS_PER_MS if len(ordered) else None  # type: ignore[arg-type]
+    late = LatencySummary.of_latencies_ns(late_ns)  # the same ranks, over send lateness
+    p99 = late.p99_ms
     if unsent == 0 and (p99 is None or p99 <= SEND_LATENESS_WARN_MS):
         return []
-    worst = int(ordered[-1]) / NS_PER_MS if len(ordered) else 0.0
+    worst = late.max_ms or 0.0
     said = f"p99 {p99:,.1f} ms, at worst {worst:,.0f} ms" if p99 is not None else "none sent"
     never = f"; {unsent:,} of {numbers.count:,} slots never sent" if unsent else ""
     return [
