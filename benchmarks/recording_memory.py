@@ -119,6 +119,7 @@ def record_and_judge(count: int) -> dict[str, Any]:
     from harness.history import EventBus
     from harness.load import driver as driver_module
     from harness.load.driver import LoadDriver, Topology
+    from harness.memory import prefer_system_allocator, release_freed_memory
     from harness.records import PhaseMark, ProbeSample
     from harness.request_log import as_log
     from harness.results import write_history
@@ -127,6 +128,7 @@ def record_and_judge(count: int) -> dict[str, Any]:
     from harness.store.summarise import summarise
     from harness.store.summary import write_summary
 
+    prefer_system_allocator()  # as the command line does
     duration_s = count / RATE_PER_S
     scenario = Scenario.model_validate(
         {"name": "bench", "load": {"rate_per_s": RATE_PER_S, "duration_s": duration_s}}
@@ -165,6 +167,7 @@ def record_and_judge(count: int) -> dict[str, Any]:
             )  # fmt: skip
         recorded_mb = rss_mb()
         peaks = {"recorded": peak_rss_mb()}
+        resident = {"recorded": recorded_mb}
         started = time.perf_counter()
         metrics = analyse(history, scenario)
         steady = check_steady_state(
@@ -172,18 +175,24 @@ def record_and_judge(count: int) -> dict[str, Any]:
         )
         judge_s = time.perf_counter() - started
         peaks["judged"] = peak_rss_mb()
+        resident["judged"] = rss_mb()
         started = time.perf_counter()
         counts = write_history(run_dir, history)
         write_s = time.perf_counter() - started
         peaks["written"] = peak_rss_mb()
+        resident["written"] = rss_mb()
         parquet_bytes = (run_dir / "requests.parquet").stat().st_size
         started = time.perf_counter()
         judged = RunResult(run_dir, Verdict.VALID, metrics, steady=[steady], history=history)
         write_summary(run_dir, summarise(_facts(duration_s, counts), judged))
-        # Imported here, as the runner does: matplotlib is not loaded while a run records.
+        resident["summarised"] = rss_mb()
+        # As the runner's _publish: imported here (matplotlib is not loaded while a run
+        # records), freed memory handed back first, the history read back from disk.
         from harness.report.run_report import write_run_report
 
-        write_run_report(run_dir)  # reads the history back from disk, as a run's does
+        release_freed_memory()
+        resident["released"] = rss_mb()
+        write_run_report(run_dir)
         report_s = time.perf_counter() - started
         peaks["reported"] = peak_rss_mb()
     return {
@@ -195,6 +204,7 @@ def record_and_judge(count: int) -> dict[str, Any]:
         "request_log_bytes_per_request": round(as_log(history.requests).nbytes() / count, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_rss_mb_by_phase": {phase: round(mb, 1) for phase, mb in peaks.items()},
+        "rss_mb_after_phase": {phase: round(mb, 1) for phase, mb in resident.items()},
         "read_s": round(read_s, 2),
         "reader_cpu_us_per_request": round(read_cpu_s / count * 1e6, 2),
         "judge_s": round(judge_s, 2),

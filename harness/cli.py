@@ -18,6 +18,7 @@ from harness.backends.registry import add_backend_option
 from harness.consoles import make_console
 from harness.errors import EXIT_ENVIRONMENT, EXIT_OK, HarnessError
 from harness.lifecycle import Interrupted, stop_signals_raise
+from harness.memory import prefer_system_allocator
 from harness.paths import DEMO_SCENARIO, REFERENCE_TOPOLOGY
 
 if TYPE_CHECKING:
@@ -378,6 +379,7 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     arguments = build_parser(_chosen_command(words) or "").parse_args(words)
+    prefer_system_allocator()
     try:
         with stop_signals_raise():
             if arguments.command not in NO_HEAL_NOTICE and not getattr(arguments, "dry_run", 0):

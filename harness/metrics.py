@@ -57,6 +57,7 @@ def nearest_rank(ordered: Sequence[float], fraction: float) -> float:
 class LatencySummary:
     count: int
     p50_ms: float | None
+    p90_ms: float | None
     p99_ms: float | None
     p999_ms: float | None
     max_ms: float | None
@@ -77,7 +78,7 @@ class LatencySummary:
     @staticmethod
     def of_latencies_ns(latencies_ns: npt.NDArray[np.signedinteger[Any]]) -> LatencySummary:
         if len(latencies_ns) == 0:
-            return LatencySummary(0, None, None, None, None)
+            return LatencySummary(0, None, None, None, None, None)
         # Ranked as integers, divided after: the same figures as ranking the milliseconds.
         # Sorted in place (every caller passes a copy of its own): a second copy of a long
         # run's latencies would be the largest thing judging holds.
@@ -90,6 +91,7 @@ class LatencySummary:
         return LatencySummary(
             count=len(ordered),
             p50_ms=ms(0.50),
+            p90_ms=ms(0.90),
             p99_ms=ms(0.99),
             p999_ms=ms(0.999),
             max_ms=int(ordered[-1]) / NS_PER_MS,

@@ -40,6 +40,7 @@ from harness.faults.registry import clock_controlled_services, needs_netfilter
 from harness.history import EventBus, History
 from harness.lifecycle import Interrupted
 from harness.load.targets import load_addresses
+from harness.memory import release_freed_memory
 from harness.metrics import RunMetrics
 from harness.netaddr import url_address
 from harness.paths import new_run_dir, results_root
@@ -722,10 +723,15 @@ def _publish(run_dir: Path, status: RunStatus, report: Report) -> None:
         return  # stopping should be quick: the report can be written later
     from harness.report.run_report import write_run_report
 
+    # What judging and writing freed, back to the system before the report draws (the run's
+    # peak would be both), and what the report freed, before a suite's next run.
+    release_freed_memory()
     try:
         path = write_run_report(run_dir)
     except Exception as error:  # a report bug must not turn a judged run into a crash
         problem = f"{type(error).__name__}: {error}"
         report(f"[yellow]could not write report.html:[/] {escape(problem)}")
         return
+    finally:
+        release_freed_memory()
     report(f"report {escape(str(path))}")

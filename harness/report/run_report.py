@@ -23,6 +23,7 @@ from harness.report.run_data import (
     load_run,
     load_start_ns,
     phase_percentiles,
+    summary_percentiles,
     throughput_per_s,
     trouble_span,
 )
@@ -170,13 +171,15 @@ def _percentile_section(data: RunData) -> str:
     requests = data.requests
     if requests is None:
         return _section("Latency before, during and after the faults", NOT_RECORDED)
-    windows = fault_windows(data.frame("faults"))
-    first: int | None = None
-    recovered: int | None = None
-    recovery = data.summary.recovery
-    if recovery is not None or windows:
-        first, recovered = trouble_span(windows, recovery, data.summary.metric("recovery_ms"))
-    phases = phase_percentiles(requests, first, recovered)
+    phases = summary_percentiles(data.summary)
+    if phases is None:
+        windows = fault_windows(data.frame("faults"))
+        first: int | None = None
+        recovered: int | None = None
+        recovery = data.summary.recovery
+        if recovery is not None or windows:
+            first, recovered = trouble_span(windows, recovery, data.summary.metric("recovery_ms"))
+        phases = phase_percentiles(requests, first, recovered)
     headers = ["phase", "acked requests", *(label for label, _ in PERCENTILES), "max"]
     rows = [
         [

@@ -318,6 +318,7 @@ def _figures(latency: LatencySummary) -> LatencyFigures:
     return LatencyFigures(
         count=latency.count,
         p50_ms=latency.p50_ms,
+        p90_ms=latency.p90_ms,
         p99_ms=latency.p99_ms,
         p999_ms=latency.p999_ms,
         max_ms=latency.max_ms,

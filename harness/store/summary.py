@@ -215,6 +215,8 @@ class LatencyFigures(_Document):
     p99_ms: float | None
     p999_ms: float | None
     max_ms: float | None
+    # Added within version 2 (the report's percentile table shows it): None in older files.
+    p90_ms: float | None = None
 
 
 class LatencyByPhase(_Document):

@@ -224,3 +224,57 @@ def test_a_file_read_in_row_groups_gives_the_figures_of_the_whole_frame(
     assert phase_percentiles(opened, *split) == phase_percentiles(whole, *split)
     pd.testing.assert_frame_equal(throughput_per_s(opened, S), throughput_per_s(whole, S))
     assert load_start_ns(None, opened) == S and last_end_ns(opened) == whole["end_ns"].max()
+
+
+def test_the_summary_phases_are_the_figures_the_file_gives(tmp_path: Path) -> None:
+    """The report takes its phase table from the summary: judging's figures over the run's
+    requests must be the ones ranking requests.parquet again would give."""
+    import random
+
+    from harness.analysis import analyse
+    from harness.history import History
+    from harness.records import FaultEvent, Outcome, RequestRecord
+    from harness.report.request_pieces import RequestFile
+    from harness.report.run_data import summary_percentiles
+    from harness.results import write_history
+    from harness.scenario.model import Scenario
+    from harness.store.summarise import _latency_by_phase
+
+    answered = [Outcome.ACKED, Outcome.REJECTED]
+
+    rnd = random.Random(11)
+
+    def outcome(i: int) -> Outcome:  # an outage from 800 ms with a third still acked
+        return Outcome.UNKNOWN if 800 <= i < 900 and i % 3 else rnd.choice(answered)
+
+    records = [
+        RequestRecord(
+            "new", f"c-{i}", S + i * MS, S + i * MS, S + i * MS + rnd.randint(1, 400) * MS // 10,
+            outcome(i),
+        )
+        for i in range(3_000)
+    ]  # fmt: skip
+    history = History(
+        requests=records,
+        faults=[FaultEvent(0, 0, "kill", "applied", S + 800 * MS, ("n1",))],
+    )
+    scenario = Scenario.model_validate({"name": "s", "load": {"rate_per_s": 1000, "duration_s": 3}})
+    metrics = analyse(history, scenario)
+    assert metrics.first_fault_ns is not None and metrics.recovered_ns is not None
+    write_history(tmp_path, history)
+    summary = a_summary().model_copy(update={"latency_by_phase": _latency_by_phase(metrics)})
+    from_summary = summary_percentiles(summary)
+    opened = RequestFile.open(tmp_path / "requests.parquet")
+    assert from_summary is not None and all(p.count for p in from_summary)
+    assert from_summary == phase_percentiles(opened, metrics.first_fault_ns, metrics.recovered_ns)
+
+
+def test_a_summary_without_p90_has_its_phases_recomputed() -> None:
+    from harness.report.run_data import summary_percentiles
+    from harness.store.summary import LatencyByPhase, LatencyFigures
+
+    old = LatencyFigures(count=3, p50_ms=1.0, p99_ms=2.0, p999_ms=2.0, max_ms=2.0)
+    empty = LatencyFigures(count=0, p50_ms=None, p99_ms=None, p999_ms=None, max_ms=None)
+    phases = LatencyByPhase(before=old, during=empty, after=empty)
+    assert summary_percentiles(a_summary().model_copy(update={"latency_by_phase": phases})) is None
+    assert summary_percentiles(a_summary().model_copy(update={"latency_by_phase": None})) is None

@@ -214,9 +214,14 @@ def plain_outages(records: list[RequestRecord]) -> list[tuple[int, int]]:
 def plain_summary(records: list[RequestRecord]) -> LatencySummary:
     ms = sorted(r.latency_ns / NS_PER_MS for r in records if r.outcome is Outcome.ACKED)
     if not ms:
-        return LatencySummary(0, None, None, None, None)
+        return LatencySummary(0, None, None, None, None, None)
     return LatencySummary(
-        len(ms), nearest_rank(ms, 0.5), nearest_rank(ms, 0.99), nearest_rank(ms, 0.999), ms[-1]
+        len(ms),
+        nearest_rank(ms, 0.5),
+        nearest_rank(ms, 0.9),
+        nearest_rank(ms, 0.99),
+        nearest_rank(ms, 0.999),
+        ms[-1],
     )
 
 
