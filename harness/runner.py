@@ -20,6 +20,7 @@ from typing import Any
 from rich.markup import escape
 
 from harness.abort import AbortWatch
+from harness.after_load import ProbeSink
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
 from harness.backends.base import Backend, ClockControl, Describes, LogAccess, NetworkControl
 from harness.backends.registry import chosen_backend
@@ -209,6 +210,7 @@ class ScenarioRun:
         # Monotonic next to UTC from the start, so faults line up with the system's logs.
         self.clock_anchor = take_anchor()
         self.warnings: list[str] = []  # shown before the run and kept in the summary
+        self.after_load_warnings: list[str] = []  # measurement warnings (after_load.py)
         self.seed = random.SystemRandom().randrange(2**31)
         # The system's own checks (the topology's `target:`); the harness never reads the
         # final state it collects, only hands it back to those checks.
@@ -325,7 +327,8 @@ class ScenarioRun:
         self.journal.record_services(backend, plan)
 
         self._warn_about_sources(backend, plan)
-        probe = self.parts.leader_watch(plan, self.bus.publish)
+        probe_sink = ProbeSink(self.bus.publish)
+        probe = self.parts.leader_watch(plan, probe_sink)
         probe.start()
         side_probes = _start_side_probes(plan, self.scenario, self.bus)
         context = self._fault_context(backend, plan, run_id, probe)
@@ -345,20 +348,25 @@ class ScenarioRun:
         self._stoppable = [timeline.stop, load.stop]
         self.abort.start(time.monotonic_ns())
         try:
-            view.__enter__()
-            warmup = self._start_warm_up(gateway, run_id, plan) if gateway is not None else None
-            self._load_with_faults(load, timeline, plan, warmup)
+            try:
+                view.__enter__()
+                warmup = self._start_warm_up(gateway, run_id, plan) if gateway is not None else None
+                self._load_with_faults(load, timeline, plan, warmup)
+            finally:
+                # Heal first, always: whatever ended the load, nothing injected may stay.
+                self.abort.stop()
+                self._heal(timeline, load, context, run_id)
+                for side_probe in side_probes:
+                    side_probe.stop()
+                # The probe watches on through the read-back and the collection (after_load).
+                probe_sink.divert(time.monotonic_ns())
+                view.__exit__(None, None, None)
+            self._read_back(run_id, run_dir)
+            logs = backend if isinstance(backend, LogAccess) else None
+            self._collect_final_state(plan, run_dir, logs)
         finally:
-            # Heal first, always: whatever ended the load, nothing injected may stay behind.
-            self.abort.stop()
-            self._heal(timeline, load, context, run_id)
-            for side_probe in side_probes:
-                side_probe.stop()
             probe.stop()
-            view.__exit__(None, None, None)
-        self._read_back(run_id, run_dir)
-        logs = backend if isinstance(backend, LogAccess) else None
-        self._collect_final_state(plan, run_dir, logs)
+            self.after_load_warnings = [rise.warning for rise in probe_sink.term_rises()]
 
     def _read_back(self, run_id: str, run_dir: Path) -> None:
         """The scenario's read-back, after healing, with the system still up (see
@@ -692,6 +700,7 @@ def _facts(
         failover_precision_ms=run.scenario.failover_precision_ms,
         clock_anchors=(run.clock_anchor, take_anchor()),
         warnings=list(run.warnings),
+        measurement_warnings=list(run.after_load_warnings),
         schedule=[
             ScheduleStep(
                 offset_s=step.offset_s,

@@ -76,6 +76,7 @@ class RunFacts:
     failover_precision_ms: float | None = None  # the scenario's; None: do not warn
     clock_anchors: tuple[ClockAnchor, ...] = ()  # the run's start and end (clock_anchor.py)
     warnings: list[str] = field(default_factory=list)
+    measurement_warnings: list[str] = field(default_factory=list)  # the run's own (after_load)
 
 
 class JudgedRun(Protocol):
@@ -142,6 +143,7 @@ def summarise(facts: RunFacts, run: JudgedRun) -> RunSummary:
                 else []
             ),
             *lateness_warnings(history.requests),
+            *facts.measurement_warnings,
         ],
     )
 

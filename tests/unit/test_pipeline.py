@@ -261,6 +261,7 @@ def test_a_leader_kill_runs_through_the_whole_pipeline_on_fakes(
     assert summary.status is RunStatus.FINISHED and summary.release == "fake-1"
     assert summary.verdict is result.verdict
     assert [f.new_leader for f in summary.failovers] == ["n2"]
+    assert not [w for w in summary.measurement_warnings if "after the load" in w]
     assert {s.metric: s.verdict for s in summary.slos}["failover_ms"] is Verdict.VALID
     assert (result.run_dir / "summary.json").is_file()
     report = (result.run_dir / "report.html").read_text()
@@ -270,6 +271,43 @@ def test_a_leader_kill_runs_through_the_whole_pipeline_on_fakes(
     assert effect is not None and effect.status == "effective"
     seen_on_n1 = effect.evidence["n1"]
     assert isinstance(seen_on_n1, dict) and seen_on_n1["source"] == "backend"
+
+
+def test_an_election_while_the_harness_collects_is_named_and_kept_out_of_the_history(
+    fake_run: tuple[Path, list[FakeBackend]],
+    fake_toolchain: Toolchain,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.runner import ScenarioRun
+
+    scenario, backends = fake_run
+    parts = _parts(fake_toolchain, backends)
+    watches: list[FakeLeaderWatch] = []
+
+    def watch(plan: Plan, publish: Callable[[ProbeSample], None]) -> FakeLeaderWatch:
+        made = parts.leader_watch(plan, publish)
+        assert isinstance(made, FakeLeaderWatch)
+        watches.append(made)
+        return made
+
+    collect = ScenarioRun._collect_final_state
+
+    def collect_through_an_election(run: ScenarioRun, *arguments: object) -> None:
+        watches[0].cluster.term += 1  # a new term while the harness reads the final state
+        time.sleep(0.05)  # the probe asks every 2 ms
+        collect(run, *arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ScenarioRun, "_collect_final_state", collect_through_an_election)
+    result = run_scenario(
+        scenario, None, lambda _m: None, parts=dataclasses.replace(parts, leader_watch=watch)
+    )
+
+    summary = load_summary(result.run_dir)
+    (warning,) = [w for w in summary.measurement_warnings if "after the load" in w]
+    assert "term 2 -> 3" in warning
+    assert result.history is not None
+    assert max(s.term for s in result.history.probes if s.term is not None) == 2
+    assert [f.new_leader for f in summary.failovers] == ["n2"]  # the run's figures unchanged
 
 
 def test_the_run_journal_is_closed_and_paths_are_printed_as_text(
