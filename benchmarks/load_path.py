@@ -140,7 +140,7 @@ def worker_point(
         rate_per_s=rate, duration_s=duration_s, users=USERS, cancel_ratio=0.0, warmup_s=0
     )
     log_file = scratch / f"worker-{rate}" / "load.log"
-    driver = LoadDriver(address, profile, "bench", 0, records.append, log_file, run_dir=scratch)
+    driver = LoadDriver(address, profile, "bench", 0, records.extend, log_file, run_dir=scratch)
     meter = CpuMeter()
     try:
         driver.start()

@@ -104,7 +104,7 @@ def rate_point(
     records: list[RequestRecord] = []
     profile = LoadProfile(rate_per_s=rate, duration_s=duration_s, users=USERS, warmup_s=0)
     log_file = scratch / f"load-{rate}-{duration_s:g}" / "load.log"
-    driver = LoadDriver(gateway, profile, f"b{rate}", rate, records.append, log_file, scratch)
+    driver = LoadDriver(gateway, profile, f"b{rate}", rate, records.extend, log_file, scratch)
     cpu_before = read_cpu()
     try:
         driver.start()

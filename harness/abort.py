@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.records import MetricSample, Outcome, ProbeSample, RequestRecord
+from harness.records import MetricSample, Outcome, ProbeSample, RequestBatch, RequestRecord
 from harness.scenario.model import AbortConditions
 from harness.store.space import disk_nearly_full
 
 NS = 1_000_000_000
 TICK_S = 0.1
 FAILED = (Outcome.ERROR, Outcome.UNKNOWN)
+FAILED_VALUES = frozenset(outcome.value for outcome in FAILED)  # as a RequestBatch's rows say
 
 
 class AbortWatch:
@@ -53,7 +54,9 @@ class AbortWatch:
     def listen(self, record: object) -> None:
         """An EventBus listener: requests and the watched probe's samples."""
         with self._lock:
-            if isinstance(record, RequestRecord):
+            if isinstance(record, RequestBatch):
+                self._answers.extend((row[4], row[5] in FAILED_VALUES) for row in record.rows)
+            elif isinstance(record, RequestRecord):
                 self._answers.append((record.end_ns, record.outcome in FAILED))
             elif self._probe_fine(record):
                 self._probe_ok_ns = max(self._probe_ok_ns or 0, _arrival(record))

@@ -11,10 +11,17 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from harness.records import FaultEvent, MetricSample, PhaseMark, ProbeSample, RequestRecord
+from harness.records import (
+    FaultEvent,
+    MetricSample,
+    PhaseMark,
+    ProbeSample,
+    RequestBatch,
+    RequestRecord,
+)
 from harness.request_log import RequestLog
 
-Record = RequestRecord | ProbeSample | FaultEvent | PhaseMark | MetricSample
+Record = RequestRecord | RequestBatch | ProbeSample | FaultEvent | PhaseMark | MetricSample
 Listener = Callable[[Record], None]
 logger = logging.getLogger(__name__)
 
@@ -73,6 +80,8 @@ class History:
     def record(self, record: Record) -> None:
         with self._lock:
             match record:
+                case RequestBatch():
+                    self._log().extend_rows(record.rows)
                 case RequestRecord():
                     self._log().append(record)
                 case ProbeSample():

@@ -14,9 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.history import Record
-from harness.records import FaultEvent, Outcome, PhaseMark, RequestRecord
+from harness.records import FaultEvent, Outcome, PhaseMark, RequestBatch, RequestRecord
 
 NS = 1_000_000_000
+_AVAILABLE_VALUES = frozenset((Outcome.ACKED.value, Outcome.REJECTED.value))
 
 
 class LiveView:
@@ -36,6 +37,11 @@ class LiveView:
     def listen(self, record: Record) -> None:
         with self._lock:
             match record:
+                case RequestBatch():
+                    for row in record.rows:  # fields as RequestRecord's, outcome as its value
+                        self._outcomes[row[5]] += 1
+                        ok = row[5] in _AVAILABLE_VALUES
+                        self._recent.append((row[4], ok, (row[4] - row[2]) / 1e6))
                 case RequestRecord():
                     self._outcomes[record.outcome.value] += 1
                     latency_ms = record.latency_ns / 1e6

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from harness import settings
 from harness.backends.base import Backend, LeaderLookup
-from harness.records import ProbeSample, RequestRecord
+from harness.records import ProbeSample, RequestBatch, RequestRecord
 from harness.scenario.model import LoadProfile
 from harness.topology.loader import LoadedTopology
 from harness.topology.model import RaftStatus
@@ -61,7 +61,8 @@ class LoadRequest:
     profile: LoadProfile
     id_prefix: str
     seed: int
-    on_record: Callable[[RequestRecord], None]
+    # Each request as a record, or a batch of them at once (RequestBatch: the Locust load's).
+    on_record: Callable[[RequestRecord | RequestBatch], None]
     log_file: Path
     run_dir: Path
     targets: tuple[str, ...] = ()  # every address the senders spread over (default: gateway)
@@ -135,7 +136,7 @@ def _locust_load(request: LoadRequest) -> LoadRun:
         request.profile,
         id_prefix=request.id_prefix,
         seed=request.seed,
-        on_record=request.on_record,
+        on_requests=request.on_record,
         log_file=request.log_file,
         run_dir=request.run_dir,
         targets=request.targets,

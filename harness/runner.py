@@ -285,7 +285,7 @@ class ScenarioRun:
                 profile.model_copy(update={"duration_s": profile.warmup_s}),
                 id_prefix=f"{run_id}w",
                 seed=self.seed + 1,
-                on_record=self.warmup_requests.append,
+                on_record=self.warmup_requests.record,
                 log_file=self.run_dir / "logs" / "load-warmup.log",
                 run_dir=self.run_dir,
                 targets=self.load_addresses,

@@ -1,5 +1,5 @@
 """Runs the load as child processes, a Locust master and its workers, and turns the master's
-output into `RequestRecord`s.
+output into batches of requests (`RequestBatch`: rows of `RequestRecord` fields).
 
 Locust's distributed mode: the master (`python -m harness.load.master`) and its workers
 (`python -m harness.load.worker`), each a process of its own, so the load path uses every
@@ -38,7 +38,7 @@ from typing import IO, Any
 from harness import settings
 from harness.errors import BackendError
 from harness.load import wire
-from harness.records import RequestRecord
+from harness.records import RequestBatch
 from harness.run_marker import marker_environment
 from harness.scenario.model import LoadProfile
 
@@ -119,9 +119,9 @@ class LoadSummary:
     exit_code: int | None
     complete: bool = False
     timed_out: bool = False  # wait() gave up and stopped the worker
-    received: int = 0  # records parsed and handed to on_record
+    received: int = 0  # requests parsed and handed to on_requests
     malformed_lines: int = 0
-    listener_errors: int = 0  # on_record raised
+    listener_errors: int = 0  # on_requests raised
     workers: int = 0  # the master waited for
     workers_finished: int = 0  # sent their counts before the end
     requests: int = 0  # sent, over all workers
@@ -182,8 +182,8 @@ def _die_with_parent() -> None:
 class LoadDriver:
     """start() -> wait() -> stop(). stop() is idempotent; call it in a `finally`.
 
-    `on_record` is called on the reader thread, once per request, as records arrive
-    (batched by the workers every ~50 ms): it must be quick and thread-safe."""
+    `on_requests` is called on the reader thread with each batch of requests as it arrives
+    (the workers send theirs every ~50 ms): it must be quick and thread-safe."""
 
     def __init__(
         self,
@@ -191,7 +191,7 @@ class LoadDriver:
         profile: LoadProfile,
         id_prefix: str,
         seed: int,
-        on_record: Callable[[RequestRecord], None],
+        on_requests: Callable[[RequestBatch], None],
         log_file: Path,
         run_dir: Path | None = None,
         topology: Topology | None = None,
@@ -206,7 +206,7 @@ class LoadDriver:
         self.seed = seed
         self.log_file = log_file
         self.topology = topology
-        self._on_record = on_record
+        self._on_requests = on_requests
         self._process: subprocess.Popen[bytes] | None = None  # the master
         self._workers: list[subprocess.Popen[bytes]] = []
         self._reader: threading.Thread | None = None
@@ -342,8 +342,8 @@ class LoadDriver:
         if isinstance(parsed, wire.Batch):
             for reason in parsed.malformed:
                 self._count_malformed(reason, line)
-            for record in parsed.records:
-                self._deliver(record)
+            if parsed.requests.rows:
+                self._deliver(parsed.requests)
         elif parsed.kind == wire.STARTED_KIND:
             start_ns = parsed.fields.get("start_ns")
             self._start_ns = start_ns if isinstance(start_ns, int) else None
@@ -356,10 +356,10 @@ class LoadDriver:
         if self._malformed <= MALFORMED_LOGGED:
             log.warning("malformed record from the load generator (%s): %.200r", reason, line)
 
-    def _deliver(self, record: RequestRecord) -> None:
-        self._received += 1
+    def _deliver(self, requests: RequestBatch) -> None:
+        self._received += len(requests)
         try:
-            self._on_record(record)
+            self._on_requests(requests)
         except Exception:
             self._listener_errors += 1
             if self._listener_errors <= MALFORMED_LOGGED:

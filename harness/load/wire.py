@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from harness.records import Outcome, RequestRecord
+from harness.records import OUTCOME_OF_VALUE, RequestBatch, RequestRecord
 
 STARTED_KIND = "started"
 SUMMARY_KIND = "summary"
@@ -32,7 +32,7 @@ RECORD_FIELDS = (
     "user",
     "fills",
 )
-OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+OUTCOMES = OUTCOME_OF_VALUE
 # What each field of a row must be, checked on arrival (None: may also be null).
 ROW_TYPES: tuple[tuple[type, bool], ...] = (
     (str, False),
@@ -61,7 +61,7 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    records: list[RequestRecord]
+    requests: RequestBatch  # the good rows, checked
     malformed: list[str]  # why each bad row was refused; the good rows still count
 
 
@@ -89,7 +89,7 @@ def notice_line(kind: str, fields: dict[str, Any]) -> str:
 
 
 def parse_line(line: str | bytes) -> Batch | Notice:
-    """A batch of `RequestRecord`s, or a notice with its fields (without "kind").
+    """A batch of checked request rows, or a notice with its fields (without "kind").
 
     Raises ValueError for a line that is neither, so a reader can count it and carry on."""
     try:
@@ -103,13 +103,14 @@ def parse_line(line: str | bytes) -> Batch | Notice:
         return Notice(kind, {key: value for key, value in fields.items() if key != "kind"})
     if kind != RECORDS_KIND or not isinstance(fields.get("rows"), list):
         raise ValueError(f"neither a notice nor a batch of records (kind {kind!r})")
-    records, malformed = [], []
-    for row in fields["rows"]:
-        try:
-            records.append(parse_row(row))
-        except ValueError as error:
-            malformed.append(str(error))
-    return Batch(records, malformed)
+    rows: list[Row] = fields["rows"]
+    malformed = []
+    for row in rows:
+        if not _good(row):
+            malformed.append(_what_is_wrong(row))
+    if malformed:
+        rows = [row for row in rows if _good(row)]
+    return Batch(RequestBatch(rows), malformed)
 
 
 # The exact types a good row has, field by field (http_status may be null): one tuple
@@ -120,15 +121,19 @@ ROW_SIGNATURES = {
 }
 
 
-def parse_row(row: object) -> RequestRecord:
-    if not isinstance(row, list) or tuple(map(type, row)) not in ROW_SIGNATURES:
-        raise ValueError(_what_is_wrong(row))
-    outcome = OUTCOMES.get(row[5])
-    if outcome is None:
-        raise ValueError(f"outcome: not one of {sorted(OUTCOMES)}: {row[5]!r:.40}")
-    return RequestRecord(
-        row[0], row[1], row[2], row[3], row[4], outcome, row[6], row[7], row[8], row[9]
+def _good(row: object) -> bool:
+    return (
+        isinstance(row, list)
+        and tuple(map(type, row)) in ROW_SIGNATURES
+        and row[5] in OUTCOMES  # a row of the right types has a string here
     )
+
+
+def parse_row(row: object) -> RequestRecord:
+    """One row as a record (the reader takes whole batches: `parse_line`)."""
+    if not isinstance(row, list) or not _good(row):
+        raise ValueError(_what_is_wrong(row))
+    return next(iter(RequestBatch([row])))
 
 
 def _what_is_wrong(row: object) -> str:
@@ -137,4 +142,6 @@ def _what_is_wrong(row: object) -> str:
     for value, (kind, nullable), name in zip(row, ROW_TYPES, RECORD_FIELDS, strict=True):
         if type(value) is not kind and not (value is None and nullable):  # bool is no int
             return f"{name}: expected {kind.__name__}, got {value!r:.80}"
+    if row[5] not in OUTCOMES:
+        return f"outcome: not one of {sorted(OUTCOMES)}: {row[5]!r:.40}"
     return f"a record row of unexpected types: {row!r:.120}"

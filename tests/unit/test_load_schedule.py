@@ -27,7 +27,7 @@ from harness.load.schedule import (
     slot_count,
     slot_time_ns,
 )
-from harness.records import Outcome, RequestRecord
+from harness.records import Outcome, RequestBatch, RequestRecord
 from harness.scenario.model import LoadProfile
 
 START = 1_000_000_000_000
@@ -194,7 +194,9 @@ def test_records_survive_the_line_protocol_in_batches() -> None:
     line = wire.records_line([wire.record_row(record) for record in records])
     assert line.endswith("\n") and line.count("\n") == 1
     assert '"unknown"' in line
-    assert wire.parse_line(line) == wire.Batch(records, [])
+    parsed = wire.parse_line(line)
+    assert isinstance(parsed, wire.Batch) and parsed.malformed == []
+    assert list(parsed.requests) == records
 
 
 def test_notices_are_told_apart_from_records() -> None:
@@ -231,7 +233,7 @@ def test_a_bad_row_is_refused_and_the_rest_of_its_batch_kept(
 ) -> None:
     batch = wire.parse_line(json.dumps({"kind": "records", "rows": [GOOD_ROW, row, GOOD_ROW]}))
     assert isinstance(batch, wire.Batch)
-    assert len(batch.records) == 2
+    assert len(batch.requests) == 2 and list(batch.requests) == [wire.parse_row(GOOD_ROW)] * 2
     assert len(batch.malformed) == 1 and complaint in batch.malformed[0]
 
 
@@ -277,8 +279,8 @@ def test_the_reader_counts_malformed_lines_and_survives_a_failing_listener(
 ) -> None:
     received: list[RequestRecord] = []
 
-    def listener(record: RequestRecord) -> None:
-        received.append(record)
+    def listener(requests: RequestBatch) -> None:
+        received.extend(requests)
         if len(received) == 1:
             raise RuntimeError("a listener bug")
 
