@@ -44,6 +44,23 @@ class RequestFile:
             return None
         return RequestFile(path, rows) if rows else None
 
+    def bounds(self, column: str) -> tuple[int, int] | None:
+        """The least and greatest value of an integer column, from the row groups' statistics
+        (no data read); None when a group has none (a writer that kept no statistics)."""
+        import pyarrow.parquet as pq
+
+        metadata = pq.ParquetFile(self.path).metadata
+        index = metadata.schema.to_arrow_schema().get_field_index(column)
+        least: list[int] = []
+        greatest: list[int] = []
+        for group in range(metadata.num_row_groups):
+            statistics = metadata.row_group(group).column(index).statistics
+            if statistics is None or not statistics.has_min_max:
+                return None
+            least.append(int(statistics.min))
+            greatest.append(int(statistics.max))
+        return (min(least), max(greatest)) if least else None
+
     def pieces(self) -> Iterator[pd.DataFrame]:
         import pyarrow.parquet as pq
 
@@ -72,11 +89,15 @@ def row_count(requests: Requests | None) -> int:
 
 
 def first_intended_ns(requests: Requests | None) -> int | None:
+    if isinstance(requests, RequestFile) and (bounds := requests.bounds("intended_ns")):
+        return bounds[0]
     firsts = [int(piece["intended_ns"].min()) for piece in pieces_of(requests)]
     return min(firsts) if firsts else None
 
 
 def last_end_ns(requests: Requests | None) -> int | None:
+    if isinstance(requests, RequestFile) and (bounds := requests.bounds("end_ns")):
+        return bounds[1]
     lasts = [int(piece["end_ns"].max()) for piece in pieces_of(requests)]
     return max(lasts) if lasts else None
 

@@ -19,15 +19,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from harness.errors import InputError, SummaryError
-from harness.metrics import NS_PER_MS, nearest_rank
+from harness.metrics import NS_PER_MS, LatencySummary
 from harness.report.request_pieces import (
     RequestFile,
     Requests,
     first_intended_ns,
     pieces_of,
-    row_count,
 )
-from harness.store.summary import RecoverySpan, RunSummary, load_summary
+from harness.store.summary import LatencyFigures, RecoverySpan, RunSummary, load_summary
 
 NS_PER_S = 1_000_000_000
 # The history files the report draws and the columns it reads of each (None: all); requests
@@ -38,10 +37,10 @@ HISTORY_FILES: dict[str, list[str] | None] = {
     "faults": None,
     "phases": None,
 }
-# (label, fraction) of the latency percentiles the report shows; max is added to these.
-PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99.9", 0.999))
+# The latency percentiles the report shows (LatencySummary's); max is added to these.
+PERCENTILE_LABELS = ("p50", "p90", "p99", "p99.9")
 PHASES = ("before", "during", "after")
-# Where the summary's LatencyFigures keep each of them.
+# Where a LatencySummary and the summary's LatencyFigures keep each of them.
 _SUMMARY_FIELD = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99.9": "p999_ms"}
 
 
@@ -206,39 +205,35 @@ def trouble_span(
 class PhasePercentiles:
     phase: str  # before | during | after
     count: int
-    values_ms: dict[str, float | None]  # PERCENTILES labels and "max"
-
-
-# Sort keys of acknowledged latencies: the phase in the top bits, so one in-place sort of one
-# array (8 bytes a request) orders every phase, and a phase is a slice of it.
-_PHASE_SHIFT = 61
-_LATENCY_BIAS = 1 << 60  # latencies within +-36 years
+    values_ms: dict[str, float | None]  # PERCENTILE_LABELS and "max"
 
 
 def phase_percentiles(
     requests: Requests | None, first_fault_ns: int | None, recovered_ns: int | None
 ) -> list[PhasePercentiles]:
     """Latency of acknowledged requests before the first fault, from it until recovery, and
-    after recovery, split by intended send time (as the summary's latency_by_phase)."""
-    keys = np.empty(row_count(requests), dtype=np.int64)
-    filled = 0
+    after recovery, split by intended send time and ranked as the summary's latency_by_phase
+    (`LatencySummary`), for runs whose summary lacks them (`summary_percentiles`)."""
+    latencies: list[list[npt.NDArray[np.int64]]] = [[] for _ in PHASES]
     for piece in pieces_of(requests):
         acked = (piece["outcome"] == "acked").to_numpy()
         intended = piece["intended_ns"].to_numpy(dtype=np.int64)[acked]
         latency = piece["end_ns"].to_numpy(dtype=np.int64)[acked] - intended
-        phase = np.zeros(len(intended), dtype=np.int64)
+        phase = np.zeros(len(intended), dtype=np.int8)
         if first_fault_ns is not None:
             phase[intended >= first_fault_ns] = 1
             if recovered_ns is not None:
                 phase[intended >= recovered_ns] = 2
-        keys[filled : filled + len(latency)] = (phase << _PHASE_SHIFT) + latency + _LATENCY_BIAS
-        filled += len(latency)
-    keys = keys[:filled]
-    keys.sort()
-    bounds = [0, *np.searchsorted(keys, [1 << _PHASE_SHIFT, 2 << _PHASE_SHIFT]).tolist(), filled]
+        for number, parts in enumerate(latencies):
+            parts.append(latency[phase == number])
     return [
-        _summarise(phase, keys[bounds[number] : bounds[number + 1]], number)
-        for number, phase in enumerate(PHASES)
+        _percentiles(
+            phase,
+            LatencySummary.of_latencies_ns(
+                np.concatenate(parts) if parts else np.empty(0, np.int64)
+            ),
+        )
+        for phase, parts in zip(PHASES, latencies, strict=True)
     ]
 
 
@@ -253,29 +248,12 @@ def summary_percentiles(summary: RunSummary) -> list[PhasePercentiles] | None:
     figures = {"before": latency.before, "during": latency.during, "after": latency.after}
     if any(f.count and f.p90_ms is None for f in figures.values()):
         return None
-    return [
-        PhasePercentiles(
-            phase,
-            f.count,
-            {label: getattr(f, _SUMMARY_FIELD[label]) for label, _ in PERCENTILES}
-            | {"max": f.max_ms},
-        )
-        for phase, f in figures.items()
-    ]
+    return [_percentiles(phase, f) for phase, f in figures.items()]
 
 
-def _summarise(phase: str, keys: npt.NDArray[np.int64], number: int) -> PhasePercentiles:
-    offset = (number << _PHASE_SHIFT) + _LATENCY_BIAS
-
-    def ms(key: Any) -> float:
-        return (int(key) - offset) / NS_PER_MS
-
-    summary: dict[str, float | None] = {
-        label: ms(nearest_rank(keys, fraction)) if len(keys) else None  # type: ignore[arg-type]
-        for label, fraction in PERCENTILES
-    }
-    summary["max"] = ms(keys[-1]) if len(keys) else None
-    return PhasePercentiles(phase, len(keys), summary)
+def _percentiles(phase: str, figures: LatencySummary | LatencyFigures) -> PhasePercentiles:
+    values = {label: getattr(figures, _SUMMARY_FIELD[label]) for label in PERCENTILE_LABELS}
+    return PhasePercentiles(phase, figures.count, values | {"max": figures.max_ms})
 
 
 def throughput_per_s(requests: Requests | None, origin_ns: int, bin_s: float = 0.1) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from harness.report.leadership import leadership_html
 from harness.report.request_pieces import last_end_ns
 from harness.report.run_data import (
     NS_PER_S,
-    PERCENTILES,
+    PERCENTILE_LABELS,
     FaultWindow,
     RunData,
     fault_windows,
@@ -180,7 +180,7 @@ def _percentile_section(data: RunData) -> str:
         if recovery is not None or windows:
             first, recovered = trouble_span(windows, recovery, data.summary.metric("recovery_ms"))
         phases = phase_percentiles(requests, first, recovered)
-    headers = ["phase", "acked requests", *(label for label, _ in PERCENTILES), "max"]
+    headers = ["phase", "acked requests", *PERCENTILE_LABELS, "max"]
     rows = [
         [
             p.phase,

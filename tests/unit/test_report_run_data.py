@@ -278,3 +278,21 @@ def test_a_summary_without_p90_has_its_phases_recomputed() -> None:
     phases = LatencyByPhase(before=old, during=empty, after=empty)
     assert summary_percentiles(a_summary().model_copy(update={"latency_by_phase": phases})) is None
     assert summary_percentiles(a_summary().model_copy(update={"latency_by_phase": None})) is None
+
+
+def test_the_first_and_last_instants_come_from_statistics_or_else_from_the_rows(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from harness.report.request_pieces import RequestFile, first_intended_ns, last_end_ns
+
+    frame = requests([(5 * S, 9 * S, "acked"), (2 * S, 3 * S, "unknown"), (4 * S, 11 * S, "x")])
+    for statistics in (True, False):
+        path = tmp_path / f"requests-{statistics}.parquet"
+        table = pa.Table.from_pandas(frame)
+        pq.write_table(table, path, row_group_size=2, write_statistics=statistics)
+        opened = RequestFile.open(path)
+        assert opened is not None and (opened.bounds("end_ns") is not None) is statistics
+        assert (first_intended_ns(opened), last_end_ns(opened)) == (2 * S, 11 * S)
