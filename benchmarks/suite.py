@@ -38,6 +38,7 @@ BENCHMARKS = (
     "recording_memory",
     "http_handler_cost",
     "harness_overhead",
+    "fault_actuation",
     "load_path",
     "order_path",
     "failover",

@@ -245,12 +245,17 @@ def parse_counted(text: str) -> list[CountedRule]:
 
 
 def run_command(
-    command: Sequence[str], ok_codes: tuple[int, ...] = (0,)
+    command: Sequence[str], ok_codes: tuple[int, ...] = (0,), given: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     shown = shlex.join(command)
     try:
         result = subprocess.run(
-            list(command), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+            list(command),
+            input=given,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
         )
     except FileNotFoundError:
         raise RuntimeEnvironmentError(f"`{shown}`: {command[0]} is not installed") from None
@@ -266,6 +271,11 @@ def run_command(
 
 def _iptables(*args: str, ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     return run_command(["iptables", "-w", str(int(COMMAND_TIMEOUT_S / 2)), *args], ok_codes)
+
+
+def _iptables_restore(script: str) -> None:
+    wait = str(int(COMMAND_TIMEOUT_S / 2))
+    run_command(["iptables-restore", "--noflush", "-w", wait], given=script)
 
 
 def _read_table() -> FilterTable:
@@ -322,13 +332,28 @@ def require_netfilter() -> None:
     _iptables("-C", PARENT_CHAIN, *probe, ok_codes=(0, 1))
 
 
+def restore_script(rules: Sequence[Sequence[str]]) -> str:
+    """`iptables-restore --noflush` input appending `rules` (each its words, `-A CHAIN ...`)
+    to the filter table in one program and one commit: a fault of four rules took ~22 ms as
+    four `iptables` programs. Words with a space are quoted; none may hold a quote or a line
+    break (the rules are the harness's own, tags included)."""
+    lines = ["*filter"]
+    for words in rules:
+        for word in words:
+            if any(character in word for character in "\"'\n\r"):
+                raise BackendError(f"a firewall rule word iptables-restore cannot take: {word!r}")
+        lines.append(" ".join(f'"{word}"' if " " in word or not word else word for word in words))
+    return "\n".join([*lines, "COMMIT", ""])
+
+
 def add(ruleset: RuleSet) -> RuleSet:
-    """Append the rules; if one fails, take out the ones already added and re-raise."""
+    """Append the rules, all in one program; if that fails, take out any already added and
+    re-raise."""
     with _locked():
         _ensure_chain()
         try:
-            for rule in ruleset.rules:
-                _iptables("-A", rule.chain, *rule.spec)
+            script = restore_script([["-A", rule.chain, *rule.spec] for rule in ruleset.rules])
+            _iptables_restore(script)
         except BaseException:
             for rule in _read_table().rules:
                 if rule.tag == ruleset.tag:

@@ -16,7 +16,7 @@ from benchmarks.figures import load_document
 
 pytestmark = pytest.mark.integration
 
-QUICK = ("judging_scaling", "recording_memory", "http_handler_cost")
+QUICK = ("judging_scaling", "recording_memory", "http_handler_cost", "fault_actuation")
 
 
 def bench(*arguments: str) -> subprocess.CompletedProcess[str]:

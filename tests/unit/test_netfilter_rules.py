@@ -154,9 +154,17 @@ class FakeIptables:
         self.commands: list[list[str]] = []
 
     def __call__(
-        self, command: Sequence[str], ok_codes: tuple[int, ...] = (0,)
+        self, command: Sequence[str], ok_codes: tuple[int, ...] = (0,), given: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         words = list(command)
+        if words[:4] == ["iptables-restore", "--noflush", "-w", "5"]:
+            assert given is not None
+            lines = given.splitlines()
+            assert lines[0] == "*filter" and lines[-1] == "COMMIT", lines
+            for line in lines[1:-1]:  # the rules go in together, as the kernel commits them
+                self.commands.append(shlex.split(line))
+                assert self._apply(line.split()[0], shlex.split(line)[1:])[0] == 0, line
+            return subprocess.CompletedProcess(words, 0, "", "")
         assert words[:3] == ["iptables", "-w", "5"], words
         self.commands.append(words[3:])
         code, out = self._apply(words[3], words[4:])

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.errors import BackendError, RuntimeEnvironmentError
-from harness.faults.netfilter import CountedRule, make_tag, parse_counted, parse_listing
+from harness.faults.netfilter import (
+    CountedRule,
+    make_tag,
+    parse_counted,
+    parse_listing,
+    restore_script,
+)
 
 if TYPE_CHECKING:
     from harness.faults.base import ActiveFault
@@ -59,11 +65,16 @@ def entering(namespace: Namespace) -> list[str]:
     return ["nsenter", "-t", str(namespace.pid), "-n"]
 
 
-def _in_namespace(namespace: Namespace, program: list[str]) -> str:
+def _in_namespace(namespace: Namespace, program: list[str], given: str | None = None) -> str:
     command = [*entering(namespace), *program]
     try:
         result = subprocess.run(
-            command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+            command,
+            input=given,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
         )
     except FileNotFoundError:
         raise RuntimeEnvironmentError("nsenter or iptables is not installed") from None
@@ -123,10 +134,17 @@ def inject(
 
 
 def add_rules(rules: Sequence[NamespaceRule]) -> None:
-    """Append every rule; if one fails, take out those of its tag already added and re-raise."""
+    """Append every rule, one `iptables-restore --noflush` a namespace (each namespace's rules
+    go in at once, and a fault is in force after one program a namespace, not one a rule: a
+    packet loss of four rules took ~22 ms, nearly all of it four `iptables` programs); if one
+    fails, take out those of its tag already added and re-raise."""
+    by_namespace: dict[Namespace, list[NamespaceRule]] = {}
+    for rule in rules:
+        by_namespace.setdefault(rule.namespace, []).append(rule)
     try:
-        for rule in rules:
-            _iptables(rule.namespace, "-A", CHAIN, *rule.spec)
+        for namespace, its_rules in by_namespace.items():
+            script = restore_script([["-A", CHAIN, *rule.spec] for rule in its_rules])
+            _in_namespace(namespace, ["iptables-restore", "--noflush", "-w", "5"], script)
     except BaseException:
         remove_tagged({rule.namespace for rule in rules}, _tag_of(rules))
         raise
