@@ -18,9 +18,11 @@ PYTHON = "3.11"
 
 
 # Debian packages the sessions need, by the command that shows each is there: kernel-level
-# faults need iptables; the report and dashboard tests open pages in headless Chromium.
+# faults need iptables; the report and dashboard tests open pages in headless Chromium; the
+# fault actuation bench watches rules go in with `nft monitor`.
 SYSTEM_PACKAGES = {
     "iptables": ("iptables",),
+    "nft": ("nftables",),
     "chromium": ("chromium", "chromium-driver"),
 }
 
@@ -57,7 +59,7 @@ def tests(session: nox.Session) -> None:
     on one machine). Full scenario runs on Docker are a long suite of their own (`nox -s
     docker`), as are the other suites of several whole runs each (`nox -s long`). Without root
     there is no Docker engine to start, and the Docker tests are left out, said in a warning."""
-    install_with_toolchain(session, "test", ("iptables", "chromium"))
+    install_with_toolchain(session, "test", ("iptables", "nft", "chromium"))
     marks: tuple[str, ...] = ("-m", "not docker_long and not long")
     if os.geteuid() == 0:
         session.run("hftchaos", "setup", "--docker")
@@ -194,7 +196,7 @@ def bench(session: nox.Session) -> None:
     Arguments after `--` go to `hftchaos bench`, e.g. `--quick`, `--only load_path`,
     `--baseline results/bench/<older>.json`. HFTCHAOS_BENCH_PROFILE=1 adds py-spy flame graphs
     of the reference order path's leader and gateway."""
-    install_with_toolchain(session, "test,bench")
+    install_with_toolchain(session, "test,bench", ("iptables", "nft"))
     # benchmarks.docker_actuation (Docker backend) runs on its own: it needs `setup --docker`.
     session.run("hftchaos", "bench", *session.posargs)
 

@@ -132,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             backend.up()
             up_s = time.monotonic() - started
+            backend.prepare_network_faults()  # as a run does after bring-up
             for index in range(arguments.rounds):
                 measure_round(backend, index, samples)
         finally:

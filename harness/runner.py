@@ -22,7 +22,14 @@ from rich.markup import escape
 from harness.abort import AbortWatch
 from harness.after_load import ProbeSink
 from harness.analysis import SteadyStateResult, analyse, check_steady_state
-from harness.backends.base import Backend, ClockControl, Describes, LogAccess, NetworkControl
+from harness.backends.base import (
+    Backend,
+    ClockControl,
+    Describes,
+    LogAccess,
+    NetworkControl,
+    NetworkWarmUp,
+)
 from harness.backends.registry import chosen_backend
 from harness.checks import GENERIC_PATH, CheckResult, Target, not_judged, run_checks
 from harness.checks.read_back import (
@@ -327,6 +334,8 @@ class ScenarioRun:
         self.journal.record_services(backend, plan)
 
         self._warn_about_sources(backend, plan)
+        if needs_netfilter(self.scenario) and isinstance(backend, NetworkWarmUp):
+            backend.prepare_network_faults()
         probe_sink = ProbeSink(self.bus.publish)
         probe = self.parts.leader_watch(plan, probe_sink)
         probe.start()

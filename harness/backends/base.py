@@ -98,6 +98,16 @@ class NetworkControl(Protocol):
 
 
 @runtime_checkable
+class NetworkWarmUp(Protocol):
+    """Beside NetworkControl: make ready for kernel faults before the first is due (the local
+    and Docker backends start a kept-open iptables-restore in each network context), so the
+    first fault of a run acts as fast as the others."""
+
+    def prepare_network_faults(self) -> None:
+        """Called once after bring-up by a run with kernel network faults."""
+
+
+@runtime_checkable
 class SocketTable(Protocol):
     """The kernel's TCP sockets where a service's own sockets live: the host's for local
     processes, the container's network namespace on Docker (entered from the host, network

@@ -10,6 +10,11 @@ Rule specs are built in the order `iptables -S` prints them (source, destination
 matches, target). Removal finds rules by tag in the listing, never by our own spec text: the
 kernel keeps a probability quantised (0.1 reads back as 0.10000000009). Processes of the
 harness serialise their changes to the chain through a file lock.
+
+Rules go in and out through a kept-open iptables-restore (`restore_session.py`), and the
+chain stays, empty, from a run's first fault to its sweep: a fault then costs one write, not a
+listing and a program (~4 ms each). Another process's sweep may take the empty chain away
+meanwhile; a block refused for that makes the chain again and is applied once more.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import BackendError, RuntimeEnvironmentError
+from harness.faults import restore_session
 
 CHAIN = "HFTCHAOS"
 PARENT_CHAIN = "INPUT"
@@ -195,6 +201,9 @@ class FilterTable:
                 found.append(rule)
         return found
 
+    def tagged_with(self, tag: str) -> list[Rule]:
+        return [rule for rule in self.rules if rule.tag == tag]
+
     def in_chain(self, chain: str) -> list[Rule]:
         return [rule for rule in self.rules if rule.chain == chain]
 
@@ -273,9 +282,12 @@ def _iptables(*args: str, ok_codes: tuple[int, ...] = (0,)) -> subprocess.Comple
     return run_command(["iptables", "-w", str(int(COMMAND_TIMEOUT_S / 2)), *args], ok_codes)
 
 
+def _run_restore_once(command: Sequence[str], script: str) -> None:
+    run_command(command, given=script)
+
+
 def _iptables_restore(script: str) -> None:
-    wait = str(int(COMMAND_TIMEOUT_S / 2))
-    run_command(["iptables-restore", "--noflush", "-w", wait], given=script)
+    restore_session.apply((), script, _run_restore_once)
 
 
 def _read_table() -> FilterTable:
@@ -294,21 +306,35 @@ def _locked() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# Whether this process made sure of the chain and its jump since it last removed them.
+_chain_ready = False
+
+
 def _ensure_chain() -> None:
+    global _chain_ready
     table = _read_table()
     if CHAIN not in table.chains:
         _iptables("-N", CHAIN)
     if not table.jumps():
         _iptables("-I", PARENT_CHAIN, "1", "-m", "comment", "--comment", JUMP_TAG, "-j", CHAIN)
+    _chain_ready = True
 
 
 def _delete(rule: Rule) -> None:
     _iptables("-D", rule.chain, *rule.spec)
 
 
+def _delete_all(rules: Sequence[Rule]) -> None:
+    """Take the rules out in one block (found in a listing, so they are there to delete)."""
+    if rules:
+        _iptables_restore(restore_script([["-D", rule.chain, *rule.spec] for rule in rules]))
+
+
 def _remove_chain_if_empty(table: FilterTable) -> None:
+    global _chain_ready
     if CHAIN not in table.chains or table.in_chain(CHAIN):
         return
+    _chain_ready = False
     for jump in table.jumps():
         _delete(jump)
     _iptables("-X", CHAIN)
@@ -346,19 +372,27 @@ def restore_script(rules: Sequence[Sequence[str]]) -> str:
     return "\n".join([*lines, "COMMIT", ""])
 
 
-def add(ruleset: RuleSet) -> RuleSet:
-    """Append the rules, all in one program; if that fails, take out any already added and
-    re-raise."""
+def prepare() -> None:
+    """Make the chain and start the kept-open program before the first fault is due."""
     with _locked():
         _ensure_chain()
+    restore_session.prepare()
+
+
+def add(ruleset: RuleSet) -> RuleSet:
+    """Append the rules in one block; if that fails, take out any already added and re-raise."""
+    script = restore_script([["-A", rule.chain, *rule.spec] for rule in ruleset.rules])
+    with _locked():
         try:
-            script = restore_script([["-A", rule.chain, *rule.spec] for rule in ruleset.rules])
-            _iptables_restore(script)
+            if not _chain_ready:
+                _ensure_chain()
+            try:
+                _iptables_restore(script)
+            except RuntimeEnvironmentError:
+                _ensure_chain()  # another process's sweep may have removed the empty chain
+                _iptables_restore(script)
         except BaseException:
-            for rule in _read_table().rules:
-                if rule.tag == ruleset.tag:
-                    _delete(rule)
-            _remove_chain_if_empty(_read_table())
+            _delete_all(_read_table().tagged_with(ruleset.tag))
             raise
     return ruleset
 
@@ -379,21 +413,19 @@ def remove(ruleset: RuleSet) -> None:
     """Take out every rule carrying the rule set's tag; removing twice is harmless.
 
     Rules are found by tag in the listing rather than by our own spec, because the kernel
-    stores a probability quantised (0.1 reads back as 0.10000000009).
+    stores a probability quantised (0.1 reads back as 0.10000000009). The chain stays for the
+    run's next fault; the run's sweep removes it once it is empty.
     """
     with _locked():
-        for rule in _read_table().rules:
-            if rule.tag == ruleset.tag:
-                _delete(rule)
-        _remove_chain_if_empty(_read_table())
+        _delete_all(_read_table().tagged_with(ruleset.tag))
 
 
 def sweep(run_id: str | None = None) -> int:
-    """Remove every hftchaos rule of one run (or of all runs), in any chain; return how many."""
+    """Remove every hftchaos rule of one run (or of all runs), in any chain, and the chain
+    once no run has a rule in it; return how many rules."""
     with _locked():
         rules = _read_table().tagged(run_id)
-        for rule in rules:
-            _delete(rule)
+        _delete_all(rules)
         _remove_chain_if_empty(_read_table())
     return len(rules)
 

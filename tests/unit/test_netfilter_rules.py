@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local.network import inject_packet_loss, inject_partition
-from harness.errors import BackendError
+from harness.errors import BackendError, RuntimeEnvironmentError
 from harness.faults import netfilter
 from harness.faults.netfilter import (
     CHAIN,
@@ -161,9 +161,15 @@ class FakeIptables:
             assert given is not None
             lines = given.splitlines()
             assert lines[0] == "*filter" and lines[-1] == "COMMIT", lines
+            before = (list(self.chains), list(self.rules))
             for line in lines[1:-1]:  # the rules go in together, as the kernel commits them
-                self.commands.append(shlex.split(line))
-                assert self._apply(line.split()[0], shlex.split(line)[1:])[0] == 0, line
+                verb, *args = shlex.split(line)
+                assert verb in ("-A", "-D"), line
+                self.commands.append([verb, *args])
+                known = args[0] in self.chains or args[0] in ("INPUT", "FORWARD", "OUTPUT")
+                if not known or self._apply(verb, args)[0] != 0:
+                    self.chains, self.rules = before  # one commit: all or nothing
+                    raise RuntimeEnvironmentError(f"iptables-restore: {line} failed")
             return subprocess.CompletedProcess(words, 0, "", "")
         assert words[:3] == ["iptables", "-w", "5"], words
         self.commands.append(words[3:])
@@ -208,12 +214,23 @@ class FakeIptables:
 @pytest.fixture
 def fake_iptables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeIptables:
     fake = FakeIptables()
-    monkeypatch.setattr(netfilter, "run_command", fake)
+    use_fake(monkeypatch, fake)
     monkeypatch.setattr(netfilter, "LOCK_FILE", tmp_path / "netfilter.lock")
     return fake
 
 
-def test_first_rule_creates_chain_and_jump_last_removal_drops_them(
+def use_fake(monkeypatch: pytest.MonkeyPatch, fake: FakeIptables) -> None:
+    """Every iptables program and restore block goes to `fake`, as to a fresh process."""
+    monkeypatch.setattr(netfilter, "run_command", fake)
+    monkeypatch.setattr(
+        netfilter,
+        "_iptables_restore",
+        lambda script: fake(["iptables-restore", "--noflush", "-w", "5"], given=script),
+    )
+    monkeypatch.setattr(netfilter, "_chain_ready", False)
+
+
+def test_first_rule_creates_chain_and_jump_the_sweep_drops_them(
     fake_iptables: FakeIptables,
 ) -> None:
     ruleset = netfilter.drop_randomly("r1", 1, "127.0.0.31", 0.5)
@@ -222,8 +239,25 @@ def test_first_rule_creates_chain_and_jump_last_removal_drops_them(
     assert [r.tag for r in netfilter.list_rules("r1")] == ["hftchaos:r1:1"] * 2
     netfilter.remove(ruleset)
     netfilter.remove(ruleset)  # idempotent
+    assert netfilter.list_rules() == []
+    assert fake_iptables.chains == [CHAIN]  # kept, empty, for the run's next fault
+    listings = sum(1 for command in fake_iptables.commands if command == ["-S"])
+    netfilter.drop_randomly("r1", 2, "127.0.0.31", 0.5)
+    assert sum(1 for command in fake_iptables.commands if command == ["-S"]) == listings
+    netfilter.sweep("r1")
     assert fake_iptables.chains == []
     assert fake_iptables.rules == []
+
+
+def test_a_block_refused_for_want_of_the_chain_makes_it_again_and_is_applied(
+    fake_iptables: FakeIptables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netfilter.drop_randomly("r1", 1, "127.0.0.31", 0.5)
+    netfilter.sweep("r1")  # as another process's sweep would, while this one believes it there
+    monkeypatch.setattr(netfilter, "_chain_ready", True)
+    netfilter.drop_randomly("r1", 2, "127.0.0.31", 0.5)
+    assert [r.tag for r in netfilter.list_rules("r1")] == ["hftchaos:r1:2"] * 2
+    assert fake_iptables.chains == [CHAIN]
 
 
 def test_removing_one_fault_keeps_the_chain_for_the_others(fake_iptables: FakeIptables) -> None:
@@ -239,7 +273,7 @@ def test_sweep_takes_one_run_and_leaves_foreign_rules(
     fake_iptables: FakeIptables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeIptables(SAMPLE_LISTING)
-    monkeypatch.setattr(netfilter, "run_command", fake)
+    use_fake(monkeypatch, fake)
     assert netfilter.sweep("20240611t1") == 4
     assert CHAIN in fake.chains  # run t2 still has rules in it
     assert netfilter.sweep() == 3
@@ -251,7 +285,7 @@ def test_sweep_removes_an_empty_chain_left_by_a_crash(
     fake_iptables: FakeIptables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeIptables("-N HFTCHAOS\n")
-    monkeypatch.setattr(netfilter, "run_command", fake)
+    use_fake(monkeypatch, fake)
     assert netfilter.sweep() == 0
     assert fake.chains == []
 
@@ -295,6 +329,7 @@ def test_partition_of_three_groups_records_every_rule_and_heals(
     fault.heal()
     fault.heal()
     assert netfilter.list_rules() == []
+    netfilter.sweep("r1")
     assert fake_iptables.chains == []
 
 

@@ -34,6 +34,7 @@ from harness.backends.docker.userland_proxy import proxy_warning
 from harness.backends.files import process_cpu_seconds
 from harness.backends.health import CHECK_TIMEOUT_S, check_health
 from harness.errors import BackendError
+from harness.faults import restore_session
 from harness.faults.clock import faketime_offset_text
 from harness.store.atomic import write_text_atomically
 from harness.topology.plan import Plan, service_owner
@@ -77,6 +78,8 @@ class DockerBackend(BackendCommon):
         self._containers: dict[str, Any] = {}
         self._followers: list[LogFollower] = []
         self._stopped: set[str] = set()
+        self._namespaces: dict[str, netns.Namespace] = {}  # as last entered, per service
+        self._network_prepared = False
         self._torn_down = False
         self.warnings: tuple[str, ...] = ()
 
@@ -101,6 +104,7 @@ class DockerBackend(BackendCommon):
             return
         self._torn_down = True
         try:
+            restore_session.close_all()
             for name in reversed(self.plan.order):
                 if self._status(name) in ("running", "paused"):
                     self._stop_container(name, self.plan.services[name].stop_timeout_s)
@@ -137,11 +141,14 @@ class DockerBackend(BackendCommon):
         follower.start()
         self._followers.append(follower)
         self._stopped.discard(name)
+        if self._network_prepared:  # a new process, a new namespace: ready it as at bring-up
+            netns.prepare([self.namespace(name)])
 
     def stop(self, name: str) -> None:
         if self._status(name) in ("running", "paused"):
             self._stop_container(name, self.plan.services[name].stop_timeout_s)
             self._stopped.add(name)
+            self._forget_namespace(name)
 
     def kill(self, name: str) -> None:
         if self._status(name) not in ("running", "paused"):
@@ -150,6 +157,7 @@ class DockerBackend(BackendCommon):
         container.kill(signal="SIGKILL")
         container.wait(timeout=30)
         self._stopped.add(name)
+        self._forget_namespace(name)
 
     def pause(self, name: str) -> None:
         if self._status(name) != "running":
@@ -223,6 +231,10 @@ class DockerBackend(BackendCommon):
         rules = netns.partition_rules(tag, spaces)
         return self._apply([n for g in groups for n in g], rules, tag, {"groups": groups})
 
+    def prepare_network_faults(self) -> None:
+        self._network_prepared = True
+        netns.prepare([self.namespace(name) for name in self._running()])
+
     def rule_counters(self, tag: str) -> list[CountedRule]:
         return netns.counted_tagged([self.namespace(name) for name in self._running()], tag)
 
@@ -256,7 +268,16 @@ class DockerBackend(BackendCommon):
             raise BackendError(f"{name} is not running, so it has no network namespace")
         attributes = container.attrs
         address = attributes["NetworkSettings"]["Networks"][self.network]["IPAddress"]
-        return netns.Namespace(name, int(attributes["State"]["Pid"]), address)
+        namespace = netns.Namespace(name, int(attributes["State"]["Pid"]), address)
+        self._namespaces[name] = namespace
+        return namespace
+
+    def _forget_namespace(self, name: str) -> None:
+        """A stopped container's namespace went with its process: end the kept-open program
+        entered by that pid, which a later process could otherwise reuse."""
+        namespace = self._namespaces.pop(name, None)
+        if namespace is not None:
+            netns.forget([namespace])
 
     def _running(self) -> list[str]:
         return [name for name in self._containers if self._status(name) in ("running", "paused")]

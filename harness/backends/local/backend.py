@@ -29,6 +29,7 @@ from harness.backends.files import process_cpu_seconds
 from harness.backends.local.namespaces import exec_prefix
 from harness.backends.local.network_lifetime import NamespaceLifetime
 from harness.errors import BackendError
+from harness.faults import restore_session
 from harness.faults.clock import faketime_environment, faketime_offset_text, offset_file
 from harness.run_marker import marker_environment
 from harness.store.atomic import write_text_atomically
@@ -91,6 +92,7 @@ class LocalBackend(BackendCommon):
             self._reap(name, deadline)
         self._spawner.shutdown(wait=True)
         self.plan.reservations.release_all()
+        restore_session.close_all()  # each holds its namespace: before the namespaces go
         if self._network is not None:
             for failure in self._network.remove():
                 self._report(f"[red]could not remove:[/] {escape(failure)}")
@@ -186,6 +188,19 @@ class LocalBackend(BackendCommon):
 
         hosts = [[(name, self.plan.services[name].host) for name in group] for group in groups]
         return inject_partition(run_id, key, hosts)
+
+    def prepare_network_faults(self) -> None:
+        # What the faults import is imported now, not when the first is due (~4 ms).
+        from harness.backends.docker import netns
+        from harness.backends.local import network as _network  # noqa: F401
+        from harness.backends.local.namespace_faults import namespace_of
+        from harness.faults import netfilter
+
+        if self.plan.network is not None:
+            network = self.plan.network
+            netns.prepare([namespace_of(network, name) for name in network.nodes])
+        else:
+            netfilter.prepare()
 
     def rule_counters(self, tag: str) -> list[CountedRule]:
         from harness.backends.local import namespace_faults
