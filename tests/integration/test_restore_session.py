@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,9 @@ def test_a_rule_is_in_force_when_add_returns_and_gone_when_remove_returns(tmp_pa
             assert arrives(receiver, sender), f"round {key}: the rule was still in force"
 
 
-@pytest.fixture
-def namespace() -> Iterator[tuple[str, ...]]:
-    name = f"hftchaos-restore-{os.getpid()}"
+@contextmanager
+def made_namespace(name: str) -> Iterator[tuple[str, ...]]:
+    """A network namespace of the test's own; the prefix that runs a program in it."""
     subprocess.run(["ip", "netns", "add", name], check=True)
     prefix = ("ip", "netns", "exec", name)
     try:
@@ -68,6 +69,12 @@ def namespace() -> Iterator[tuple[str, ...]]:
     finally:
         restore_session.close(prefix)
         subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture
+def namespace() -> Iterator[tuple[str, ...]]:
+    with made_namespace(f"hftchaos-restore-{os.getpid()}") as prefix:
+        yield prefix
 
 
 def listing(prefix: tuple[str, ...]) -> list[str]:
@@ -112,3 +119,32 @@ def test_a_namespace_that_cannot_be_entered_is_a_backend_error() -> None:
     prefix = ("ip", "netns", "exec", f"hftchaos-no-such-{os.getpid()}")
     with pytest.raises(BackendError, match="failed"):
         restore_session.apply(prefix, block("-A INPUT -j DROP"), never)
+
+
+@pytest.fixture
+def second_namespace() -> Iterator[tuple[str, ...]]:
+    with made_namespace(f"hftchaos-restore2-{os.getpid()}") as prefix:
+        yield prefix
+
+
+def test_blocks_for_several_namespaces_all_go_in_and_a_refusal_in_one_is_raised(
+    namespace: tuple[str, ...], second_namespace: tuple[str, ...]
+) -> None:
+    restore_session.apply_each(
+        [
+            (namespace, block("-A INPUT -s 10.9.0.1/32 -j DROP")),
+            (second_namespace, block("-A INPUT -s 10.9.0.2/32 -j DROP")),
+        ],
+        never,
+    )
+    assert listing(namespace) == ["-A INPUT -s 10.9.0.1/32 -j DROP"]
+    assert listing(second_namespace) == ["-A INPUT -s 10.9.0.2/32 -j DROP"]
+    with pytest.raises(BackendError, match="failed"):
+        restore_session.apply_each(
+            [
+                (namespace, block("-A NOSUCHCHAIN -j DROP")),
+                (second_namespace, block("-A INPUT -s 10.9.0.3/32 -j DROP")),
+            ],
+            never,
+        )
+    assert listing(second_namespace)[-1] == "-A INPUT -s 10.9.0.3/32 -j DROP"

@@ -163,14 +163,17 @@ def forget(namespaces: Sequence[Namespace]) -> None:
 
 
 def add_rules(rules: Sequence[NamespaceRule]) -> None:
-    """Append every rule, one block a namespace (each namespace's rules go in at once); if
-    one fails, take out those of its tag already added and re-raise."""
+    """Append every rule, one block a namespace, all namespaces at once; if one fails, take
+    out those of its tag already added and re-raise."""
     by_namespace: dict[Namespace, list[NamespaceRule]] = {}
     for rule in rules:
         by_namespace.setdefault(rule.namespace, []).append(rule)
+    blocks = [
+        (entering(namespace), restore_script([["-A", CHAIN, *rule.spec] for rule in its_rules]))
+        for namespace, its_rules in by_namespace.items()
+    ]
     try:
-        for namespace, its_rules in by_namespace.items():
-            _restore(namespace, restore_script([["-A", CHAIN, *rule.spec] for rule in its_rules]))
+        restore_session.apply_each(blocks, _restore_once)
     except BaseException:
         remove_tagged({rule.namespace for rule in rules}, _tag_of(rules))
         raise
