@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -68,6 +69,42 @@ def entering(namespace: Namespace) -> list[str]:
 
 def _in_namespace(namespace: Namespace, program: list[str], given: str | None = None) -> str:
     return _run([*entering(namespace), *program], given)
+
+
+def _run_each(commands: Sequence[list[str]]) -> list[str | BackendError]:
+    """Run the programs at the same time; each one's output, or the BackendError it failed
+    with (as `_run` raises it)."""
+    started: list[subprocess.Popen[str]] = []
+    try:
+        for command in commands:
+            started.append(
+                subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            )
+    except FileNotFoundError:
+        for process in started:
+            process.kill()
+            process.wait()
+        raise RuntimeEnvironmentError("nsenter or iptables is not installed") from None
+    results: list[str | BackendError] = []
+    deadline = time.monotonic() + COMMAND_TIMEOUT_S
+    for command, process in zip(commands, started, strict=True):
+        try:
+            stdout, stderr = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for late in started:
+                late.kill()
+                late.wait()
+            raise RuntimeEnvironmentError(
+                f"`{shlex.join(command)}` did not finish in time"
+            ) from None
+        if process.returncode != 0:
+            message = " ".join(stderr.split()) or "(no message)"
+            results.append(
+                BackendError(f"`{shlex.join(command)}` failed ({process.returncode}): {message}")
+            )
+        else:
+            results.append(stdout)
+    return results
 
 
 def _run(command: list[str], given: str | None = None) -> str:
@@ -182,17 +219,22 @@ def add_rules(rules: Sequence[NamespaceRule]) -> None:
 def remove_tagged(namespaces: set[Namespace], tag: str) -> int:
     """Delete the rules carrying `tag` in each namespace, one block a namespace; a namespace
     that is gone (its container stopped, killed or removed) took its rules with it. Returns
-    how many."""
+    how many. The namespaces are listed at once (one program each, ~5 ms)."""
+    spaces = sorted(namespaces, key=lambda space: space.service)
+    listings = _run_each(
+        [[*entering(space), "iptables", "-w", "5", "-S", CHAIN] for space in spaces]
+    )
     removed = 0
-    for namespace in namespaces:
+    for namespace, listing in zip(spaces, listings, strict=True):
+        if isinstance(listing, BackendError):
+            continue  # no such process or namespace any more: nothing left to undo there
+        tagged = [rule for rule in parse_listing(listing).rules if rule.tag == tag]
         try:
-            listing = parse_listing(_iptables(namespace, "-S", CHAIN))
-            tagged = [rule for rule in listing.rules if rule.tag == tag]
             if tagged:
                 _restore(namespace, restore_script([["-D", r.chain, *r.spec] for r in tagged]))
             removed += len(tagged)
         except BackendError:
-            continue  # no such process or namespace any more: nothing left to undo there
+            continue  # gone since its listing
     return removed
 
 
@@ -200,12 +242,10 @@ def counted_tagged(namespaces: Sequence[Namespace], tag: str) -> list[CountedRul
     """The rules carrying `tag` in each namespace, with the kernel's counters of each (a
     namespace that is gone has none)."""
     found = []
-    for namespace in namespaces:
-        try:
-            listing = _in_namespace(namespace, ["iptables-save", "-c", "-t", "filter"])
-        except BackendError:
-            continue
-        found += [counted for counted in parse_counted(listing) if counted.rule.tag == tag]
+    saves = [[*entering(space), "iptables-save", "-c", "-t", "filter"] for space in namespaces]
+    for listing in _run_each(saves):  # at once: one program a namespace
+        if not isinstance(listing, BackendError):
+            found += [counted for counted in parse_counted(listing) if counted.rule.tag == tag]
     return found
 
 
