@@ -3,7 +3,8 @@ effect is seen from outside the backend call, per fault type; and the reference 
 up (warm images) and down times.
 
 Each effect is observed independently of what the backend reports:
-- kill: the container's process (its host pid) no longer exists;
+- kill: the container's process (its host pid) no longer exists, and, as `kill_stopped`, the
+  first instant the kernel shows it exiting (`fault_actuation.ExitWatch`);
 - pause: the container's cgroup freezer reads FROZEN;
 - packet_loss, partition: the tagged rule is listed by a separate `nsenter ... iptables -S`
   in the target's namespace;
@@ -28,6 +29,7 @@ from typing import Any
 import psutil
 
 from benchmarks.common import percentiles_ms
+from benchmarks.fault_actuation import ExitWatch
 from harness.backends.docker.backend import DockerBackend
 from harness.backends.docker.realization import docker_realization
 from harness.paths import REFERENCE_TOPOLOGY
@@ -82,8 +84,11 @@ def measure_round(backend: DockerBackend, index: int, samples: dict[str, list[in
     name = ENGINES[index % 3]
     pid = backend.facts(name).pid
     assert pid is not None
+    stopped = ExitWatch(pid)
+    due = time.monotonic_ns()
     took, _ = timed(lambda: backend.kill(name), lambda: not psutil.pid_exists(pid))
     samples["kill"].append(took)
+    samples["kill_stopped"].append(stopped.seen_ns() - due)
     backend.start(name)
     backend.wait_healthy(name)
     took, _ = timed(lambda: backend.pause(name), lambda: frozen(backend, name))
@@ -118,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loaded = load_topology(REFERENCE_TOPOLOGY)
     topology = loaded.topology.with_clock_control(ENGINES)
     samples: dict[str, list[int]] = {
-        kind: [] for kind in ("kill", "pause", "packet_loss", "partition", "clock_skew")
+        kind: []
+        for kind in ("kill", "kill_stopped", "pause", "packet_loss", "partition", "clock_skew")
     }
     with tempfile.TemporaryDirectory(prefix="hftchaos-docker-bench-") as work:
         plan = make_plan(
