@@ -80,8 +80,8 @@ class DockerBackend(BackendCommon):
         self._containers: dict[str, Any] = {}
         self._followers: list[LogFollower] = []
         self._stopped: set[str] = set()
-        self._namespaces: dict[str, netns.Namespace] = {}  # as last entered, per service
-        self._namespace_started: dict[str, float | None] = {}  # its process's start time
+        # Per service, its namespace as last read and the start time of the process holding it.
+        self._namespaces: dict[str, tuple[netns.Namespace, float]] = {}
         self._paused: set[str] = set()
         self._network_prepared = False
         self._torn_down = False
@@ -160,18 +160,15 @@ class DockerBackend(BackendCommon):
         the engine's kill call (the fallback: paused, or not known here) took ~180 ms from the
         call to the process gone, and a failover is timed from the call."""
         try:
-            process = self.namespace(name)  # the cache's, or read (as the status check did)
+            self.namespace(name)  # the cache's, or read (as the status check did)
         except BackendError:
             raise BackendError(f"cannot kill {name}: it is not running") from None
         except KeyError:
-            process = None  # not on the run's network: no address, but a process all the same
+            pass  # not on the run's network: no address, but a process all the same
         container = self._containers[name]
-        started = self._namespace_started.get(name)
+        known = self._namespaces.get(name)
         signalled = (
-            process is not None
-            and started is not None
-            and name not in self._paused
-            and _kill_process(process.pid, started)
+            known is not None and name not in self._paused and _kill_process(known[0].pid, known[1])
         )
         if not signalled:
             container.kill(signal="SIGKILL")
@@ -298,16 +295,16 @@ class DockerBackend(BackendCommon):
         attributes = container.attrs
         address = attributes["NetworkSettings"]["Networks"][self.network]["IPAddress"]
         namespace = netns.Namespace(name, int(attributes["State"]["Pid"]), address)
-        self._namespaces[name] = namespace
-        self._namespace_started[name] = _started(namespace.pid)
+        started = _started(namespace.pid)
+        if started is not None:
+            self._namespaces[name] = (namespace, started)
         return namespace
 
     def _namespace_if_current(self, name: str) -> netns.Namespace | None:
         """The namespace last read, while its process is the same (pid and start time)."""
-        cached = self._namespaces.get(name)
-        started = self._namespace_started.get(name)
-        if cached is not None and started is not None and started == _started(cached.pid):
-            return cached
+        known = self._namespaces.get(name)
+        if known is not None and known[1] == _started(known[0].pid):
+            return known[0]
         return None
 
     def _namespaces_running(self) -> list[netns.Namespace]:
@@ -323,13 +320,9 @@ class DockerBackend(BackendCommon):
     def _forget_namespace(self, name: str) -> None:
         """A stopped container's namespace went with its process: end the kept-open program
         entered by that pid, which a later process could otherwise reuse."""
-        namespace = self._namespaces.pop(name, None)
-        self._namespace_started.pop(name, None)
-        if namespace is not None:
-            netns.forget([namespace])
-
-    def _running(self) -> list[str]:
-        return [name for name in self._containers if self._status(name) in ("running", "paused")]
+        known = self._namespaces.pop(name, None)
+        if known is not None:
+            netns.forget([known[0]])
 
     def _status(self, name: str) -> str:
         import docker.errors

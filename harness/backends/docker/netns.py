@@ -97,14 +97,14 @@ def _run_each(commands: Sequence[list[str]]) -> list[str | BackendError]:
             raise RuntimeEnvironmentError(
                 f"`{shlex.join(command)}` did not finish in time"
             ) from None
-        if process.returncode != 0:
-            message = " ".join(stderr.split()) or "(no message)"
-            results.append(
-                BackendError(f"`{shlex.join(command)}` failed ({process.returncode}): {message}")
-            )
-        else:
-            results.append(stdout)
+        ok = process.returncode == 0
+        results.append(stdout if ok else _failure(command, process.returncode, stderr))
     return results
+
+
+def _failure(command: Sequence[str], code: int, stderr: str) -> BackendError:
+    message = " ".join(stderr.split()) or "(no message)"
+    return BackendError(f"`{shlex.join(command)}` failed ({code}): {message}")
 
 
 def _run(command: list[str], given: str | None = None) -> str:
@@ -122,8 +122,7 @@ def _run(command: list[str], given: str | None = None) -> str:
     except subprocess.TimeoutExpired:
         raise RuntimeEnvironmentError(f"`{shlex.join(command)}` did not finish in time") from None
     if result.returncode != 0:
-        message = " ".join(result.stderr.split()) or "(no message)"
-        raise BackendError(f"`{shlex.join(command)}` failed ({result.returncode}): {message}")
+        raise _failure(command, result.returncode, result.stderr)
     return result.stdout
 
 
@@ -228,7 +227,7 @@ def remove_tagged(namespaces: set[Namespace], tag: str) -> int:
     for namespace, listing in zip(spaces, listings, strict=True):
         if isinstance(listing, BackendError):
             continue  # no such process or namespace any more: nothing left to undo there
-        tagged = [rule for rule in parse_listing(listing).rules if rule.tag == tag]
+        tagged = parse_listing(listing).tagged_with(tag)
         try:
             if tagged:
                 _restore(namespace, restore_script([["-D", r.chain, *r.spec] for r in tagged]))
